@@ -1,0 +1,230 @@
+"""The ``nds`` command: train, search, evaluate, rank, export, bench, list.
+
+Every user error is printed as one line (``nds: error: field=value: fix``) with exit
+status 2, and leaves no partial output file behind.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .errors import ConfigError
+
+__all__ = ["main", "build_parser"]
+
+
+def _overrides(pairs: Optional[Sequence[str]]) -> dict:
+    from .recipe import parse_override
+    return dict(parse_override(p) for p in (pairs or []))
+
+
+def _read_json(path: str, field: str) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(field, path, "file not found")
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(field, path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .pipeline import run_recipe
+    from .recipe import load_recipe
+    recipe = load_recipe(args.config, _overrides(args.set))
+    out = Path(args.out)
+    resume = None
+    last = out / "lightning" / "last.ckpt"
+    if args.resume:
+        if not last.is_file():
+            raise ConfigError("--resume", str(out), "no lightning/last.ckpt in the output directory to resume from")
+        resume = str(last)
+    results = run_recipe(recipe, out, resume=resume, progress=args.progress, skip_search=args.skip_search)
+    print(json.dumps({k: results[k] for k in ("default", "headline", "checkpoint") if k in results}))
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from .atomic_io import atomic_write_json
+    from .pipeline import load_supernet
+    from .search.run import search_supernet
+    overrides = _overrides(args.set)
+    if args.searcher:
+        overrides["search.searcher"] = args.searcher
+    run = load_supernet(args.checkpoint, overrides)
+    found = search_supernet(run.recipe, run.models, run.partition, run.calib_loader(), run.val_loader(),
+                            run.pristine_space)
+    out = Path(args.out)
+    result = {k: v for k, v in found.items()}
+    atomic_write_json(out / "search.json", result)
+    atomic_write_json(out / "best_arch.json", found["top"][0]["arch"])
+    print(json.dumps({"best_arch": found["top"][0]["arch"], "accuracy": found["top"][0]["accuracy"],
+                      "evaluations": found["evaluations"]}))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .atomic_io import atomic_write_json
+    from .pipeline import load_supernet, predict
+    archs = _read_json(args.archs, "--archs")
+    if not isinstance(archs, list) or not all(isinstance(a, dict) for a in archs):
+        raise ConfigError("--archs", args.archs, "must be a JSON list of {label: choice} objects")
+    run = load_supernet(args.checkpoint, _overrides(args.set))
+    preds = predict(run, archs, progress=args.progress)
+    atomic_write_json(args.out, preds)
+    print(f"wrote {len(preds)} predictions to {args.out}")
+    return 0
+
+
+def _cmd_rank(args: argparse.Namespace) -> int:
+    from .atomic_io import atomic_write_json
+    from .ranking import GroundTruth, match_predictions, ranking_report
+    preds = _read_json(args.predictions, "--predictions")
+    if not isinstance(preds, list) or not all(isinstance(p, dict) and "arch" in p for p in preds):
+        raise ConfigError("--predictions", args.predictions, "must be a list of {arch, predicted_accuracy} objects")
+    truth = GroundTruth.load(args.ground_truth)
+    rows = [{"arch": p["arch"], "accuracy": p.get("predicted_accuracy", p.get("accuracy"))} for p in preds]
+    _, pred, true = match_predictions(rows, truth)
+    report = ranking_report(list(pred), list(true), n_bins=args.bins)
+    report["noise_ceiling"] = truth.noise_ceiling(args.bins)
+    if args.out:
+        atomic_write_json(args.out, report)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_subnet
+    from .pipeline import load_supernet
+    arch = _read_json(args.arch, "--arch")
+    if isinstance(arch, dict) and "best_arch" in arch:
+        arch = arch["best_arch"]
+    run = load_supernet(args.checkpoint)
+    paths = export_subnet(run, arch, Path(args.out))
+    print(json.dumps({k: str(v) for k, v in paths.items()}))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from .registry import get_preset, list_spaces, list_strategies
+    print("strategies:")
+    for name in list_strategies():
+        print(f"  {name:18s} {get_preset(name).summary}")
+    print("spaces:")
+    for name in list_spaces():
+        print(f"  {name}")
+    return 0
+
+
+def _cmd_bench_build(args: argparse.Namespace) -> int:
+    from .bench.build import bench_info, build_ground_truth
+    build_ground_truth(args.out, n_archs=args.archs, seeds=tuple(args.seeds), sample_seed=args.sample_seed,
+                       workers=args.workers, progress=not args.quiet)
+    print(bench_info(args.out))
+    return 0
+
+
+def _cmd_bench_info(args: argparse.Namespace) -> int:
+    from .bench.build import bench_info
+    from .pipeline import EMBEDDED_TABLE
+    print(bench_info(args.table or EMBEDDED_TABLE))
+    return 0
+
+
+def _cmd_bench_compare(args: argparse.Namespace) -> int:
+    from .bench.compare import compare_recipes
+    compare_recipes(args.recipes, args.seeds, config=args.config, out_dir=Path(args.out),
+                    overrides=_overrides(args.set), workers=args.workers)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``nds``."""
+    parser = argparse.ArgumentParser(prog="nds", description="Weight-sharing supernet training and ranking for NNI.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug information")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a supernet, search it and rank it against the ground truth")
+    p.add_argument("--config", help="YAML recipe (default: built-in defaults)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field (dotted key)")
+    p.add_argument("--resume", action="store_true", help="resume from OUT/lightning/last.ckpt")
+    p.add_argument("--progress", action="store_true", help="show progress bars")
+    p.add_argument("--skip-search", action="store_true", help="train only")
+    p.set_defaults(fn=_cmd_train)
+
+    p = sub.add_parser("search", help="search a trained supernet checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--searcher", choices=["evolution", "random", "exhaustive", "shifted_evolution"])
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(fn=_cmd_search)
+
+    p = sub.add_parser("evaluate", help="predict the accuracy of architectures with a supernet")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--archs", required=True, help="JSON list of {label: choice} objects")
+    p.add_argument("--out", required=True, help="predictions JSON")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--progress", action="store_true")
+    p.set_defaults(fn=_cmd_evaluate)
+
+    p = sub.add_parser("rank", help="rank predictions against a ground-truth table")
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--ground-truth", required=True)
+    p.add_argument("--bins", type=int, default=400)
+    p.add_argument("--out")
+    p.set_defaults(fn=_cmd_rank)
+
+    p = sub.add_parser("export", help="export an architecture and its inherited weights")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--arch", required=True, help="best_arch.json, results.json or a {label: choice} JSON")
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=_cmd_export)
+
+    p = sub.add_parser("list", help="list strategies and spaces")
+    p.set_defaults(fn=_cmd_list)
+
+    bench = sub.add_parser("bench", help="the embedded ranking benchmark")
+    bsub = bench.add_subparsers(dest="bench_command", required=True)
+    p = bsub.add_parser("build", help="train architectures stand-alone to build a ground-truth table")
+    p.add_argument("--out", required=True)
+    p.add_argument("--archs", type=int, default=160)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--sample-seed", type=int, default=2026)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=_cmd_bench_build)
+    p = bsub.add_parser("info", help="summarise a ground-truth table and its noise ceiling")
+    p.add_argument("--table", help="default: the embedded table")
+    p.set_defaults(fn=_cmd_bench_info)
+    p = bsub.add_parser("compare", help="train several recipes x seeds and rank them against the table")
+    p.add_argument("--recipes", nargs="+", required=True, help="strategy names")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--config", default=None, help="base recipe (default: config_templates/embedded.yaml values)")
+    p.add_argument("--out", default="bench_compare")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(fn=_cmd_bench_compare)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``nds``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    for noisy in ("pytorch_lightning", "lightning", "nni"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.fn(args) or 0)
+    except ConfigError as exc:
+        print(f"nds: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""The only module that touches NNI and Lightning internals.
+
+Everything NNI- or Lightning-version-specific lives here:
+
+* turning a model space into a supernet with NNI's path-sampling mutation hooks;
+* forcing an architecture on the supernet (``PathSamplingLayer.resample(memo=...)``);
+* :class:`SupernetModule`, a ``BaseOneShotLightningModule`` in manual optimization that
+  drives :class:`~nni_dynamic_supernet.training.engine.SupernetEngine`;
+* :class:`DynamicSupernetStrategy`, the NNI ``Strategy`` users pass to ``NasExperiment``;
+* building and running the Lightning ``Trainer`` for our own pipeline;
+* the NNI trial API (parameters and metric reports), with the workarounds of NNI_NOTES §5.
+
+The rest of the package sees plain PyTorch modules and our own interfaces.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+
+import torch
+import torch.nn as nn
+
+warnings.filterwarnings("ignore", message=r".*is found to be not a nn\.Module", category=RuntimeWarning)
+warnings.filterwarnings("ignore", message=r".*training_service will be ignored.*")
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+import pytorch_lightning as pl  # noqa: E402
+from nni.nas.evaluator.pytorch.lightning import ClassificationModule  # noqa: E402
+from nni.nas.nn.pytorch import ModelSpace  # noqa: E402
+from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule  # noqa: E402
+from nni.nas.oneshot.pytorch.strategy import RandomOneShot  # noqa: E402
+from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule  # noqa: E402
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .recipe import Recipe
+    from .training.engine import SupernetEngine
+
+_logger = logging.getLogger(__name__)
+
+__all__ = [
+    "mutate_to_supernet", "supernet_modules", "arch_setter", "op_modules", "shared_labels",
+    "SupernetModule", "DynamicSupernetStrategy", "make_training_module", "fit_supernet",
+    "nni_parameters", "NniReporter",
+]
+
+
+# ---------------------------------------------------------------------------------------------- supernet
+def mutate_to_supernet(space: ModelSpace) -> ModelSpace:
+    """Turn ``space`` into a weight-sharing supernet in place, with NNI's path-sampling hooks."""
+    return RandomOneShot().mutate_model(space)
+
+
+def supernet_modules(model: nn.Module) -> list[BaseSuperNetModule]:
+    """Every NNI supernet module (``PathSamplingLayer`` ...) of ``model``, in module order."""
+    return [m for m in model.modules() if isinstance(m, BaseSuperNetModule)]
+
+
+def arch_setter(model: nn.Module) -> Callable[[dict], None]:
+    """A function that makes ``model`` run a given architecture.
+
+    The module list is computed once: the step must not walk the module tree.
+    ``resample(memo)`` samples at random, silently, for a label missing from ``memo``,
+    so every label must be present; several modules sharing a label (NAS-Bench-201
+    cells) all read the same memo entry.
+    """
+    modules = supernet_modules(model)
+
+    def set_arch(arch: dict) -> None:
+        memo = dict(arch)
+        for module in modules:
+            memo.update(module.resample(memo=memo))
+
+    return set_arch
+
+
+def op_modules(model: nn.Module) -> list[tuple[str, Any, nn.Module]]:
+    """``(label, choice, candidate module)`` for every candidate of every layer choice of ``model``."""
+    out = []
+    for module in supernet_modules(model):
+        names = getattr(module, "names", None)
+        if names is None:
+            continue
+        for name in names:
+            out.append((module.label, name, module[name]))
+    return out
+
+
+def shared_labels(model: nn.Module) -> set[str]:
+    """Labels carried by more than one layer choice (cell spaces such as NAS-Bench-201)."""
+    seen: dict[str, int] = {}
+    for module in supernet_modules(model):
+        seen[module.label] = seen.get(module.label, 0) + 1
+    return {label for label, count in seen.items() if count > 1}
+
+
+# ---------------------------------------------------------------------------------------------- lightning module
+class SupernetModule(BaseOneShotLightningModule):
+    """NNI one-shot Lightning module that trains a supernet with our composable step.
+
+    It wraps the evaluator's module (NNI's ``ClassificationModule`` or the user's): that
+    module provides the model, the loss and the optimizer class; the recipe provides
+    the components. Optimization is manual; each training batch is one
+    :meth:`SupernetEngine.train_step`.
+
+    Parameters
+    ----------
+    training_module
+        The evaluator's Lightning module.
+    recipe
+        The validated recipe.
+    pristine_space
+        An un-mutated copy of the space (parameter/FLOPs counting needs one).
+    on_epoch_end
+        Optional callback ``(module, epoch) -> None`` run after each training epoch
+        (probe evaluation and reporting in our pipeline).
+    """
+
+    def __init__(self, training_module: pl.LightningModule, recipe: "Recipe",
+                 pristine_space: Optional[ModelSpace] = None,
+                 on_epoch_end: Optional[Callable[["SupernetModule", int], None]] = None,
+                 data_sampler: Any = None) -> None:
+        super().__init__(training_module)
+        self.recipe = recipe
+        self.pristine_space = pristine_space
+        self.leaves = nn.ModuleList()
+        self.engine: Optional["SupernetEngine"] = None
+        self.batches_done = 0
+        self._epoch_end_cb = on_epoch_end
+        self._data_sampler = data_sampler
+        self._pending_state: Optional[dict] = None
+        self._probe_arch: Optional[dict] = None
+        self._partition: Any = None
+
+    # models -------------------------------------------------------------------------------------------
+    def supernets(self) -> list[nn.Module]:
+        """The supernet of every partition leaf (leaf 0 is the model space itself)."""
+        return [self.model, *self.leaves]
+
+    def ensure_partition(self) -> None:
+        """Create the partition and one weight copy per extra leaf (idempotent)."""
+        if getattr(self, "_partition", None) is None:
+            from .training.build import partition_for
+            self._partition = partition_for(self.recipe, self.model)
+        # Sub-supernets start from the same initial weights as leaf 0 and never share them.
+        while len(self.leaves) < self._partition.num_leaves - 1:
+            self.leaves.append(copy.deepcopy(self.model))
+
+    def setup(self, stage: str = "fit") -> None:  # type: ignore[override]
+        super().setup(stage)
+        self.ensure_partition()
+
+    def configure_optimizers(self) -> Any:
+        from .training.build import build_engine
+        conf = self.training_module.configure_optimizers()
+        optimizer = _first_optimizer(conf)
+        for leaf in self.leaves:
+            optimizer.add_param_group({"params": list(leaf.parameters())})
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        self.engine = build_engine(
+            self.recipe, models=self.supernets(), set_arch=[arch_setter(m) for m in self.supernets()],
+            optimizer=optimizer, partition=self._partition, total_steps=total, shared=shared_labels(self.model),
+            pristine_space=self.pristine_space, op_modules=[op_modules(m) for m in self.supernets()],
+            data_sampler=self._data_sampler, criterion=getattr(self.training_module, "criterion", None),
+        )
+        self.engine.backward = self.manual_backward
+        return optimizer
+
+    # training -----------------------------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        if self._pending_state is not None and self.engine is not None:
+            self.engine.load_state_dict(self._pending_state)
+            self._pending_state = None
+        lightning_opt = self.optimizers()
+        self.engine.step_fn = lightning_opt.step  # type: ignore[union-attr]
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = self.engine.train_step(batch, self.batches_done)  # type: ignore[union-attr]
+        self.batches_done += 1
+        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(batch[1]))
+        self.log("lr", float(self.engine.last_lr), prog_bar=True, on_step=False, on_epoch=True)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        epoch = int(self.current_epoch)
+        total = int(self.trainer.max_epochs or 1)
+        self.engine.path_sampler.on_epoch_end(epoch, total)  # type: ignore[union-attr]
+        if self.engine.data_sampler is not None:  # type: ignore[union-attr]
+            self.engine.data_sampler.on_epoch_end(epoch, total)  # type: ignore[union-attr]
+        if self._epoch_end_cb is not None:
+            self._epoch_end_cb(self, epoch)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> Any:
+        # Under NasExperiment the evaluator validates: report one fixed subnet's accuracy.
+        if self._probe_arch is None:
+            from .training.build import search_space_of_model
+            space = search_space_of_model(self.model)
+            self._probe_arch = {label: choices[-1] for label, choices in space.items()}
+        arch_setter(self.model)(self._probe_arch)
+        return self.training_module.validation_step((batch[0], batch[1]), batch_idx)
+
+    def on_fit_end(self) -> None:
+        # NNI's evaluator would report a final result from callback_metrics['val_acc'] here, which
+        # crashes when no validation ran and files the result under the wrong trial (NNI_NOTES §3/§5).
+        return None
+
+    # checkpoints --------------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.engine is not None:
+            checkpoint["nds_engine"] = self.engine.state_dict()
+        checkpoint["nds_batches_done"] = self.batches_done
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Optimizers do not exist yet when Lightning restores the module: apply in on_train_start.
+        self._pending_state = checkpoint.get("nds_engine")
+        self.batches_done = int(checkpoint.get("nds_batches_done", 0))
+
+
+def _first_optimizer(conf: Any) -> torch.optim.Optimizer:
+    if isinstance(conf, torch.optim.Optimizer):
+        return conf
+    if isinstance(conf, dict):
+        return _first_optimizer(conf["optimizer"])
+    if isinstance(conf, (list, tuple)) and conf:
+        return _first_optimizer(conf[0])
+    raise TypeError(f"the evaluator's configure_optimizers returned no optimizer: {conf!r}")
+
+
+# ---------------------------------------------------------------------------------------------- NNI strategy
+class DynamicSupernetStrategy(RandomOneShot):
+    """NNI strategy that trains a supernet with a recipe's components, then searches it.
+
+    Use it like any NNI one-shot strategy::
+
+        exp = NasExperiment(space, Classification(...), create_strategy("spos_calr_ms"))
+        exp.run()
+        exp.export_top_models(top_k=3, formatter="dict")
+
+    The evaluator provides the data, the loss, the optimizer class, learning rate and
+    weight decay, and the trainer (epochs, devices). The recipe provides the training
+    components and the search. After training, the searcher of ``recipe.search`` runs on
+    the evaluator's validation data (BN recalibrated on its training data), so
+    :meth:`list_models` returns the best *searched* architectures.
+    """
+
+    def __init__(self, recipe: "Recipe", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.recipe = recipe
+        self.pristine_space: Optional[ModelSpace] = None
+        self.search_history: list[dict] = []
+
+    def mutate_model(self, model: ModelSpace) -> ModelSpace:
+        """Refuse unsupported mutables by name, keep a pristine copy, then mutate in place."""
+        from .spaces.validation import check_supported
+        check_supported(model)
+        self.pristine_space = copy.deepcopy(model)
+        return super().mutate_model(model)
+
+    def configure_oneshot_module(self, training_module: pl.LightningModule) -> SupernetModule:
+        return SupernetModule(training_module, self.recipe, pristine_space=self.pristine_space)
+
+    def _run(self) -> None:
+        super()._run()
+        from .search.run import search_supernet
+        module = self.oneshot_module
+        evaluator = self._mutated_model_space.evaluator  # type: ignore[union-attr]
+        train_loader = _as_loader(evaluator.train_dataloaders)
+        val_loader = _as_loader(evaluator.val_dataloaders)
+        device = next(module.parameters()).device
+        self.search_history = search_supernet(self.recipe, module.supernets(), module._partition,
+                                              train_loader, val_loader, self.pristine_space, device=device)["top"]
+
+    def list_models(self, sort: bool = True, limit: Optional[int] = 1) -> Iterator[Any]:
+        """The best searched architectures, best first, as frozen NNI models."""
+        for entry in self.search_history[: (limit or len(self.search_history))]:
+            yield self.model_space.freeze(entry["arch"])
+
+
+def _as_loader(loaders: Any) -> Any:
+    if isinstance(loaders, (list, tuple)):
+        return loaders[0]
+    if isinstance(loaders, dict):
+        return next(iter(loaders.values()))
+    return loaders
+
+
+# ---------------------------------------------------------------------------------------------- our pipeline
+def make_training_module(recipe: "Recipe", num_classes: int) -> ClassificationModule:
+    """NNI's classification module configured with the recipe's optimizer, LR and weight decay."""
+    import functools
+
+    t = recipe.training
+    optimizers = {
+        "sgd": functools.partial(torch.optim.SGD, momentum=t.momentum, nesterov=t.nesterov and t.momentum > 0),
+        "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+        "rmsprop": functools.partial(torch.optim.RMSprop, momentum=t.momentum),
+    }
+    return ClassificationModule(learning_rate=t.lr, weight_decay=t.weight_decay, optimizer=optimizers[t.optimizer],
+                                num_classes=num_classes, export_onnx=False)
+
+
+def fit_supernet(module: SupernetModule, train_loader: Any, epochs: int, out_dir: Optional[Path] = None,
+                 resume_from: Optional[str] = None, progress: bool = False, tensorboard_dir: Optional[Path] = None,
+                 limit_train_batches: Optional[int] = None, accelerator: str = "auto",
+                 devices: Any = "auto", strategy: Any = "auto") -> pl.Trainer:
+    """Train ``module`` with a Lightning ``Trainer`` (checkpoints under ``out_dir/lightning``)."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    callbacks = []
+    if out_dir is not None:
+        every = module.recipe.training.checkpoint_every_n_epochs
+        callbacks.append(ModelCheckpoint(dirpath=str(Path(out_dir) / "lightning"), save_last=True, save_top_k=0,
+                                         every_n_epochs=every, save_on_train_epoch_end=True))
+    logger: Any = False
+    if tensorboard_dir is not None:
+        logger = TensorBoardLogger(save_dir=str(tensorboard_dir), name="", version="")
+    trainer = pl.Trainer(
+        max_epochs=epochs, accelerator=accelerator, devices=devices, strategy=strategy, logger=logger,
+        callbacks=callbacks, enable_checkpointing=out_dir is not None, enable_progress_bar=progress,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+        limit_train_batches=limit_train_batches or 1.0, use_distributed_sampler=False,
+        log_every_n_steps=1_000_000, deterministic=False,
+    )
+    fit_kwargs: dict = {}
+    if resume_from is not None:
+        fit_kwargs["ckpt_path"] = resume_from
+        fit_kwargs["weights_only"] = False  # our own checkpoint from this run's output directory
+    trainer.fit(module, train_dataloaders=train_loader, **fit_kwargs)
+    return trainer
+
+
+# ---------------------------------------------------------------------------------------------- nnictl trials
+def nni_parameters() -> dict:
+    """The tuner's parameters for this trial (``{}`` outside nnictl)."""
+    if not os.environ.get("NNI_PLATFORM"):
+        return {}
+    import nni
+    params = nni.get_next_parameter()
+    return dict(params or {})
+
+
+class NniReporter:
+    """Sends intermediate and final metric dicts to nnictl (no-op outside a trial).
+
+    ``default`` must be a float: NNI's web UI plots and sorts by it. Values are plain
+    Python floats, strings or ints.
+    """
+
+    def __init__(self) -> None:
+        self.active = bool(os.environ.get("NNI_PLATFORM"))
+
+    def intermediate(self, metrics: dict) -> None:
+        """Report one epoch's metrics."""
+        if self.active:
+            import nni
+            nni.report_intermediate_result(metrics)
+
+    def final(self, metrics: dict) -> None:
+        """Report the trial's final metrics."""
+        if self.active:
+            import nni
+            nni.report_final_result(metrics)

@@ -1,0 +1,352 @@
+"""One recipe, end to end: data -> space -> supernet -> training -> search -> ranking -> report.
+
+:func:`run_recipe` is what ``nds train`` and the nnictl trial runner call. The stages
+are also usable one by one (:func:`prepare`, :func:`train`, :func:`load_supernet`,
+:func:`predict`), which is how ``nds search`` and ``nds evaluate`` reuse a checkpoint.
+
+Data flows one way: each stage reads the :class:`Recipe` and the previous stage's
+output, never another stage's internals.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .atomic_io import atomic_torch_save, atomic_write_json
+from .data import build_splits, make_loader
+from .errors import ConfigError
+from .recipe import Recipe
+from .registry import create_space
+
+_logger = logging.getLogger("nni_dynamic_supernet")
+
+__all__ = ["Run", "prepare", "train", "run_recipe", "load_supernet", "predict", "resolve_ground_truth",
+           "save_supernet", "CHECKPOINT_FORMAT", "RESULTS_FORMAT"]
+
+CHECKPOINT_FORMAT = "nds-supernet/1"
+RESULTS_FORMAT = "nds-results/1"
+EMBEDDED_TABLE = Path(__file__).parent / "_resources" / "digits_hard_nb201.json"
+
+
+@dataclass
+class Run:
+    """Everything built for one recipe: data, the supernet(s) and the Lightning module."""
+
+    recipe: Recipe
+    splits: Any
+    space: Any
+    pristine_space: Any
+    module: Any
+    search_space: dict
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def models(self) -> list:
+        """The supernet of every partition leaf."""
+        return self.module.supernets()
+
+    @property
+    def partition(self) -> Any:
+        """The partition (one leaf unless few-shot / GM)."""
+        return self.module._partition
+
+    def loader(self, split: str, shuffle: bool, seed_offset: int = 0, drop_last: bool = False,
+               batch_size: Optional[int] = None) -> Any:
+        """A deterministic loader over ``split`` seeded from the recipe's seed."""
+        d = self.recipe.data
+        dataset = getattr(self.splits, split)
+        size = batch_size or (d.batch_size if split == "train" else d.eval_batch_size)
+        return make_loader(dataset, size, shuffle=shuffle, seed=self.recipe.seed + seed_offset,
+                           drop_last=drop_last, num_workers=d.num_workers if split == "train" else 0)
+
+    def calib_loader(self) -> Any:
+        """Training batches used for BN recalibration: fixed, so evaluation is deterministic."""
+        return self.loader("train", shuffle=True, seed_offset=1_000_003, drop_last=True,
+                           batch_size=self.recipe.data.batch_size)
+
+    def val_loader(self) -> Any:
+        """The validation split, unshuffled."""
+        return self.loader("val", shuffle=False)
+
+
+# ---------------------------------------------------------------------------------------------- building
+def _space_kwargs(recipe: Recipe, splits: Any) -> dict:
+    kwargs = dict(recipe.space.kwargs)
+    channels, height, _ = splits.input_shape
+    kwargs.setdefault("num_classes", splits.num_classes)
+    kwargs.setdefault("in_channels", channels)
+    kwargs.setdefault("input_size", height)
+    return kwargs
+
+
+def prepare(recipe: Recipe, on_epoch_end: Optional[Callable] = None) -> Run:
+    """Build data, space, supernet and the Lightning module for ``recipe`` (no training yet)."""
+    from .nni_bridge import DynamicSupernetStrategy, make_training_module
+
+    if recipe.training.num_threads is not None:
+        # Tiny supernets run fastest on one thread; it also lets two trials share two cores.
+        torch.set_num_threads(recipe.training.num_threads)
+    torch.manual_seed(recipe.seed)
+    np.random.seed(recipe.seed)
+    d = recipe.data
+    splits = build_splits(d.name, root=d.root, download=d.download, val_fraction=d.val_fraction,
+                          split_seed=0, train_subset=d.train_subset, augment=d.augment)
+    if len(splits.train) < d.batch_size:
+        raise ConfigError("data.batch_size", d.batch_size,
+                          f"larger than the training split ({len(splits.train)} examples); lower it")
+    space = create_space(recipe.space.name, **_space_kwargs(recipe, splits))
+    strategy = DynamicSupernetStrategy(recipe)
+    strategy.mutate_model(space)
+    training_module = make_training_module(recipe, splits.num_classes)
+    training_module.set_model(space)
+    from .nni_bridge import SupernetModule
+    module = SupernetModule(training_module, recipe, pristine_space=strategy.pristine_space,
+                            on_epoch_end=on_epoch_end)
+    module.ensure_partition()
+    from .training.build import search_space_of_model
+    return Run(recipe, splits, space, strategy.pristine_space, module, search_space_of_model(space))
+
+
+def save_supernet(run: Run, path: Path) -> Path:
+    """Write the trained supernet(s) as plain data, atomically (loadable with ``weights_only=True``)."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "recipe": run.recipe.to_dict(),
+        "search_space": {k: list(v) for k, v in run.search_space.items()},
+        "partition": run.partition.state_dict(),
+        "models": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in run.models],
+    }
+    return atomic_torch_save(path, payload)
+
+
+def load_supernet(path: str | Path, overrides: Optional[dict] = None) -> Run:
+    """Rebuild a :class:`Run` from a checkpoint written by :func:`save_supernet`.
+
+    ``overrides`` (dotted keys) may change the search, ranking or data fields; the
+    training fields stay those the supernet was trained with.
+    """
+    from .training.build import partition_for
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("--checkpoint", str(path), "file not found; pass the supernet.pt written by nds train")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, corrupt or not a torch file
+        raise ConfigError("--checkpoint", str(path),
+                          f"cannot be read ({type(exc).__name__}); it is corrupt or truncated, re-run nds train") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError("--checkpoint", str(path), f"not an {CHECKPOINT_FORMAT} checkpoint written by nds train")
+    recipe = Recipe.from_dict(payload["recipe"], overrides or {})
+    run = prepare(recipe)
+    saved_space = {k: list(v) for k, v in payload["search_space"].items()}
+    if saved_space != {k: list(v) for k, v in run.search_space.items()}:
+        raise ConfigError("--checkpoint", str(path), "was trained on another search space than its recipe builds")
+    run.partition.load_state_dict(payload["partition"])
+    run.module.ensure_partition()
+    for model, state in zip(run.models, payload["models"]):
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise ConfigError("--checkpoint", str(path), f"weights do not fit the space ({first})") from None
+    return run
+
+
+# ---------------------------------------------------------------------------------------------- ground truth
+def resolve_ground_truth(recipe: Recipe, search_space: dict) -> Any:
+    """The ground-truth table the recipe asks for, restricted to the space, or ``None``.
+
+    ``auto`` uses the embedded table when the run is the embedded benchmark
+    (``digits_hard`` on ``nas_bench_201`` of the table's size).
+    """
+    from .ranking import GroundTruth
+    source = recipe.ranking.ground_truth
+    if source is None or source in ("none", ""):
+        return None
+    if source == "auto":
+        if recipe.data.name != "digits_hard" or recipe.space.name != "nas_bench_201" or not EMBEDDED_TABLE.is_file():
+            return None
+        table = GroundTruth.load(EMBEDDED_TABLE)
+        wanted = {k: v for k, v in table.space_kwargs.items() if k not in ("num_classes", "in_channels", "input_size")}
+        if any(recipe.space.kwargs.get(k, v) != v for k, v in wanted.items()):
+            return None
+    elif source == "nasbench201":
+        from .ranking.nasbench201_db import ground_truth_from_nasbench201
+        table = ground_truth_from_nasbench201()
+    else:
+        table = GroundTruth.load(source)
+    restricted = table.restrict(search_space)
+    if len(restricted) == 0:
+        raise ConfigError("ranking.ground_truth", source, "shares no architecture with the search space; "
+                          "use a table built for this space")
+    return restricted
+
+
+def _probe_archs(recipe: Recipe, truth: Any, search_space: dict) -> list[dict]:
+    n = recipe.ranking.probe_archs
+    if n == 0:
+        return []
+    if truth is not None:
+        order = np.argsort(truth.accuracies())
+        picks = np.unique(np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int))
+        archs = truth.archs()
+        return [archs[int(order[i])] for i in picks]
+    rng = np.random.RandomState(recipe.seed + 2)
+    return [{label: choices[rng.randint(len(choices))] for label, choices in search_space.items()} for _ in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------- stages
+def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: bool = False) -> list[dict]:
+    """Predicted accuracy of each architecture (val accuracy after the recipe's BN policy), in order."""
+    from .search.run import build_evaluator
+    for arch in archs:
+        missing = set(run.search_space) - set(arch)
+        unknown = {k: v for k, v in arch.items() if k not in run.search_space or v not in run.search_space[k]}
+        if unknown or missing:
+            bad = next(iter(unknown.items())) if unknown else (sorted(missing)[0], None)
+            raise ConfigError("arch", {bad[0]: bad[1]}, "unknown or missing label/choice; labels and choices: "
+                              + "; ".join(f"{k}: {v}" for k, v in run.search_space.items()))
+    evaluator = evaluator or build_evaluator(run.recipe, run.models, run.partition, run.calib_loader(),
+                                             run.val_loader(), run.device)
+    iterator: Any = archs
+    if progress:
+        from tqdm import tqdm
+        iterator = tqdm(archs, desc="evaluate", unit="arch")
+    return [{"arch": dict(a), "predicted_accuracy": float(evaluator.evaluate(a)["accuracy"])} for a in iterator]
+
+
+def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progress: bool = False,
+          tensorboard_dir: Optional[Path] = None) -> dict:
+    """Train the supernet(s) of ``run``; return timing and step counts."""
+    from .nni_bridge import fit_supernet
+    t = run.recipe.training
+    loader = run.loader("train", shuffle=True, drop_last=True)
+    if len(loader) == 0:
+        raise ConfigError("data.batch_size", run.recipe.data.batch_size, "leaves no full training batch; lower it")
+    started = time.monotonic()
+    fit_supernet(run.module, loader, t.epochs, out_dir=out_dir, resume_from=resume, progress=progress,
+                 tensorboard_dir=tensorboard_dir, limit_train_batches=t.max_steps_per_epoch, accelerator="cpu"
+                 if run.device.type == "cpu" else "auto")
+    return {"seconds": time.monotonic() - started, "steps": int(run.module.batches_done)}
+
+
+def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume: Optional[str] = None,
+               progress: bool = False, skip_search: bool = False) -> dict:
+    """Train, search and rank one recipe; write results.json, best_arch.json and supernet.pt to ``out_dir``.
+
+    Returns the results dict (the ``results.json`` content).
+    """
+    from .ranking import ranking_report
+    from .search.run import build_evaluator, search_supernet
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    history: list[dict] = []
+    state: dict = {}
+
+    def on_epoch_end(module: Any, epoch: int) -> None:
+        row = {"epoch": epoch + 1,
+               "loss": float(module.trainer.callback_metrics.get("train_loss", float("nan"))),
+               "lr": float(module.engine.last_lr)}
+        probes = state.get("probes") or []
+        if probes and (epoch + 1) % recipe.ranking.probe_every == 0:
+            evaluator = build_evaluator(recipe, module.supernets(), module._partition, state["run"].calib_loader(),
+                                        state["run"].val_loader())
+            preds = [evaluator.evaluate(a)["accuracy"] for a in probes]
+            row["probe_acc"] = float(np.mean(preds))
+            if state.get("truth") is not None:
+                from .ranking import kendall_tau
+                row["kendall_tau"] = float(kendall_tau(preds, [state["truth"].accuracy(a) for a in probes]))
+        row["default"] = float(row.get("kendall_tau", row.get("probe_acc", -row["loss"])))
+        history.append(row)
+        module.log_dict({f"epoch/{k}": v for k, v in row.items() if k != "epoch"})
+        _logger.info("epoch %d: %s", row["epoch"], ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+        if reporter is not None:
+            reporter.intermediate(row)
+
+    run = prepare(recipe, on_epoch_end=on_epoch_end)
+    truth = resolve_ground_truth(recipe, run.search_space)
+    state.update(run=run, truth=truth, probes=_probe_archs(recipe, truth, run.search_space))
+    tb_dir = out / "tensorboard" if recipe.output.tensorboard else None
+    train_info = train(run, out, resume=resume, progress=progress, tensorboard_dir=tb_dir)
+    checkpoint = save_supernet(run, out / "supernet.pt")
+
+    results: dict = {
+        "format": RESULTS_FORMAT, "strategy": recipe.strategy, "seed": recipe.seed, "recipe": recipe.to_dict(),
+        "checkpoint": str(checkpoint.resolve()),
+        "training": {**train_info, "epochs": recipe.training.epochs, "history": history},
+        "partition": run.partition.describe(),
+    }
+    evaluator = build_evaluator(recipe, run.models, run.partition, run.calib_loader(), run.val_loader())
+    if not skip_search:
+        found = search_supernet(recipe, run.models, run.partition, run.calib_loader(), run.val_loader(),
+                                run.pristine_space, evaluator=evaluator)
+        best = found["top"][0]
+        results["search"] = {k: v for k, v in found.items() if k != "history"}
+        results["search"]["history_size"] = len(found["history"])
+        results["best_arch"] = best["arch"]
+        results["best"] = {k: v for k, v in best.items() if k != "arch"}
+        atomic_write_json(out / "best_arch.json", best["arch"])
+    if truth is not None:
+        preds = predict(run, truth.archs(), evaluator=evaluator)
+        pred = [p["predicted_accuracy"] for p in preds]
+        true = truth.accuracies()
+        params = truth.params()
+        report = ranking_report(pred, true, complexity=params, chance=100.0 / run.splits.num_classes,
+                                n_bins=recipe.ranking.n_bins)
+        report["noise_ceiling"] = truth.noise_ceiling(recipe.ranking.n_bins)
+        report["ground_truth"] = truth.source
+        report["predictions"] = [{"arch": p["arch"], "predicted_accuracy": p["predicted_accuracy"],
+                                  "true_accuracy": t} for p, t in zip(preds, true)]
+        if "best_arch" in results:
+            results["best"]["true_accuracy"] = truth.accuracy(results["best_arch"])
+        results["ranking"] = report
+    headline = recipe.ranking.headline
+    if headline != "best_accuracy" and "ranking" not in results:
+        _logger.warning("ranking.headline=%s needs a ground truth; reporting best_accuracy instead", headline)
+        headline = "best_accuracy"
+    if headline == "best_accuracy":
+        default = results.get("best", {}).get("accuracy", float("nan"))
+    else:
+        default = results["ranking"][headline]
+    results["headline"] = headline
+    results["default"] = float(default)
+    atomic_write_json(out / "results.json", results)
+    if reporter is not None:
+        reporter.final(final_metrics(results))
+    return results
+
+
+def final_metrics(results: dict) -> dict:
+    """The final dict reported to nnictl: ``default`` plus one short key per headline figure."""
+    out: dict = {"default": _finite(results["default"])}
+    ranking = results.get("ranking", {})
+    for key in ("kendall_tau", "spearman", "p_at_top5", "kendall_tau_stratified", "cb", "rho_cc"):
+        if key in ranking:
+            out[key] = _finite(ranking[key])
+    best = results.get("best", {})
+    if "accuracy" in best:
+        out["best_acc"] = _finite(best["accuracy"])
+    for key in ("params", "flops", "true_accuracy"):
+        if key in best and best[key] is not None:
+            out[f"best_{key}" if key != "true_accuracy" else "best_true_acc"] = _finite(best[key])
+    if "best_arch" in results:
+        out["best_arch"] = _arch_string(results["best_arch"])
+    return out
+
+
+def _arch_string(arch: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in arch.items())
+
+
+def _finite(value: Any) -> float:
+    value = float(value)
+    return value if math.isfinite(value) else 0.0

@@ -1,0 +1,456 @@
+"""The Recipe: one validated, typed description of a supernet run.
+
+Every stage (space, data, training, search, ranking, report) reads only the
+:class:`Recipe`. A recipe is built from
+
+1. the dataclass defaults below,
+2. the named strategy preset (``strategy: spos_calr_ms`` fills the ``training``
+   component fields; see :mod:`nni_dynamic_supernet.strategies`),
+3. a YAML template,
+4. overrides as dotted keys (``training.lr``, ``search.population``), which is also how
+   the parameters sent by an NNI tuner and ``nds train --set key=value`` arrive.
+
+Later sources win. Every invalid value raises :class:`~nni_dynamic_supernet.errors.ConfigError`
+with one line naming the field, the value and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = [
+    "SpaceConfig", "DataConfig", "TrainingConfig", "SearchConfig", "RankingConfig", "OutputConfig",
+    "Recipe", "load_recipe", "parse_override",
+]
+
+
+@dataclass
+class SpaceConfig:
+    """Which search space to build: a registered name plus its keyword arguments."""
+
+    name: str = "nas_bench_201"
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is batched."""
+
+    name: str = "digits_hard"
+    root: Optional[str] = None
+    download: bool = False
+    val_fraction: float = 0.1
+    train_subset: Optional[int] = None
+    augment: bool = False
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    num_workers: int = 0
+
+
+@dataclass
+class TrainingConfig:
+    """Supernet training: optimizer hyperparameters plus the components of the step.
+
+    The component fields (``path_sampler`` ... ``partition``) are normally filled by the
+    strategy preset; setting them explicitly overrides the preset.
+    """
+
+    epochs: int = 30
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    optimizer: str = "sgd"
+    grad_clip: Optional[float] = 5.0
+    max_steps_per_epoch: Optional[int] = None
+    # components
+    path_sampler: str = "uniform"
+    paths_per_step: Optional[int] = None
+    sampling_constraint: Optional[dict] = None
+    lr_schedule: str = "cosine"
+    poly_power: float = 1.0
+    lr_min: float = 0.0
+    lr_policy: str = "static"
+    gamma_max: float = 4.0
+    gamma_min: Optional[float] = None
+    lr_floor: float = 0.0
+    complexity_metric: str = "params"
+    optimizer_state: str = "shared"
+    ms_labels: Optional[list] = None
+    ms_num_labels: int = 1
+    update_rule: str = "gradient"
+    partition: str = "none"
+    split_label: Optional[str] = None
+    checkpoint_every_n_epochs: int = 1
+    num_threads: Optional[int] = None
+
+
+@dataclass
+class SearchConfig:
+    """How subnets are evaluated and which searcher looks for the best one."""
+
+    searcher: str = "evolution"
+    max_evaluations: Optional[int] = 500
+    max_seconds: Optional[float] = None
+    population: int = 50
+    generations: int = 20
+    select_num: int = 10
+    mutation_num: int = 25
+    crossover_num: int = 25
+    mutation_prob: float = 0.1
+    constraint_metric: str = "params"
+    constraint_min: Optional[float] = None
+    constraint_max: Optional[float] = None
+    bn_mode: str = "recalibrate"
+    bn_batches: int = 4
+    top_k: int = 10
+
+
+@dataclass
+class RankingConfig:
+    """Ground truth and the metric reported as NNI's ``default``.
+
+    ``ground_truth`` is ``"auto"`` (the embedded table when the run matches it), a path to a
+    ground-truth JSON table, ``"nasbench201"`` (NNI's database) or ``None``.
+    """
+
+    ground_truth: Optional[str] = "auto"
+    headline: str = "kendall_tau"
+    n_bins: int = 400
+    probe_archs: int = 24
+    probe_every: int = 1
+
+
+@dataclass
+class OutputConfig:
+    """What a run writes besides results.json."""
+
+    tensorboard: bool = True
+    plots: bool = True
+    progress: bool = False
+
+
+_SECTIONS = {
+    "space": SpaceConfig, "data": DataConfig, "training": TrainingConfig,
+    "search": SearchConfig, "ranking": RankingConfig, "output": OutputConfig,
+}
+
+_CHOICES: dict[str, tuple] = {
+    "training.optimizer": ("sgd", "adam", "adamw", "rmsprop"),
+    "training.path_sampler": ("uniform", "strict_fair", "cluster_fair", "importance"),
+    "training.lr_schedule": ("cosine", "poly", "constant"),
+    "training.lr_policy": ("static", "calr"),
+    "training.complexity_metric": ("params", "flops"),
+    "training.optimizer_state": ("shared", "separated"),
+    "training.update_rule": ("gradient", "reptile"),
+    "training.partition": ("none", "exhaustive", "gradient_matching"),
+    "search.searcher": ("evolution", "random", "exhaustive", "shifted_evolution"),
+    "search.constraint_metric": ("params", "flops"),
+    "search.bn_mode": ("recalibrate", "inherit"),
+    "ranking.headline": ("kendall_tau", "spearman", "p_at_top5", "kendall_tau_stratified", "best_accuracy"),
+}
+
+_POSITIVE_INT = {
+    "data.batch_size", "data.eval_batch_size", "training.epochs", "search.population", "search.generations",
+    "search.select_num", "search.top_k", "ranking.n_bins", "training.ms_num_labels",
+    "training.checkpoint_every_n_epochs", "ranking.probe_every",
+}
+_NON_NEGATIVE = {
+    "training.momentum", "training.weight_decay", "training.lr_floor", "training.lr_min",
+    "search.mutation_num", "search.crossover_num", "search.bn_batches", "data.num_workers",
+    "ranking.probe_archs",
+}
+_POSITIVE = {"training.lr", "training.gamma_max", "training.poly_power"}
+
+
+@dataclass
+class Recipe:
+    """A complete, validated supernet run: strategy, seed and one config per stage."""
+
+    strategy: str = "spos"
+    seed: int = 0
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None) -> "Recipe":
+        """Build a recipe from a nested mapping plus dotted-key overrides, then validate it.
+
+        The strategy preset is applied between the defaults and the user's values, so
+        explicit component fields in ``raw`` or ``overrides`` win over the preset.
+        """
+        raw = dict(raw or {})
+        flat: dict[str, Any] = {}
+        _flatten(raw, "", flat)
+        for key, value in (overrides or {}).items():
+            flat[str(key)] = value
+        unknown_top = {k.split(".")[0] for k in flat} - set(_SECTIONS) - {"strategy", "seed"}
+        if unknown_top:
+            name = sorted(unknown_top)[0]
+            raise ConfigError(name, flat.get(name, raw.get(name)),
+                              f"unknown key; allowed top-level keys: {', '.join(['strategy', 'seed', *_SECTIONS])}")
+        recipe = cls()
+        strategy = flat.pop("strategy", recipe.strategy)
+        if not isinstance(strategy, str):
+            raise ConfigError("strategy", strategy, "must be a strategy name string")
+        from .registry import get_preset  # late import: presets import this module
+        preset = get_preset(strategy)
+        recipe.strategy = strategy
+        for key, value in preset.settings.items():
+            recipe._set(key, value, source="preset " + strategy)
+        for key, value in flat.items():
+            recipe._set(key, value)
+        recipe.validate()
+        return recipe
+
+    def _set(self, dotted: str, value: Any, source: str = "") -> None:
+        parts = dotted.split(".")
+        if len(parts) == 1:
+            if parts[0] != "seed":
+                raise ConfigError(dotted, value, "unknown key")
+            self.seed = _coerce("seed", value, int)
+            return
+        section_name, *rest = parts
+        section = getattr(self, section_name, None)
+        if section is None or section_name not in _SECTIONS:
+            raise ConfigError(dotted, value, f"unknown section; allowed: {', '.join(_SECTIONS)}")
+        if section_name == "space" and rest and rest[0] == "kwargs" and len(rest) == 2:
+            section.kwargs[rest[1]] = value
+            return
+        if len(rest) != 1:
+            raise ConfigError(dotted, value, "nested keys are only allowed under space.kwargs")
+        name = rest[0]
+        hints = get_type_hints(type(section))
+        if name not in hints:
+            allowed = ", ".join(f.name for f in dataclasses.fields(section))
+            raise ConfigError(dotted, value, f"unknown field{' in ' + source if source else ''}; allowed: {allowed}")
+        setattr(section, name, _coerce(dotted, value, hints[name]))
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Check every field and every cross-field rule; raise ConfigError on the first problem."""
+        for dotted, allowed in _CHOICES.items():
+            value = self.get(dotted)
+            if value not in allowed:
+                raise ConfigError(dotted, value, f"allowed values: {', '.join(allowed)}")
+        for dotted in _POSITIVE_INT:
+            value = self.get(dotted)
+            if value <= 0:
+                raise ConfigError(dotted, value, "must be a positive integer")
+        for dotted in _NON_NEGATIVE:
+            value = self.get(dotted)
+            if value < 0:
+                raise ConfigError(dotted, value, "must be >= 0")
+        for dotted in _POSITIVE:
+            value = self.get(dotted)
+            if not value > 0:
+                raise ConfigError(dotted, value, "must be > 0")
+        t = self.training
+        if t.grad_clip is not None and t.grad_clip <= 0:
+            raise ConfigError("training.grad_clip", t.grad_clip, "must be > 0, or null to disable clipping")
+        gmin = t.gamma_min if t.gamma_min is not None else 1.0 / t.gamma_max
+        if gmin <= 0:
+            raise ConfigError("training.gamma_min", t.gamma_min, "must be > 0")
+        if gmin > t.gamma_max:
+            raise ConfigError("training.gamma_min", t.gamma_min,
+                              f"must be <= training.gamma_max ({t.gamma_max}); swap them or omit gamma_min")
+        if not 0 <= t.lr_floor < 1:
+            raise ConfigError("training.lr_floor", t.lr_floor, "must be in [0, 1): a fraction of the base LR")
+        if t.paths_per_step is not None and t.paths_per_step <= 0:
+            raise ConfigError("training.paths_per_step", t.paths_per_step, "must be a positive integer or null")
+        if t.num_threads is not None and t.num_threads <= 0:
+            raise ConfigError("training.num_threads", t.num_threads, "must be a positive integer or null")
+        if t.max_steps_per_epoch is not None and t.max_steps_per_epoch <= 0:
+            raise ConfigError("training.max_steps_per_epoch", t.max_steps_per_epoch, "must be a positive integer or null")
+        if t.path_sampler == "cluster_fair" and t.optimizer_state != "separated":
+            raise ConfigError("training.path_sampler", t.path_sampler,
+                              "cluster_fair needs training.optimizer_state: separated (it trains one MS cluster per step)")
+        if t.update_rule == "reptile" and t.path_sampler == "uniform" and t.paths_per_step is None:
+            pass  # Reptile over a single uniform path is a valid (if unusual) combination.
+        if t.sampling_constraint is not None:
+            _check_range("training.sampling_constraint", t.sampling_constraint)
+        if not 0 < self.data.val_fraction < 1:
+            raise ConfigError("data.val_fraction", self.data.val_fraction, "must be in (0, 1)")
+        s = self.search
+        if s.max_evaluations is not None and s.max_evaluations <= 0:
+            raise ConfigError("search.max_evaluations", s.max_evaluations, "must be a positive integer or null")
+        if s.max_seconds is not None and s.max_seconds <= 0:
+            raise ConfigError("search.max_seconds", s.max_seconds, "must be > 0 or null")
+        if s.max_evaluations is None and s.max_seconds is None and s.searcher != "exhaustive":
+            raise ConfigError("search.max_evaluations", None,
+                              "set search.max_evaluations or search.max_seconds: every searcher needs a budget")
+        if not 0 <= s.mutation_prob <= 1:
+            raise ConfigError("search.mutation_prob", s.mutation_prob, "must be in [0, 1]")
+        if s.select_num > s.population:
+            raise ConfigError("search.select_num", s.select_num, f"must be <= search.population ({s.population})")
+        if s.constraint_min is not None and s.constraint_max is not None and s.constraint_min > s.constraint_max:
+            raise ConfigError("search.constraint_min", s.constraint_min,
+                              f"must be <= search.constraint_max ({s.constraint_max})")
+        if s.bn_mode == "recalibrate" and s.bn_batches <= 0:
+            raise ConfigError("search.bn_batches", s.bn_batches, "must be >= 1 when search.bn_mode is recalibrate")
+        if not isinstance(self.space.kwargs, dict):
+            raise ConfigError("space.kwargs", self.space.kwargs, "must be a mapping of keyword arguments")
+
+    @property
+    def gamma_min(self) -> float:
+        """The effective lower bound of the CaLR decay exponent (default 1/gamma_max)."""
+        return self.training.gamma_min if self.training.gamma_min is not None else 1.0 / self.training.gamma_max
+
+    # ------------------------------------------------------------------ access
+    def get(self, dotted: str) -> Any:
+        """Read a field by its dotted key (``training.lr``)."""
+        obj: Any = self
+        for part in dotted.split("."):
+            obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+        return obj
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable nested dict of the whole recipe."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def replace(self, **overrides: Any) -> "Recipe":
+        """A new validated recipe with dotted-key overrides applied (the strategy is re-expanded)."""
+        raw = self.to_dict()
+        return Recipe.from_dict(raw, overrides)
+
+
+def _check_range(name: str, spec: Any) -> None:
+    if not isinstance(spec, dict):
+        raise ConfigError(name, spec, "must be a mapping like {metric: params, min: 1e5, max: 5e5}")
+    extra = set(spec) - {"metric", "min", "max"}
+    if extra:
+        raise ConfigError(f"{name}.{sorted(extra)[0]}", spec[sorted(extra)[0]], "allowed keys: metric, min, max")
+    if spec.get("metric", "params") not in ("params", "flops"):
+        raise ConfigError(f"{name}.metric", spec.get("metric"), "allowed values: params, flops")
+    lo, hi = spec.get("min"), spec.get("max")
+    if lo is not None and hi is not None and float(lo) > float(hi):
+        raise ConfigError(f"{name}.min", lo, f"must be <= {name}.max ({hi})")
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for key, value in obj.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and key in _SECTIONS and not prefix:
+            for sub_key, sub_value in value.items():
+                if key == "space" and sub_key == "kwargs":
+                    if not isinstance(sub_value, Mapping):
+                        raise ConfigError("space.kwargs", sub_value, "must be a mapping of keyword arguments")
+                    for kk, vv in sub_value.items():
+                        out[f"space.kwargs.{kk}"] = vv
+                else:
+                    out[f"{dotted}.{sub_key}"] = sub_value
+        elif key in _SECTIONS and not prefix and value is not None:
+            raise ConfigError(key, value, "must be a mapping of fields")
+        else:
+            out[dotted] = value
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Convert YAML / CLI / tuner values to the annotated type, or raise ConfigError."""
+    origin = get_origin(hint)
+    args = get_args(hint)
+    if origin is Union:
+        if value is None or (isinstance(value, str) and value.lower() in ("null", "none")):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(name, value, inner[0])
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(name, value, "must be true or false")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(name, value, "must be an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(name, value, "must be an integer")
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(name, value, "must be a number")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(name, value, "must be a number")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(name, value, "must be a string")
+    if hint is dict or origin is dict:
+        if value is None or isinstance(value, dict):
+            return value
+        if isinstance(value, str):
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                parsed = None
+            if isinstance(parsed, dict):
+                return parsed
+        raise ConfigError(name, value, "must be a mapping")
+    if hint is list or origin is list:
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        raise ConfigError(name, value, "must be a list")
+    return value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one ``key=value`` command-line override; the value is read as YAML (``1e-3``, ``true``, ``[a, b]``)."""
+    if "=" not in text:
+        raise ConfigError("--set", text, "expected key=value, for example --set training.lr=0.1")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_recipe(path: Union[str, Path, None] = None, overrides: Mapping[str, Any] | None = None) -> Recipe:
+    """Load a YAML recipe template (optional), apply dotted-key overrides and validate."""
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError("--config", str(path), "file not found; pass the path of a YAML recipe such as "
+                              "config_templates/embedded.yaml")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+            raise ConfigError("--config", str(path), f"not valid YAML ({first})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError("--config", str(path), "the YAML file must hold a mapping of recipe sections")
+        raw = loaded
+    return Recipe.from_dict(raw, overrides)

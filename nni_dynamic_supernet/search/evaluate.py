@@ -1,0 +1,128 @@
+"""Subnet evaluation with inherited weights: BN recalibration, then validation.
+
+Why recalibrate: during supernet training every BatchNorm layer accumulates running
+statistics over *all* sampled subnets, so for any one subnet they are wrong (the
+features feeding a BN differ with the ops before it). SPOS and SUMNAS therefore reset
+the statistics and re-estimate them on training batches for each subnet before
+validating. The policy is explicit (``recalibrate`` N batches, or ``inherit`` the
+trained statistics) and recorded in results.
+
+Evaluation never changes the supernet: BN buffers and momenta are snapshotted and
+restored, and no gradient is taken (NNI_NOTES §3: ``freeze`` shares op modules with
+the supernet, so we evaluate in place instead of on a frozen copy).
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+
+__all__ = ["SubnetEvaluator", "take_batches"]
+
+
+def take_batches(loader: Iterable, n: int, device: torch.device | str = "cpu") -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``n`` ``(x, y)`` batches of ``loader``, on ``device`` (a fixed calibration set)."""
+    out = []
+    for batch in loader:
+        out.append((batch[0].to(device), batch[1].to(device)))
+        if len(out) >= n:
+            break
+    return out
+
+
+class SubnetEvaluator:
+    """Predicts a subnet's accuracy from the supernet's weights.
+
+    Parameters
+    ----------
+    models
+        The supernet of each partition leaf.
+    set_arch
+        ``set_arch[leaf](arch)`` forces ``arch`` on leaf ``leaf``.
+    route
+        ``arch -> leaf`` (which sub-supernet owns the architecture).
+    val_batches
+        Validation ``(x, y)`` batches (a fixed, unshuffled set).
+    calib_batches
+        Training batches for BN recalibration (ignored with ``bn_mode='inherit'``).
+    bn_mode
+        ``'recalibrate'`` or ``'inherit'``.
+    """
+
+    def __init__(self, models: Sequence[nn.Module], set_arch: Sequence[Callable[[dict], None]],
+                 route: Callable[[dict], int], val_batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                 calib_batches: Sequence[tuple[torch.Tensor, torch.Tensor]] = (), bn_mode: str = "recalibrate") -> None:
+        if bn_mode not in ("recalibrate", "inherit"):
+            raise ConfigError("search.bn_mode", bn_mode, "allowed values: recalibrate, inherit")
+        if bn_mode == "recalibrate" and not calib_batches:
+            raise ConfigError("search.bn_batches", 0, "BN recalibration needs at least one training batch")
+        if not val_batches:
+            raise ConfigError("data", "validation split", "is empty; a subnet cannot be evaluated without data")
+        self.models = list(models)
+        self.set_arch = list(set_arch)
+        self.route = route
+        self.val_batches = list(val_batches)
+        self.calib_batches = list(calib_batches)
+        self.bn_mode = bn_mode
+        self._bns = [[m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+                     for model in self.models]
+        self.evaluations = 0
+
+    @property
+    def policy(self) -> dict:
+        """The BN policy as recorded in results.json."""
+        return {"bn_mode": self.bn_mode, "bn_batches": len(self.calib_batches) if self.bn_mode == "recalibrate" else 0,
+                "val_examples": sum(len(y) for _, y in self.val_batches)}
+
+    @torch.no_grad()
+    def evaluate(self, arch: dict) -> dict:
+        """Accuracy (percent) and mean loss of ``arch`` on the validation batches."""
+        leaf = self.route(arch)
+        model = self.models[leaf]
+        was_training = model.training
+        self.set_arch[leaf](arch)
+        saved = self._snapshot(leaf) if self.bn_mode == "recalibrate" else None
+        try:
+            if saved is not None:
+                self._recalibrate(leaf, model)
+            model.eval()
+            correct, loss_sum, count = 0, 0.0, 0
+            for x, y in self.val_batches:
+                logits = model(x)
+                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+                correct += int((logits.argmax(1) == y).sum())
+                count += len(y)
+        finally:
+            if saved is not None:
+                self._restore(leaf, saved)
+            model.train(was_training)
+        self.evaluations += 1
+        return {"accuracy": 100.0 * correct / count, "loss": loss_sum / count}
+
+    def _snapshot(self, leaf: int) -> list:
+        return [(bn.running_mean.clone() if bn.running_mean is not None else None,
+                 bn.running_var.clone() if bn.running_var is not None else None,
+                 bn.num_batches_tracked.clone() if bn.num_batches_tracked is not None else None,
+                 bn.momentum) for bn in self._bns[leaf]]
+
+    def _restore(self, leaf: int, saved: list) -> None:
+        for bn, (mean, var, count, momentum) in zip(self._bns[leaf], saved):
+            if mean is not None:
+                bn.running_mean.copy_(mean)
+                bn.running_var.copy_(var)
+            if count is not None:
+                bn.num_batches_tracked.copy_(count)
+            bn.momentum = momentum
+
+    def _recalibrate(self, leaf: int, model: nn.Module) -> None:
+        for bn in self._bns[leaf]:
+            if bn.track_running_stats:
+                bn.reset_running_stats()
+                bn.momentum = None  # cumulative average: independent of batch order
+        model.train()
+        for x, _ in self.calib_batches:
+            model(x)

@@ -1,0 +1,81 @@
+"""Named strategy presets.
+
+A strategy is only a preset of training components and hyperparameters: no algorithm
+code lives here. Each preset fills *every* component field of ``training`` so that
+switching ``strategy`` (for example from an NNI tuner) never inherits components from
+another preset. Users can still override single fields (``training.gamma_max``).
+
+Presets are registered as entry points in the ``nni_dynamic_supernet.strategies`` group
+(see ``setup.py``); another package can add its own :class:`Preset` the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Preset", "COMPONENT_DEFAULTS"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named combination of training components.
+
+    Parameters
+    ----------
+    name
+        Registry name (``spos_calr_ms``).
+    summary
+        One line saying what the strategy is for.
+    paper
+        The paper that introduced it.
+    settings
+        Dotted recipe keys to values, applied on top of :data:`COMPONENT_DEFAULTS`.
+    """
+
+    name: str
+    summary: str
+    paper: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        merged = dict(COMPONENT_DEFAULTS)
+        merged.update(self.settings)
+        object.__setattr__(self, "settings", merged)
+
+
+#: The component fields every preset sets; a preset lists only what differs.
+COMPONENT_DEFAULTS: dict[str, Any] = {
+    "training.path_sampler": "uniform",
+    "training.paths_per_step": None,
+    "training.lr_schedule": "cosine",
+    "training.lr_policy": "static",
+    "training.optimizer_state": "shared",
+    "training.update_rule": "gradient",
+    "training.partition": "none",
+    "training.grad_clip": 5.0,
+}
+
+_SPOS = "Guo et al., Single Path One-Shot NAS with Uniform Sampling, ECCV 2020"
+_FAIR = "Chu et al., FairNAS: Rethinking Evaluation Fairness of Weight Sharing NAS, ICCV 2021"
+_FS = "Zhao et al., Few-shot Neural Architecture Search, ICML 2021"
+_CALR = "Jeon et al., Subnet-Aware Dynamic Supernet Training for NAS, CVPR 2025"
+
+_CALR_SET = {"training.lr_policy": "calr"}
+_MS_SET = {"training.optimizer_state": "separated"}
+# FairNAS accumulates m paths per step and the FairNAS/DYNAS code does not clip.
+_FAIR_SET = {"training.path_sampler": "strict_fair", "training.grad_clip": None}
+_FS_SET = {"training.partition": "exhaustive"}
+
+spos = Preset("spos", "uniform single-path sampling, one shared momentum", _SPOS)
+spos_calr = Preset("spos_calr", "SPOS with a per-subnet LR decay from its parameter count", _CALR, _CALR_SET)
+spos_ms = Preset("spos_ms", "SPOS with one momentum buffer per cluster of subnets", _CALR, _MS_SET)
+spos_calr_ms = Preset("spos_calr_ms", "SPOS with complexity-aware LR and momentum separation", _CALR,
+                      {**_CALR_SET, **_MS_SET})
+fairnas = Preset("fairnas", "strict-fair sampling: every op trained once per step", _FAIR, _FAIR_SET)
+fairnas_calr_ms = Preset(
+    "fairnas_calr_ms", "FairNAS where each step trains one MS cluster and weights each path's loss by its CaLR factor",
+    _CALR, {**_FAIR_SET, "training.path_sampler": "cluster_fair", **_CALR_SET, **_MS_SET})
+fsnas = Preset("fsnas", "few-shot NAS: one sub-supernet per choice of a split label, each trained with SPOS", _FS,
+               _FS_SET)
+fsnas_calr_ms = Preset("fsnas_calr_ms", "few-shot NAS with CaLR and per-sub-supernet momentum separation", _CALR,
+                       {**_FS_SET, **_CALR_SET, **_MS_SET})

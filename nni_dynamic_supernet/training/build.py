@@ -1,0 +1,143 @@
+"""Assemble a :class:`SupernetEngine` from a :class:`Recipe`.
+
+This is the one place where component *names* in the recipe become component
+*objects*; the step itself never branches on a method name.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+import torch.nn as nn
+
+from ..errors import ConfigError
+from ..recipe import Recipe
+from .engine import SupernetEngine
+from .learning_rate import ComplexityAwareLR, LRPolicy, StaticLR
+from .momentum import OptimizerStatePolicy, SeparatedState, SharedState, default_cluster_labels
+from .partition import ExhaustivePartition, OneShotPartition, Partition, split_labels_of
+from .paths import ClusterFairPathSampler, PathSampler, StrictFairPathSampler, UniformPathSampler
+from .updates import GradientStep, UpdateRule
+
+_logger = logging.getLogger(__name__)
+
+__all__ = ["build_engine", "partition_for", "search_space_of_model", "complexity_model_for", "cluster_labels_for"]
+
+
+def search_space_of_model(model: nn.Module) -> dict[str, list]:
+    """Label -> choices of a model space or supernet (LayerChoice labels only, stable order)."""
+    from ..spaces.validation import search_space_of
+    # NNI labels are str subclasses; plain types keep checkpoints loadable with weights_only=True.
+    return {str(label): [_plain(v) for v in choices] for label, choices in search_space_of(model).items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
+
+
+def partition_for(recipe: Recipe, model: nn.Module) -> Partition:
+    """The recipe's partitioner over ``model``'s search space."""
+    space = search_space_of_model(model)
+    kind = recipe.training.partition
+    if kind == "none":
+        return OneShotPartition(space, seed=recipe.seed)
+    if kind == "exhaustive":
+        return ExhaustivePartition(space, recipe.training.split_label, seed=recipe.seed)
+    raise ConfigError("training.partition", kind, "not available yet; allowed: none, exhaustive")
+
+
+_COMPLEXITY_CACHE: dict[int, Any] = {}
+
+
+def complexity_model_for(pristine_space: Optional[nn.Module]) -> Any:
+    """A cached :class:`ComplexityModel` for an un-mutated space (built once per space object)."""
+    from .complexity import ComplexityModel
+    if pristine_space is None:
+        raise ConfigError("training.lr_policy", "calr", "needs the un-mutated space to count parameters; "
+                          "pass the model space before it is turned into a supernet")
+    key = id(pristine_space)
+    if key not in _COMPLEXITY_CACHE:
+        shape = getattr(pristine_space, "nds_input_shape", None) or (3, 32, 32)
+        _COMPLEXITY_CACHE[key] = ComplexityModel(pristine_space, shape)
+    return _COMPLEXITY_CACHE[key]
+
+
+def cluster_labels_for(recipe: Recipe, space: dict[str, list], shared: set[str], partition: Partition) -> list[str]:
+    """The MS clustering labels: the user's ``training.ms_labels`` or the paper's default choice."""
+    excluded = list(split_labels_of(partition))
+    if recipe.training.ms_labels:
+        for label in recipe.training.ms_labels:
+            if label not in space:
+                raise ConfigError("training.ms_labels", label, f"not a label of the space; labels: {', '.join(space)}")
+            if label in excluded:
+                raise ConfigError("training.ms_labels", label,
+                                  "is the few-shot split label: every subnet of a sub-supernet would share one "
+                                  "cluster; pick another label")
+        return list(recipe.training.ms_labels)
+    return default_cluster_labels(list(space), shared, seed=recipe.seed, count=recipe.training.ms_num_labels,
+                                  exclude=excluded)
+
+
+def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence[Callable[[dict], None]],
+                 optimizer: torch.optim.Optimizer, partition: Partition, total_steps: int, shared: set[str],
+                 pristine_space: Optional[nn.Module] = None, op_modules: Optional[Sequence[list]] = None,
+                 data_sampler: Any = None, criterion: Any = None) -> SupernetEngine:
+    """Build the engine and its components as the recipe says."""
+    t = recipe.training
+    space = partition.space
+    base_lr = float(optimizer.param_groups[0]["lr"])
+
+    state_policy: OptimizerStatePolicy
+    cluster_labels: list[str] = []
+    if t.optimizer_state == "separated":
+        cluster_labels = cluster_labels_for(recipe, space, shared, partition)
+        state_policy = SeparatedState(cluster_labels)
+    else:
+        state_policy = SharedState()
+
+    constraint = None
+    if t.sampling_constraint:
+        cm = complexity_model_for(pristine_space)
+        metric = t.sampling_constraint.get("metric", "params")
+        fn = cm.params if metric == "params" else cm.flops
+        constraint = (fn, t.sampling_constraint.get("min"), t.sampling_constraint.get("max"))
+
+    path_sampler: PathSampler
+    if t.path_sampler == "uniform":
+        path_sampler = UniformPathSampler(seed=recipe.seed, constraint=constraint)
+    elif t.path_sampler == "strict_fair":
+        path_sampler = StrictFairPathSampler(seed=recipe.seed, paths_per_step=t.paths_per_step)
+    elif t.path_sampler == "cluster_fair":
+        path_sampler = ClusterFairPathSampler(cluster_labels, seed=recipe.seed, paths_per_step=t.paths_per_step)
+    else:
+        raise ConfigError("training.path_sampler", t.path_sampler, "not available yet")
+    if constraint is not None and t.path_sampler != "uniform":
+        raise ConfigError("training.sampling_constraint", t.sampling_constraint,
+                          "only the uniform path sampler supports a sampling constraint")
+
+    lr_policy: LRPolicy
+    if t.lr_policy == "calr":
+        cm = complexity_model_for(pristine_space)
+        metric = t.complexity_metric
+        fn = cm.params if metric == "params" else cm.flops
+        lr_policy = ComplexityAwareLR(base_lr, total_steps, fn, cm.bounds(metric), gamma_max=t.gamma_max,
+                                      gamma_min=t.gamma_min, floor=t.lr_floor)
+    else:
+        lr_policy = StaticLR(base_lr, total_steps, t.lr_schedule, power=t.poly_power, lr_min=t.lr_min)
+
+    update_rule: UpdateRule
+    if t.update_rule == "gradient":
+        update_rule = GradientStep()
+    else:
+        raise ConfigError("training.update_rule", t.update_rule, "not available yet; allowed: gradient")
+
+    return SupernetEngine(models, set_arch, optimizer, path_sampler, lr_policy, state_policy, update_rule,
+                          partition, data_sampler=data_sampler, grad_clip=t.grad_clip, criterion=criterion,
+                          op_modules=op_modules)

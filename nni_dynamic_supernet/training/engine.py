@@ -1,0 +1,186 @@
+"""The supernet training step, in plain PyTorch.
+
+:class:`SupernetEngine` holds the supernet(s), one optimizer and the recipe's
+components, and runs the step of ARCHITECTURE.md::
+
+    leaf  = partition.sample_leaf()
+    paths = path_sampler.sample(partition.leaves[leaf])
+    loss  = update_rule.apply(engine, leaf, paths, batch, step)
+    path_sampler.observe(...); data_sampler.observe(...)
+
+It knows nothing of NNI or Lightning: the bridge passes in a ``set_arch`` function per
+supernet and a ``backward`` function (Lightning's ``manual_backward``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Hashable, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from .learning_rate import LRPolicy
+from .momentum import OptimizerStatePolicy
+from .partition import Partition
+from .paths import PathSampler
+from .updates import UpdateRule
+
+__all__ = ["SupernetEngine", "NonFiniteLossError"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """A step produced a NaN or infinite loss; the message names the step and the subnet."""
+
+
+class SupernetEngine:
+    """Runs training steps of a weight-sharing supernet from composable components.
+
+    Parameters
+    ----------
+    models
+        One supernet per partition leaf (leaf 0 is the NNI-mutated model space).
+    set_arch
+        ``set_arch[leaf](arch)`` makes supernet ``leaf`` run ``arch``.
+    optimizer
+        A torch optimizer over the parameters of every model.
+    path_sampler, lr_policy, state_policy, update_rule, partition
+        The components; see :mod:`nni_dynamic_supernet.training`.
+    data_sampler
+        Optional importance data sampler with ``observe(index, scores)``.
+    grad_clip
+        Max global gradient norm per optimizer step, or ``None``.
+    skip_nonfinite
+        Skip (instead of failing on) a step whose loss is NaN or infinite.
+    op_modules
+        Per leaf, ``(label, choice, module)`` of every candidate op (per-op gradient norms).
+    """
+
+    def __init__(self, models: Sequence[nn.Module], set_arch: Sequence[Callable[[dict], None]],
+                 optimizer: torch.optim.Optimizer, path_sampler: PathSampler, lr_policy: LRPolicy,
+                 state_policy: OptimizerStatePolicy, update_rule: UpdateRule, partition: Partition,
+                 data_sampler: Any = None, grad_clip: Optional[float] = None,
+                 criterion: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+                 skip_nonfinite: bool = False, op_modules: Optional[Sequence[list]] = None) -> None:
+        self.models = list(models)
+        self.set_arch_fns = list(set_arch)
+        self.optimizer = optimizer
+        self.path_sampler = path_sampler
+        self.lr_policy = lr_policy
+        self.state_policy = state_policy
+        self.update_rule = update_rule
+        self.partition = partition
+        self.data_sampler = data_sampler
+        self.grad_clip = grad_clip
+        self.criterion = criterion or F.cross_entropy
+        self.skip_nonfinite = skip_nonfinite
+        self.op_modules = list(op_modules) if op_modules is not None else [[] for _ in self.models]
+        self.backward: Callable[[torch.Tensor], None] = lambda loss: loss.backward()
+        # Lightning's optimizer step when run by the bridge (keeps its step counting and precision hooks).
+        self.step_fn: Callable[[], Any] = optimizer.step
+        self.last_lr = 0.0
+        self.last_paths: list[dict] = []
+        self._current_arch: Optional[dict] = None
+        self._params = [p for group in optimizer.param_groups for p in group["params"]]
+
+    # ------------------------------------------------------------------ primitives used by update rules
+    def forward(self, leaf: int, arch: dict, x: torch.Tensor) -> torch.Tensor:
+        """Run ``arch`` of sub-supernet ``leaf`` on ``x``."""
+        self.set_arch_fns[leaf](arch)
+        self._current_arch = arch
+        return self.models[leaf](x)
+
+    def zero_grad(self) -> None:
+        """Zero gradients with ``set_to_none`` so unused ops are skipped by the optimizer."""
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def optimizer_step(self, key: Hashable, step: int, arch: Optional[dict]) -> None:
+        """Clip, select the optimizer state ``key``, set the LR and step.
+
+        ``arch`` is the single path of the step (its CaLR factor scales the LR) or
+        ``None`` for an accumulated multi-path step (factors were applied to the losses).
+        """
+        if self.grad_clip is not None:
+            params = [p for p in self._params if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        self.state_policy.activate(self.optimizer, key)
+        lr = (self.lr_policy.lr(step, arch) if arch is not None
+              else self.lr_policy.base_lr * self.lr_policy.schedule(step))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.last_lr = lr
+        self.step_fn()
+
+    def observe_examples(self, index: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """Give the data sampler each example's importance ``||softmax(z) - onehot(y)||``, at no extra forward."""
+        if self.data_sampler is None or not getattr(self.data_sampler, "needs_example_scores", False):
+            return
+        with torch.no_grad():
+            probs = torch.softmax(logits.detach().float(), dim=1)
+            probs[torch.arange(len(y), device=y.device), y] -= 1.0
+            self.data_sampler.observe(index, probs.norm(dim=1))
+
+    def observe_ops(self, leaf: int, arch: dict) -> None:
+        """Hook for path importance sampling: per-op gradient norms of the path just back-propagated."""
+        if not self.path_sampler.needs_op_grad_norms:
+            return
+        self.path_sampler.observe([arch], self.op_grad_norms(leaf, arch))
+
+    def op_grad_norms(self, leaf: int, arch: dict) -> dict:
+        """Gradient norm of each chosen op's parameters, keyed by (label, choice)."""
+        norms: dict = {}
+        for label, choice, module in self.op_modules[leaf]:
+            if arch.get(label) != choice:
+                continue
+            total = 0.0
+            for p in module.parameters():
+                if p.grad is not None:
+                    total += float(p.grad.norm())
+            norms[(label, choice)] = norms.get((label, choice), 0.0) + total
+        return norms
+
+    # ------------------------------------------------------------------ the step
+    def train_step(self, batch: Sequence[torch.Tensor], step: int) -> torch.Tensor:
+        """Run one training step on ``batch`` (``(x, y)`` or ``(x, y, index)``); return the mean loss."""
+        if len(batch) == 2:
+            x, y = batch
+            index = torch.full((len(y),), -1, dtype=torch.long, device=y.device)
+        else:
+            x, y, index = batch[0], batch[1], batch[2]
+        leaf = self.partition.sample_leaf()
+        paths = self.path_sampler.sample(self.partition.leaves[leaf])
+        self.last_paths = paths
+        for model in self.models:
+            model.train()
+        loss = self.update_rule.apply(self, leaf, paths, (x, y, index), step)
+        if not torch.isfinite(loss):
+            message = f"non-finite loss {float(loss)} at step {step} training subnet {paths[0]}"
+            if not self.skip_nonfinite:
+                raise NonFiniteLossError(message + "; lower training.lr or pass --skip-nonfinite")
+        return loss
+
+    # ------------------------------------------------------------------ state
+    @property
+    def params(self) -> list[nn.Parameter]:
+        """Every parameter the optimizer updates, in a fixed order (checkpoint indexing)."""
+        return self._params
+
+    def state_dict(self) -> dict:
+        """Component states (samplers, optimizer states by cluster, partition) as plain data."""
+        return {
+            "path_sampler": self.path_sampler.state_dict(),
+            "state_policy": self.state_policy.state_dict(self._params),
+            "partition": self.partition.state_dict(),
+            "update_rule": self.update_rule.state_dict(),
+            "data_sampler": self.data_sampler.state_dict() if self.data_sampler is not None else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (models and optimizer must already exist)."""
+        self.path_sampler.load_state_dict(state["path_sampler"])
+        self.state_policy.load_state_dict(state["state_policy"], self._params)
+        self.partition.load_state_dict(state["partition"])
+        self.update_rule.load_state_dict(state["update_rule"])
+        if self.data_sampler is not None and state.get("data_sampler") is not None:
+            self.data_sampler.load_state_dict(state["data_sampler"])

@@ -1,0 +1,166 @@
+"""Path samplers: which subnets a training step trains.
+
+A search space here is an ordered ``dict`` label -> list of choice values. A path
+sampler returns a list of architectures (label -> value dicts) for one step:
+one path (SPOS), or ``m`` strict-fair paths (FairNAS, SUMNAS). Samplers own a seeded
+``numpy.random.RandomState`` so a step's paths are reproducible and resumable, and
+they receive the *allowed* choices per call, so the same sampler works inside a
+sub-supernet of a partition.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = [
+    "Arch", "SearchSpace", "PathSampler", "UniformPathSampler", "StrictFairPathSampler",
+    "ClusterFairPathSampler", "rng_state", "set_rng_state",
+]
+
+Arch = dict
+SearchSpace = dict
+
+
+def rng_state(rng: np.random.RandomState) -> dict:
+    """The state of a numpy RandomState as plain Python data (safe for ``weights_only`` checkpoints)."""
+    name, keys, pos, has_gauss, cached = rng.get_state()
+    return {"name": name, "keys": [int(k) for k in keys], "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached": float(cached)}
+
+
+def set_rng_state(rng: np.random.RandomState, state: dict) -> None:
+    """Restore a state produced by :func:`rng_state`."""
+    rng.set_state((state["name"], np.asarray(state["keys"], dtype=np.uint32), state["pos"],
+                   state["has_gauss"], state["cached"]))
+
+
+class PathSampler:
+    """Base class: draws the architectures a step trains.
+
+    Subclasses implement :meth:`sample`. ``observe`` and ``on_epoch_end`` are no-ops
+    except for importance sampling.
+    """
+
+    #: Whether :meth:`observe` needs per-op gradient norms (costs a pass over the path's gradients).
+    needs_op_grad_norms: bool = False
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.RandomState(seed)
+
+    def sample(self, space: SearchSpace) -> list[Arch]:
+        """Return the architectures to train in this step, drawn from ``space``."""
+        raise NotImplementedError
+
+    def observe(self, paths: Sequence[Arch], op_grad_norms: Optional[dict] = None) -> None:
+        """Record statistics of the step just taken (importance sampling only)."""
+
+    def on_epoch_end(self, epoch: int, total_epochs: int) -> None:
+        """Update the sampling distribution at the end of an epoch (importance sampling only)."""
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume sampling exactly."""
+        return {"rng": rng_state(self.rng)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        set_rng_state(self.rng, state["rng"])
+
+
+class UniformPathSampler(PathSampler):
+    """SPOS: one path per step, each label's choice drawn independently and uniformly.
+
+    Parameters
+    ----------
+    seed
+        Seed of the sampler's RandomState.
+    constraint
+        Optional ``(fn, lo, hi)``: only paths with ``lo <= fn(arch) <= hi`` are trained, as
+        NNI's ``RangeProfilerFilter`` and the SPOS code's FLOPs-bounded sampling do. Rejection
+        sampling with ``patience`` tries; an impossible constraint raises ConfigError.
+    patience
+        Number of draws before giving up on the constraint.
+    """
+
+    def __init__(self, seed: int = 0, constraint: Optional[tuple[Callable[[Arch], float], Optional[float],
+                                                                 Optional[float]]] = None,
+                 patience: int = 1000) -> None:
+        super().__init__(seed)
+        self.constraint = constraint
+        self.patience = patience
+
+    def _draw(self, space: SearchSpace) -> Arch:
+        return {label: choices[self.rng.randint(len(choices))] for label, choices in space.items()}
+
+    def _ok(self, arch: Arch) -> bool:
+        if self.constraint is None:
+            return True
+        fn, lo, hi = self.constraint
+        value = fn(arch)
+        return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+    def sample(self, space: SearchSpace) -> list[Arch]:
+        for _ in range(self.patience):
+            arch = self._draw(space)
+            if self._ok(arch):
+                return [arch]
+        raise ConfigError("training.sampling_constraint", _describe(self.constraint),
+                          f"no architecture satisfied it in {self.patience} draws; widen min/max")
+
+
+class StrictFairPathSampler(PathSampler):
+    """FairNAS strict fairness: ``m`` paths per step that together use every choice of every label once.
+
+    Each label gets a random permutation of its choices; path ``i`` takes element ``i``.
+    When labels have different numbers of choices (MobileNet: skip only on some layers),
+    ``m`` is the largest count and shorter permutations are padded with random extra
+    picks, so every choice is still trained at least once per step.
+    """
+
+    def __init__(self, seed: int = 0, paths_per_step: Optional[int] = None) -> None:
+        super().__init__(seed)
+        self.paths_per_step = paths_per_step
+
+    def _columns(self, space: SearchSpace, m: int) -> dict[str, list]:
+        columns = {}
+        for label, choices in space.items():
+            order = list(self.rng.permutation(len(choices)))
+            while len(order) < m:
+                order.append(int(self.rng.randint(len(choices))))
+            columns[label] = [choices[i] for i in order[:m]]
+        return columns
+
+    def sample(self, space: SearchSpace) -> list[Arch]:
+        m = self.paths_per_step or max(len(c) for c in space.values())
+        columns = self._columns(space, m)
+        return [{label: columns[label][i] for label in space} for i in range(m)]
+
+
+class ClusterFairPathSampler(StrictFairPathSampler):
+    """FairNAS + MS (DYNAS ``train_fairnas.py``): all paths of a step share one cluster.
+
+    A cluster value is drawn uniformly on each clustering label; every path takes it
+    there, and strict-fair permutations fill the other labels. Fairness is deliberately
+    broken on the clustering labels so that the step updates a single momentum buffer.
+    """
+
+    def __init__(self, cluster_labels: Sequence[str], seed: int = 0, paths_per_step: Optional[int] = None) -> None:
+        super().__init__(seed, paths_per_step)
+        self.cluster_labels = list(cluster_labels)
+
+    def sample(self, space: SearchSpace) -> list[Arch]:
+        fixed = {label: space[label][self.rng.randint(len(space[label]))] for label in self.cluster_labels}
+        rest = {label: choices for label, choices in space.items() if label not in fixed}
+        m = self.paths_per_step or max(len(c) for c in space.values())
+        columns = self._columns(rest, m) if rest else {}
+        return [{label: (fixed[label] if label in fixed else columns[label][i]) for label in space}
+                for i in range(m)]
+
+
+def _describe(constraint: Any) -> Any:
+    if constraint is None:
+        return None
+    _, lo, hi = constraint
+    return {"min": lo, "max": hi}

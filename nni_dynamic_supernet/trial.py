@@ -1,0 +1,52 @@
+"""Entry point of nnictl trials: ``python -m nni_dynamic_supernet.trial --config TEMPLATE``.
+
+It merges the tuner's parameters (dotted recipe keys such as ``strategy`` or
+``training.lr``) into the template, trains, searches and ranks, reports one
+intermediate dict per epoch and a final dict to nnictl, and writes results.json,
+best_arch.json and the supernet checkpoint to ``$NNI_OUTPUT_DIR`` (or ``--out``). A
+trial whose output directory already holds a Lightning checkpoint resumes from it.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .errors import ConfigError
+
+__all__ = ["main"]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one trial; returns the exit status (2 for a configuration error)."""
+    parser = argparse.ArgumentParser(prog="python -m nni_dynamic_supernet.trial")
+    parser.add_argument("--config", required=True, help="recipe template (YAML)")
+    parser.add_argument("--out", help="output directory (default: $NNI_OUTPUT_DIR)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra recipe overrides")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("pytorch_lightning", "lightning", "nni"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        from .nni_bridge import NniReporter, nni_parameters
+        from .pipeline import run_recipe
+        from .recipe import load_recipe, parse_override
+        overrides = dict(parse_override(p) for p in (args.set or []))
+        overrides.update(nni_parameters())
+        recipe = load_recipe(args.config, overrides)
+        out = Path(args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output")
+        last = out / "lightning" / "last.ckpt"
+        resume = str(last) if last.is_file() else None
+        results = run_recipe(recipe, out, reporter=NniReporter(), resume=resume)
+        logging.getLogger("nni_dynamic_supernet").info("final %s=%.4f", results["headline"], results["default"])
+    except ConfigError as exc:
+        print(f"trial: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
