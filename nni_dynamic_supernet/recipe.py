@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union, get_args, get_origin, get_type_hints
@@ -257,6 +258,8 @@ class Recipe:
             value = self.get(dotted)
             if not value > 0:
                 raise ConfigError(dotted, value, "must be > 0")
+        if not 0 <= self.seed < 2 ** 31:
+            raise ConfigError("seed", self.seed, "must be an integer in [0, 2**31) (numpy seeds are unsigned)")
         t = self.training
         if t.grad_clip is not None and t.grad_clip <= 0:
             raise ConfigError("training.grad_clip", t.grad_clip, "must be > 0, or null to disable clipping")
@@ -351,7 +354,9 @@ def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
                         out[f"space.kwargs.{kk}"] = vv
                 else:
                     out[f"{dotted}.{sub_key}"] = sub_value
-        elif key in _SECTIONS and not prefix and value is not None:
+        elif key in _SECTIONS and not prefix and value is None:
+            continue  # an empty YAML section (every key commented out) keeps the defaults
+        elif key in _SECTIONS and not prefix:
             raise ConfigError(key, value, "must be a mapping of fields")
         else:
             out[dotted] = value
@@ -391,13 +396,16 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if hint is float:
         if isinstance(value, bool):
             raise ConfigError(name, value, "must be a number")
+        number = None
         if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None and not math.isnan(number):  # NaN would pass every range check below
+            return number
         raise ConfigError(name, value, "must be a number")
     if hint is str:
         if isinstance(value, str):

@@ -68,6 +68,22 @@ def test_train_standalone_is_deterministic():
     assert math.isclose(first["accuracy"] * 2091 / 100, round(first["accuracy"] * 2091 / 100), abs_tol=1e-6)
 
 
+def test_fast_model_construction_equals_the_protocols_freeze():
+    # train_standalone builds the net under model_context instead of deepcopy(space.freeze(arch));
+    # after the seeded reset both must be the same network, tensor for tensor.
+    import torch
+
+    from nni_dynamic_supernet.bench.standalone import _initialized_model
+
+    for seed, arch in enumerate(sample_architectures(2, seed=3)):
+        fast = _initialized_model(arch, seed, None)
+        reference = _initialized_model(arch, seed, None, reference=True)
+        assert [(n, type(m)) for n, m in fast.named_modules()] == \
+            [(n, type(m)) for n, m in reference.named_modules()]
+        a, b = fast.state_dict(), reference.state_dict()
+        assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_train_standalone_rejects_bad_arch():
     arch = dict(sample_architectures(1, 0)[0])
     with pytest.raises(ConfigError, match="cell/0_1"):

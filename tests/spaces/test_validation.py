@@ -108,3 +108,12 @@ def test_constraint_is_refused():
 def test_not_a_space():
     with pytest.raises(ConfigError, match='ModelSpace'):
         check_supported(nn.Linear(2, 2))
+
+
+def test_supernet_keeps_the_search_space():
+    from nni.nas.oneshot.pytorch.strategy import RandomOneShot
+    space = nas_bench_201(channels=4, cells_per_stage=1, input_size=8)
+    pristine = search_space_of(space)
+    RandomOneShot().mutate_model(space)
+    check_supported(space)
+    assert search_space_of(space) == pristine

@@ -1,0 +1,85 @@
+"""Start, poll and stop a real nnictl experiment on 127.0.0.1 for end-to-end tests.
+
+Experiments under ~/nni-experiments are shared by every process of the machine, so a
+test only ever stops its own experiment, by id, in a ``finally``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rest(port: int, path: str) -> object:
+    """GET ``/api/v1/nni/<path>`` and decode the JSON."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=10) as resp:
+        return json.loads(resp.read().decode())
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@contextmanager
+def nnictl_experiment(config: Path, port: int, timeout: float = 600) -> Iterator[str]:
+    """Create the experiment of ``config`` on ``port``, yield its id, and stop it by id afterwards."""
+    # Own session: a shell that kills its process group would otherwise take the manager with it.
+    proc = subprocess.run([str(VENV_BIN / "nnictl"), "create", "--config", str(config), "--port", str(port)],
+                          capture_output=True, text=True, env=_env(), timeout=120, start_new_session=True)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    match = re.search(r"ID:\s*([0-9a-z]+)", output) or re.search(r"experiment id\s*[:=]?\s*([0-9a-z]{8})", output, re.I)
+    exp_id = match.group(1) if match else None
+    if exp_id is None:
+        # Never leave an experiment behind: find ours by port if the id was not printed.
+        found = re.search(r"nnictl stop ([0-9a-z]+)", output)
+        exp_id = found.group(1) if found else None
+    try:
+        assert proc.returncode == 0 and exp_id, f"nnictl create failed:\n{output}"
+        yield exp_id
+    finally:
+        if exp_id:
+            subprocess.run([str(VENV_BIN / "nnictl"), "stop", exp_id], capture_output=True, env=_env(), timeout=120)
+
+
+def wait_done(port: int, timeout: float) -> str:
+    """Poll ``check-status`` until DONE, ERROR or STOPPED, or ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    status = "UNKNOWN"
+    while time.monotonic() < deadline:
+        try:
+            status = rest(port, "check-status")["status"]
+        except OSError:
+            status = "UNREACHABLE"
+        if status in ("DONE", "ERROR", "STOPPED"):
+            return status
+        time.sleep(3)
+    return status
+
+
+def metrics(port: int) -> list[dict]:
+    """Every metric record, with ``data`` decoded (NNI encodes it twice)."""
+    out = []
+    for record in rest(port, "metric-data"):
+        data = record["data"]
+        value = json.loads(json.loads(data)) if isinstance(data, str) else data
+        out.append({**record, "value": value})
+    return out
