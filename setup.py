@@ -15,7 +15,7 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["nni_dynamic_supernet", "nni_dynamic_supernet.*"]),
-    package_data={"nni_dynamic_supernet": ["_resources/*.json"]},
+    package_data={"nni_dynamic_supernet": ["_resources/*.json", "_resources/*.yaml"]},
     install_requires=[
         "nni==3.0",
         "torch>=2.1,<2.15",

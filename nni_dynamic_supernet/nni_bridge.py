@@ -49,9 +49,23 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------------- supernet
+def _layer_choice_hooks() -> list:
+    """Mutation hooks for LayerChoice only.
+
+    RandomOneShot's defaults also turn every ``MutableConv2d`` / ``MutableLinear`` into a
+    mixed operation even when it holds no mutable; we support LayerChoice alone (checked
+    up front), so the other modules stay plain and fast.
+    """
+    from nni.nas.oneshot.pytorch.strategy import no_default_hook
+    from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingLayer
+    return [PathSamplingLayer.mutate, no_default_hook]
+
+
 def mutate_to_supernet(space: ModelSpace) -> ModelSpace:
-    """Turn ``space`` into a weight-sharing supernet in place, with NNI's path-sampling hooks."""
-    return RandomOneShot().mutate_model(space)
+    """Turn ``space`` into a weight-sharing supernet in place, with NNI's path-sampling hook."""
+    strategy = RandomOneShot()
+    strategy.default_mutation_hooks = _layer_choice_hooks  # type: ignore[method-assign]
+    return strategy.mutate_model(space)
 
 
 def supernet_modules(model: nn.Module) -> list[BaseSuperNetModule]:
@@ -251,6 +265,9 @@ class DynamicSupernetStrategy(RandomOneShot):
         self.recipe = recipe
         self.pristine_space: Optional[ModelSpace] = None
         self.search_history: list[dict] = []
+
+    def default_mutation_hooks(self) -> list:
+        return _layer_choice_hooks()
 
     def mutate_model(self, model: ModelSpace) -> ModelSpace:
         """Refuse unsupported mutables by name, keep a pristine copy, then mutate in place."""

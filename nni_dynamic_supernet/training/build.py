@@ -5,6 +5,7 @@ This is the one place where component *names* in the recipe become component
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Callable, Optional, Sequence
 
@@ -53,19 +54,26 @@ def partition_for(recipe: Recipe, model: nn.Module) -> Partition:
     raise ConfigError("training.partition", kind, "not available yet; allowed: none, exhaustive")
 
 
-_COMPLEXITY_CACHE: dict[int, Any] = {}
+_COMPLEXITY_CACHE: dict[Any, Any] = {}
 
 
 def complexity_model_for(pristine_space: Optional[nn.Module]) -> Any:
-    """A cached :class:`ComplexityModel` for an un-mutated space (built once per space object)."""
+    """A cached :class:`ComplexityModel` of an un-mutated space.
+
+    Registered spaces are cached by name and arguments, so repeated runs in one process
+    (tests, ``nds bench compare`` workers) pay NNI's profiler build once; a user's own
+    space is cached by object.
+    """
     from .complexity import ComplexityModel
     if pristine_space is None:
         raise ConfigError("training.lr_policy", "calr", "needs the un-mutated space to count parameters; "
                           "pass the model space before it is turned into a supernet")
-    key = id(pristine_space)
+    name = getattr(pristine_space, "nds_space_name", None)
+    kwargs = getattr(pristine_space, "nds_space_kwargs", None)
+    key: Any = (name, json.dumps(kwargs, sort_keys=True, default=str)) if name else id(pristine_space)
     if key not in _COMPLEXITY_CACHE:
         shape = getattr(pristine_space, "nds_input_shape", None) or (3, 32, 32)
-        _COMPLEXITY_CACHE[key] = ComplexityModel(pristine_space, shape)
+        _COMPLEXITY_CACHE[key] = ComplexityModel(pristine_space, shape, self_check_samples=1)
     return _COMPLEXITY_CACHE[key]
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import nni
 import pytest
-import torch
 from torch import nn
 
 from nni_dynamic_supernet.errors import ConfigError

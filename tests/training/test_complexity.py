@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.spaces import mobilenet, nas_bench_201, search_space_of, shufflenet
+from nni_dynamic_supernet.spaces import mobilenet, nas_bench_201, shufflenet
 from nni_dynamic_supernet.spaces.mobilenet import TINY_KWARGS as MB_TINY
 from nni_dynamic_supernet.spaces.shufflenet import TINY_KWARGS as SH_TINY
 from nni_dynamic_supernet.training.complexity import ComplexityModel, architecture_rng_sample
