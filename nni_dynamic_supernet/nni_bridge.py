@@ -148,6 +148,8 @@ class SupernetModule(BaseOneShotLightningModule):
         self._pending_state: Optional[dict] = None
         self._probe_arch: Optional[dict] = None
         self._partition: Any = None
+        #: Called with the engine once it is built (the pipeline attaches diagnostics here).
+        self.on_engine_ready: Optional[Callable[[Any], None]] = None
 
     # models -------------------------------------------------------------------------------------------
     def supernets(self) -> list[nn.Module]:
@@ -181,6 +183,8 @@ class SupernetModule(BaseOneShotLightningModule):
             data_sampler=self._data_sampler, criterion=getattr(self.training_module, "criterion", None),
         )
         self.engine.backward = self.manual_backward
+        if self.on_engine_ready is not None:
+            self.on_engine_ready(self.engine)
         return optimizer
 
     # training -----------------------------------------------------------------------------------------

@@ -256,6 +256,9 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         row = {"epoch": epoch + 1,
                "loss": float(module.trainer.callback_metrics.get("train_loss", float("nan"))),
                "lr": float(module.engine.last_lr)}
+        diagnostics = state.get("diagnostics")
+        if diagnostics is not None:
+            row.update({k: v for k, v in diagnostics.on_epoch_end(epoch).items() if k != "epoch"})
         probes = state.get("probes") or []
         if probes and (epoch + 1) % recipe.ranking.probe_every == 0:
             evaluator = build_evaluator(recipe, module.supernets(), module._partition, state["run"].calib_loader(),
@@ -276,6 +279,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     truth = resolve_ground_truth(recipe, run.search_space)
     state.update(run=run, truth=truth, probes=_probe_archs(recipe, truth, run.search_space))
     tb_dir = out / "tensorboard" if recipe.output.tensorboard else None
+    if recipe.output.diagnostics:
+        run.module.on_engine_ready = lambda engine: state.update(diagnostics=_diagnostics(run, engine))
     train_info = train(run, out, resume=resume, progress=progress, tensorboard_dir=tb_dir)
     checkpoint = save_supernet(run, out / "supernet.pt")
 
@@ -285,6 +290,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         "training": {**train_info, "epochs": recipe.training.epochs, "history": history},
         "partition": run.partition.describe(),
     }
+    if state.get("diagnostics") is not None:
+        results["diagnostics"] = state["diagnostics"].summary(truth.archs() if truth is not None else state["probes"])
     evaluator = build_evaluator(recipe, run.models, run.partition, run.calib_loader(), run.val_loader())
     if not skip_search:
         found = search_supernet(recipe, run.models, run.partition, run.calib_loader(), run.val_loader(),
@@ -323,6 +330,20 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     if reporter is not None:
         reporter.final(final_metrics(results))
     return results
+
+
+def _diagnostics(run: Run, engine: Any) -> Any:
+    from .search.evaluate import take_batches
+    from .training.build import complexity_model_for
+    from .training.diagnostics import TrainingDiagnostics
+    rng = np.random.RandomState(run.recipe.seed + 3)
+    archs = [{label: c[rng.randint(len(c))] for label, c in run.search_space.items()} for _ in range(8)]
+    try:
+        complexity = complexity_model_for(run.pristine_space).params
+    except Exception:  # counting is optional for diagnostics
+        complexity = None
+    batch = take_batches(run.calib_loader(), 1)[0]
+    return TrainingDiagnostics(engine, batch, archs, complexity)
 
 
 def final_metrics(results: dict) -> dict:

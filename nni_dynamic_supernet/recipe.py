@@ -135,6 +135,7 @@ class OutputConfig:
 
     tensorboard: bool = True
     plots: bool = True
+    diagnostics: bool = True
     progress: bool = False
 
 

@@ -81,6 +81,8 @@ class SupernetEngine:
         self.step_fn: Callable[[], Any] = optimizer.step
         self.last_lr = 0.0
         self.last_paths: list[dict] = []
+        #: Called as ``fn(step, paths)`` after every step (diagnostics; must not change training state).
+        self.step_observers: list[Callable[[int, list[dict]], None]] = []
         self._current_arch: Optional[dict] = None
         self._params = [p for group in optimizer.param_groups for p in group["params"]]
 
@@ -101,6 +103,7 @@ class SupernetEngine:
         ``arch`` is the single path of the step (its CaLR factor scales the LR) or
         ``None`` for an accumulated multi-path step (factors were applied to the losses).
         """
+        self._drop_zero_grads()
         if self.grad_clip is not None:
             params = [p for p in self._params if p.grad is not None]
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
@@ -111,6 +114,21 @@ class SupernetEngine:
             group["lr"] = lr
         self.last_lr = lr
         self.step_fn()
+
+    def _drop_zero_grads(self) -> None:
+        """Set all-zero gradients to ``None``, as the official SPOS code does (METHODS §1.1.4).
+
+        An op on the path whose output is multiplied away (a NAS-Bench-201 edge feeding only
+        ``none`` edges) gets an all-zero gradient, not ``None``; without this the optimizer
+        would still apply weight decay and stale momentum to it.
+        """
+        with_grad = [p for p in self._params if p.grad is not None]
+        if not with_grad:
+            return
+        nonzero = torch.stack([p.grad.ne(0).any() for p in with_grad]).tolist()  # one device sync
+        for p, keep in zip(with_grad, nonzero):
+            if not keep:
+                p.grad = None
 
     def observe_examples(self, index: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         """Give the data sampler each example's importance ``||softmax(z) - onehot(y)||``, at no extra forward."""
@@ -154,6 +172,8 @@ class SupernetEngine:
         for model in self.models:
             model.train()
         loss = self.update_rule.apply(self, leaf, paths, (x, y, index), step)
+        for observer in self.step_observers:
+            observer(step, paths)
         if not torch.isfinite(loss):
             message = f"non-finite loss {float(loss)} at step {step} training subnet {paths[0]}"
             if not self.skip_nonfinite:
