@@ -169,23 +169,28 @@ class SupernetModule(BaseOneShotLightningModule):
         super().setup(stage)
         self.ensure_partition()
 
-    def configure_optimizers(self) -> Any:
+    def build_engine(self, total_steps: int) -> "SupernetEngine":
+        """Build the engine over the evaluator's optimizer (plus one param group per extra leaf)."""
         from .training.build import build_engine
+        self.ensure_partition()
         conf = self.training_module.configure_optimizers()
         optimizer = _first_optimizer(conf)
         for leaf in self.leaves:
             optimizer.add_param_group({"params": list(leaf.parameters())})
-        total = max(1, int(self.trainer.estimated_stepping_batches))
         self.engine = build_engine(
             self.recipe, models=self.supernets(), set_arch=[arch_setter(m) for m in self.supernets()],
-            optimizer=optimizer, partition=self._partition, total_steps=total, shared=shared_labels(self.model),
+            optimizer=optimizer, partition=self._partition, total_steps=total_steps, shared=shared_labels(self.model),
             pristine_space=self.pristine_space, op_modules=[op_modules(m) for m in self.supernets()],
             data_sampler=self._data_sampler, criterion=getattr(self.training_module, "criterion", None),
         )
-        self.engine.backward = self.manual_backward
         if self.on_engine_ready is not None:
             self.on_engine_ready(self.engine)
-        return optimizer
+        return self.engine
+
+    def configure_optimizers(self) -> Any:
+        engine = self.build_engine(max(1, int(self.trainer.estimated_stepping_batches)))
+        engine.backward = self.manual_backward
+        return engine.optimizer
 
     # training -----------------------------------------------------------------------------------------
     def on_train_start(self) -> None:
