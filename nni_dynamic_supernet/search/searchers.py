@@ -104,6 +104,8 @@ class ExhaustiveSearch(Searcher):
                 continue
             if board.score(arch) is None:
                 return {"complete": False}
+        if not board.history:
+            raise ConfigError("search.constraint", "min/max", "no architecture satisfies the search constraint")
         return {"complete": True}
 
 
