@@ -274,6 +274,7 @@ class DynamicSupernetStrategy(RandomOneShot):
         self.recipe = recipe
         self.pristine_space: Optional[ModelSpace] = None
         self.search_history: list[dict] = []
+        self._nds_module: Optional[SupernetModule] = None
 
     def default_mutation_hooks(self) -> list:
         return _layer_choice_hooks()
@@ -286,7 +287,29 @@ class DynamicSupernetStrategy(RandomOneShot):
         return super().mutate_model(model)
 
     def configure_oneshot_module(self, training_module: pl.LightningModule) -> SupernetModule:
-        return SupernetModule(training_module, self.recipe, pristine_space=self.pristine_space)
+        self._nds_module = SupernetModule(training_module, self.recipe, pristine_space=self.pristine_space)
+        return self._nds_module
+
+    def train_dataloader(self, train_dataloader_fn: Callable[[], Any], val_dataloader_fn: Callable[[], Any]) -> Any:
+        """The evaluator's train loader; rebuilt around our data sampler when DA is on.
+
+        With ``training.data_sampler: uniform`` the user's loader is used unchanged (its own
+        shuffling). With ``importance`` the loader is rebuilt with the same batch size,
+        workers, collate function and ``drop_last``, over an index-returning view of its
+        dataset (:class:`~nni_dynamic_supernet.data.IndexedDataset`) and with
+        :class:`~nni_dynamic_supernet.data.samplers.ImportanceDataSampler`; the same sampler
+        is handed to the engine. A loader that cannot be rebuilt that way (an iterable
+        dataset, a custom batch sampler, several loaders) is refused with a ConfigError.
+        """
+        loader = train_dataloader_fn()
+        if self.recipe.training.data_sampler == "uniform":
+            return loader
+        module = self._nds_module
+        if module is None:
+            raise RuntimeError("configure_oneshot_module must run before train_dataloader")
+        rebuilt, sampler = _with_data_sampler(self.recipe, loader)
+        module._data_sampler = sampler
+        return rebuilt
 
     def _run(self) -> None:
         super()._run()
@@ -303,6 +326,30 @@ class DynamicSupernetStrategy(RandomOneShot):
         """The best searched architectures, best first, as frozen NNI models."""
         for entry in self.search_history[: (limit or len(self.search_history))]:
             yield self.model_space.freeze(entry["arch"])
+
+
+def _with_data_sampler(recipe: "Recipe", loader: Any) -> tuple[Any, Any]:
+    """``loader`` rebuilt to draw from the recipe's data sampler and to yield ``(x, y, index)``."""
+    from torch.utils.data import DataLoader, IterableDataset
+
+    from .data import IndexedDataset
+    from .errors import ConfigError
+    from .training.build import build_data_sampler
+
+    field, value = "training.data_sampler", recipe.training.data_sampler
+    if not isinstance(loader, DataLoader):
+        raise ConfigError(field, value, f"needs the evaluator's train_dataloaders to be one torch DataLoader, "
+                                        f"got {type(loader).__name__}")
+    if isinstance(loader.dataset, IterableDataset) or loader.batch_size is None:
+        raise ConfigError(field, value, "needs a map-style dataset and a DataLoader with batch_size "
+                                        "(no iterable dataset, no custom batch_sampler)")
+    dataset = loader.dataset if isinstance(loader.dataset, IndexedDataset) else IndexedDataset(loader.dataset)
+    sampler = build_data_sampler(recipe, len(dataset))
+    rebuilt = DataLoader(dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
+                         collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last,
+                         timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
+                         persistent_workers=loader.persistent_workers and loader.num_workers > 0)
+    return rebuilt, sampler
 
 
 def _as_loader(loaders: Any) -> Any:

@@ -58,14 +58,19 @@ class Run:
         """The partition (one leaf unless few-shot / GM)."""
         return self.module._partition
 
+    @property
+    def data_sampler(self) -> Any:
+        """The training data sampler (uniform or importance) that the engine also observes."""
+        return self.module._data_sampler
+
     def loader(self, split: str, shuffle: bool, seed_offset: int = 0, drop_last: bool = False,
-               batch_size: Optional[int] = None) -> Any:
-        """A deterministic loader over ``split`` seeded from the recipe's seed."""
+               batch_size: Optional[int] = None, sampler: Any = None) -> Any:
+        """A deterministic loader over ``split`` seeded from the recipe's seed (or ordered by ``sampler``)."""
         d = self.recipe.data
         dataset = getattr(self.splits, split)
         size = batch_size or (d.batch_size if split == "train" else d.eval_batch_size)
         return make_loader(dataset, size, shuffle=shuffle, seed=self.recipe.seed + seed_offset,
-                           drop_last=drop_last, num_workers=d.num_workers if split == "train" else 0)
+                           drop_last=drop_last, num_workers=d.num_workers if split == "train" else 0, sampler=sampler)
 
     def calib_loader(self) -> Any:
         """Training batches used for BN recalibration: fixed, so evaluation is deterministic."""
@@ -108,8 +113,11 @@ def prepare(recipe: Recipe, on_epoch_end: Optional[Callable] = None) -> Run:
     training_module = make_training_module(recipe, splits.num_classes)
     training_module.set_model(space)
     from .nni_bridge import SupernetModule
+    from .training.build import build_data_sampler
+    # The train loader draws from this sampler and the engine feeds it per-example scores (DA).
+    data_sampler = build_data_sampler(recipe, len(splits.train))
     module = SupernetModule(training_module, recipe, pristine_space=strategy.pristine_space,
-                            on_epoch_end=on_epoch_end)
+                            on_epoch_end=on_epoch_end, data_sampler=data_sampler)
     module.ensure_partition()
     from .training.build import search_space_of_model
     return Run(recipe, splits, space, strategy.pristine_space, module, search_space_of_model(space))
@@ -228,7 +236,7 @@ def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progr
     """Train the supernet(s) of ``run``; return timing and step counts."""
     from .nni_bridge import fit_supernet
     t = run.recipe.training
-    loader = run.loader("train", shuffle=True, drop_last=True)
+    loader = run.loader("train", shuffle=True, drop_last=True, sampler=run.data_sampler)
     if len(loader) == 0:
         raise ConfigError("data.batch_size", run.recipe.data.batch_size, "leaves no full training batch; lower it")
     started = time.monotonic()
@@ -256,6 +264,10 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         row = {"epoch": epoch + 1,
                "loss": float(module.trainer.callback_metrics.get("train_loss", float("nan"))),
                "lr": float(module.engine.last_lr)}
+        # Importance samplers report their distributions (PA: per-op probabilities, DA: entropy of q).
+        row.update(module.engine.path_sampler.epoch_metrics())
+        if module.engine.data_sampler is not None:
+            row.update(module.engine.data_sampler.epoch_metrics())
         diagnostics = state.get("diagnostics")
         if diagnostics is not None:
             row.update({k: v for k, v in diagnostics.on_epoch_end(epoch).items() if k != "epoch"})
@@ -290,8 +302,14 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         "training": {**train_info, "epochs": recipe.training.epochs, "history": history},
         "partition": run.partition.describe(),
     }
+    engine = run.module.engine
+    results["sampling"] = {"paths": engine.path_sampler.summary(),
+                           "data": engine.data_sampler.summary() if engine.data_sampler is not None else {}}
     if state.get("diagnostics") is not None:
         results["diagnostics"] = state["diagnostics"].summary(truth.archs() if truth is not None else state["probes"])
+    if recipe.output.plots:
+        from .plots import plot_sampling_diagnostics
+        plot_sampling_diagnostics(results, out / "sampling_diagnostics.png")
     evaluator = build_evaluator(recipe, run.models, run.partition, run.calib_loader(), run.val_loader())
     if not skip_search:
         found = search_supernet(recipe, run.models, run.partition, run.calib_loader(), run.val_loader(),

@@ -18,7 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .atomic_io import atomic_write_bytes  # noqa: E402
 
-__all__ = ["plot_compare", "plot_prediction_scatter", "plot_predicted_vs_true", "save_figure"]
+__all__ = ["plot_compare", "plot_prediction_scatter", "plot_predicted_vs_true", "plot_sampling_diagnostics",
+           "save_figure"]
 
 
 def save_figure(fig: Any, path: Path) -> Path:
@@ -78,3 +79,51 @@ def plot_prediction_scatter(results_files: Sequence[Any], path: Path) -> Path:
 def plot_predicted_vs_true(results: Any, path: Path) -> Path:
     """Predicted vs stand-alone accuracy of one run, with Kendall tau in the title."""
     return plot_prediction_scatter([results], path)
+
+
+def plot_sampling_diagnostics(results: Any, path: Path) -> Optional[Path]:
+    """PA&DA diagnostics of one run, one panel each when present; ``None`` when there is nothing to plot.
+
+    * per-op sampling probability per epoch (PA; averaged over the labels offering the op);
+    * entropy of the data distribution relative to uniform (DA);
+    * supernet gradient variance per epoch (diagnostics; PA&DA Fig. 4).
+    """
+    res = _load(results)
+    history = res.get("training", {}).get("history", [])
+    epochs = [row["epoch"] for row in history]
+    ops = sorted({k.split("/", 1)[1] for row in history for k in row if k.startswith("pa_prob/")})
+    panels = []
+    if ops:
+        panels.append("paths")
+    if any("da_entropy_ratio" in row for row in history):
+        panels.append("data")
+    gv = [(row["epoch"], row["grad_variance"]) for row in res.get("diagnostics", {}).get("epochs", [])
+          if isinstance(row.get("grad_variance"), (int, float)) and row["grad_variance"] > 0]  # NaN fails > 0
+    if gv:
+        panels.append("variance")
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        if panel == "paths":
+            for op in ops:
+                ax.plot(epochs, [row.get(f"pa_prob/{op}", float("nan")) for row in history], marker=".", label=op)
+            ax.set_ylabel("sampling probability")
+            ax.set_title("PA: op probabilities for the next epoch")
+            ax.legend(fontsize=7)
+        elif panel == "data":
+            ax.plot(epochs, [row.get("da_entropy_ratio", float("nan")) for row in history], marker=".",
+                    label="H(q) / log N")
+            ax.set_ylabel("entropy relative to uniform")
+            ax.ticklabel_format(axis="y", useOffset=False)
+            ax.set_title("DA: data distribution entropy")
+            ax.legend(fontsize=7)
+        else:
+            ax.plot([e for e, _ in gv], [v for _, v in gv], marker=".", color="tab:red", label="supernet GV")
+            ax.set_yscale("log")
+            ax.set_ylabel("mean per-parameter gradient variance")
+            ax.set_title("Gradient variance per epoch")
+            ax.legend(fontsize=7)
+        ax.set_xlabel("epoch")
+    fig.suptitle(f"{res.get('strategy', '')} (seed {res.get('seed', '')})", fontsize=9)
+    return save_figure(fig, path)

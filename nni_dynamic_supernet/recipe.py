@@ -87,8 +87,25 @@ class TrainingConfig:
     ms_labels: Optional[list] = None
     ms_num_labels: int = 1
     update_rule: str = "gradient"
+    # Reptile (SUMNAS) update rule; ignored by the gradient rule. See training/reptile.py.
+    reptile_steps: int = 4
+    inner_lr: Optional[float] = None  # None: 0.05 * 4 / reptile_steps (SUMNAS Table 6 and Appendix D)
+    inner_momentum: float = 0.9
+    inner_state: str = "reset"
+    inner_batches: str = "same"
+    inner_grad_clip: Optional[float] = 5.0
+    task_batching: int = 1  # strict-fair rounds (sub-models per op) per step; SUMNAS ImageNet uses 3
     partition: str = "none"
     split_label: Optional[str] = None
+    # Importance sampling of paths (PA) and data (DA) of PA&DA; see training/importance_paths.py, data/samplers.py.
+    data_sampler: str = "uniform"
+    pa_delta_schedule: str = "linear"
+    pa_delta_max: float = 1.0
+    pa_shared_across_labels: Optional[bool] = None  # None: shared for cell spaces, per label for chain spaces
+    importance_reweight: bool = False
+    da_tau_schedule: str = "linear"
+    da_tau_max: float = 1.0
+    da_unseen: str = "keep"
     checkpoint_every_n_epochs: int = 1
     num_threads: Optional[int] = None
 
@@ -153,6 +170,10 @@ _CHOICES: dict[str, tuple] = {
     "training.optimizer_state": ("shared", "separated"),
     "training.update_rule": ("gradient", "reptile"),
     "training.partition": ("none", "exhaustive", "gradient_matching"),
+    "training.data_sampler": ("uniform", "importance"),
+    "training.pa_delta_schedule": ("linear", "decreasing", "constant"),
+    "training.da_tau_schedule": ("linear", "decreasing", "constant"),
+    "training.da_unseen": ("keep", "zero"),
     "search.searcher": ("evolution", "random", "exhaustive", "shifted_evolution"),
     "search.constraint_metric": ("params", "flops"),
     "search.bn_mode": ("recalibrate", "inherit"),
@@ -281,8 +302,8 @@ class Recipe:
         if t.path_sampler == "cluster_fair" and t.optimizer_state != "separated":
             raise ConfigError("training.path_sampler", t.path_sampler,
                               "cluster_fair needs training.optimizer_state: separated (it trains one MS cluster per step)")
-        if t.update_rule == "reptile" and t.path_sampler == "uniform" and t.paths_per_step is None:
-            pass  # Reptile over a single uniform path is a valid (if unusual) combination.
+        _check_importance(self)
+        _check_reptile(self)  # Reptile over a single uniform path is a valid (if unusual) combination.
         if t.sampling_constraint is not None:
             _check_range("training.sampling_constraint", t.sampling_constraint)
         if not 0 < self.data.val_fraction < 1:
@@ -330,12 +351,54 @@ class Recipe:
         return Recipe.from_dict(raw, overrides)
 
 
+def _check_importance(recipe: "Recipe") -> None:
+    """Fields of PA&DA's importance samplers and the combinations they cannot run."""
+    t = recipe.training
+    for name in ("pa_delta_max", "da_tau_max"):
+        value = getattr(t, name)
+        if not 0 <= value <= 1:
+            raise ConfigError(f"training.{name}", value, "must be in [0, 1]: the importance share of the mixture")
+    if t.importance_reweight and t.path_sampler != "importance":
+        raise ConfigError("training.importance_reweight", True,
+                          "needs training.path_sampler: importance (it divides by the path's sampling probability)")
+    if t.path_sampler == "importance" and t.paths_per_step not in (None, 1):
+        raise ConfigError("training.paths_per_step", t.paths_per_step,
+                          "the importance path sampler trains one path per step; use null")
+
+
+def _check_reptile(recipe: "Recipe") -> None:
+    """Fields of the Reptile (SUMNAS) update rule and the combinations it cannot run."""
+    t = recipe.training
+    if t.reptile_steps <= 0:
+        raise ConfigError("training.reptile_steps", t.reptile_steps, "must be a positive integer")
+    if t.task_batching <= 0:
+        raise ConfigError("training.task_batching", t.task_batching, "must be a positive integer")
+    if t.inner_lr is not None and not t.inner_lr > 0:
+        raise ConfigError("training.inner_lr", t.inner_lr, "must be > 0, or null for 0.05 * 4 / reptile_steps")
+    if not 0 <= t.inner_momentum < 1:
+        raise ConfigError("training.inner_momentum", t.inner_momentum, "must be in [0, 1)")
+    if t.inner_state not in ("reset", "persistent"):
+        raise ConfigError("training.inner_state", t.inner_state, "allowed values: reset, persistent")
+    if t.inner_batches not in ("same", "split"):
+        raise ConfigError("training.inner_batches", t.inner_batches, "allowed values: same, split")
+    if t.inner_grad_clip is not None and t.inner_grad_clip <= 0:
+        raise ConfigError("training.inner_grad_clip", t.inner_grad_clip, "must be > 0, or null to disable clipping")
+    if t.update_rule != "reptile":
+        return
+    if t.inner_batches == "split" and recipe.data.batch_size < t.reptile_steps:
+        raise ConfigError("data.batch_size", recipe.data.batch_size,
+                          f"must be >= training.reptile_steps ({t.reptile_steps}) with training.inner_batches: split")
+
+
 def _check_range(name: str, spec: Any) -> None:
     if not isinstance(spec, dict):
         raise ConfigError(name, spec, "must be a mapping like {metric: params, min: 1e5, max: 5e5}")
-    extra = set(spec) - {"metric", "min", "max"}
+    extra = set(spec) - {"metric", "min", "max", "bins"}
     if extra:
-        raise ConfigError(f"{name}.{sorted(extra)[0]}", spec[sorted(extra)[0]], "allowed keys: metric, min, max")
+        raise ConfigError(f"{name}.{sorted(extra)[0]}", spec[sorted(extra)[0]], "allowed keys: metric, min, max, bins")
+    bins = spec.get("bins")
+    if bins is not None and (not isinstance(bins, int) or isinstance(bins, bool) or bins <= 0):
+        raise ConfigError(f"{name}.bins", bins, "must be a positive integer (SPOS uses 7)")
     if spec.get("metric", "params") not in ("params", "flops"):
         raise ConfigError(f"{name}.metric", spec.get("metric"), "allowed values: params, flops")
     lo, hi = spec.get("min"), spec.get("max")

@@ -53,18 +53,32 @@ COMPONENT_DEFAULTS: dict[str, Any] = {
     "training.update_rule": "gradient",
     "training.partition": "none",
     "training.grad_clip": 5.0,
+    "training.data_sampler": "uniform",
 }
 
 _SPOS = "Guo et al., Single Path One-Shot NAS with Uniform Sampling, ECCV 2020"
 _FAIR = "Chu et al., FairNAS: Rethinking Evaluation Fairness of Weight Sharing NAS, ICCV 2021"
 _FS = "Zhao et al., Few-shot Neural Architecture Search, ICML 2021"
 _CALR = "Jeon et al., Subnet-Aware Dynamic Supernet Training for NAS, CVPR 2025"
+_SUMNAS = "Ha et al., SUMNAS: Supernet with Unbiased Meta-Features for Neural Architecture Search, ICLR 2022"
 
 _CALR_SET = {"training.lr_policy": "calr"}
 _MS_SET = {"training.optimizer_state": "separated"}
 # FairNAS accumulates m paths per step and the FairNAS/DYNAS code does not clip.
 _FAIR_SET = {"training.path_sampler": "strict_fair", "training.grad_clip": None}
 _FS_SET = {"training.partition": "exhaustive"}
+# SUMNAS Table 6: the engine's optimizer is the *outer* one (plain SGD, LR 1 with cosine decay, wd 4e-5, no
+# momentum), so this preset also sets training.lr / momentum / weight_decay; a value the user sets still wins.
+# Inner steps (k = training.reptile_steps, LR 0.05 * 4 / k, momentum 0.9) are the update rule's own fields. The
+# outer step is not clipped (the paper clips nothing; training.inner_grad_clip clips each inner step).
+_SUMNAS_SET = {"training.path_sampler": "strict_fair", "training.update_rule": "reptile", "training.grad_clip": None,
+               "training.lr_schedule": "cosine", "training.lr": 1.0, "training.momentum": 0.0,
+               "training.weight_decay": 4e-5}
+# SUMNAS + MS: the outer step uses one momentum per cluster, so it needs outer momentum (0.9); LR 0.1 keeps the
+# steady-state step lr / (1 - momentum) equal to sumnas's LR 1 without momentum. cluster_fair puts every path of
+# a step in one cluster (as fairnas_calr_ms), so a step is still one Reptile outer step.
+_SUMNAS_MS_SET = {**_SUMNAS_SET, "training.path_sampler": "cluster_fair", **_MS_SET, "training.momentum": 0.9,
+                  "training.lr": 0.1}
 
 spos = Preset("spos", "uniform single-path sampling, one shared momentum", _SPOS)
 spos_calr = Preset("spos_calr", "SPOS with a per-subnet LR decay from its parameter count", _CALR, _CALR_SET)
@@ -79,3 +93,19 @@ fsnas = Preset("fsnas", "few-shot NAS: one sub-supernet per choice of a split la
                _FS_SET)
 fsnas_calr_ms = Preset("fsnas_calr_ms", "few-shot NAS with CaLR and per-sub-supernet momentum separation", _CALR,
                        {**_FS_SET, **_CALR_SET, **_MS_SET})
+sumnas = Preset("sumnas", "Reptile meta-training: per strict-fair path k inner SGD steps, one outer step on the "
+                "summed weight differences", _SUMNAS, _SUMNAS_SET)
+sumnas_ms = Preset("sumnas_ms", "SUMNAS whose outer step uses one momentum per MS cluster (one cluster per step)",
+                   _SUMNAS, _SUMNAS_MS_SET)
+
+# PA&DA: importance sampling of paths (PA) and data (DA); δ and τ rise linearly per epoch (METHODS §4(d)).
+_PADA = "Lu et al., PA&DA: Jointly Sampling PAth and DAta for Consistent NAS, CVPR 2023"
+_PA_SET = {"training.path_sampler": "importance"}
+_DA_SET = {"training.data_sampler": "importance"}
+
+spos_pa = Preset("spos_pa", "SPOS with path importance sampling: ops drawn by their gradient norms", _PADA, _PA_SET)
+spos_da = Preset("spos_da", "SPOS with data importance sampling: examples drawn by their loss-gradient bound", _PADA,
+                 _DA_SET)
+pada = Preset("pada", "SPOS with importance sampling of both paths and data (PA&DA)", _PADA, {**_PA_SET, **_DA_SET})
+pada_calr_ms = Preset("pada_calr_ms", "PA&DA with complexity-aware LR and momentum separation", _PADA,
+                      {**_PA_SET, **_DA_SET, **_CALR_SET, **_MS_SET})

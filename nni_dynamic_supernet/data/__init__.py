@@ -3,6 +3,7 @@ CIFAR-10/100 and image folders, split deterministically into train/val/test."""
 from __future__ import annotations
 
 from .datasets import KNOWN_DATASETS, DataSplits, IndexedDataset, build_splits, make_loader
+from .samplers import DataSampler, ImportanceDataSampler, UniformDataSampler
 from .digits_hard import (
     DIGITS_HARD_CHECKSUMS,
     DIGITS_HARD_INPUT_SHAPE,
@@ -20,6 +21,9 @@ __all__ = [
     "IndexedDataset",
     "build_splits",
     "make_loader",
+    "DataSampler",
+    "UniformDataSampler",
+    "ImportanceDataSampler",
     "DIGITS_HARD_CHECKSUMS",
     "DIGITS_HARD_INPUT_SHAPE",
     "DIGITS_HARD_NUM_CLASSES",

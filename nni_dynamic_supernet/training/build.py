@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from typing import Any, Callable, Optional, Sequence
 
 import torch
@@ -23,7 +24,8 @@ from .updates import GradientStep, UpdateRule
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["build_engine", "partition_for", "search_space_of_model", "complexity_model_for", "cluster_labels_for"]
+__all__ = ["build_engine", "partition_for", "search_space_of_model", "complexity_model_for", "cluster_labels_for",
+           "importance_path_sampler", "build_data_sampler"]
 
 
 def search_space_of_model(model: nn.Module) -> dict[str, list]:
@@ -55,6 +57,7 @@ def partition_for(recipe: Recipe, model: nn.Module) -> Partition:
 
 
 _COMPLEXITY_CACHE: dict[Any, Any] = {}
+_COMPLEXITY_OWNER: dict[int, Any] = {}  # id key -> weak reference to the user space it was built for
 
 
 def complexity_model_for(pristine_space: Optional[nn.Module]) -> Any:
@@ -71,9 +74,13 @@ def complexity_model_for(pristine_space: Optional[nn.Module]) -> Any:
     name = getattr(pristine_space, "nds_space_name", None)
     kwargs = getattr(pristine_space, "nds_space_kwargs", None)
     key: Any = (name, json.dumps(kwargs, sort_keys=True, default=str)) if name else id(pristine_space)
-    if key not in _COMPLEXITY_CACHE:
+    owner = _COMPLEXITY_OWNER.get(key)
+    if key not in _COMPLEXITY_CACHE or (not name and (owner is None or owner() is not pristine_space)):
+        # CPython reuses the id of a freed object: an id key is only valid while its space lives.
         shape = getattr(pristine_space, "nds_input_shape", None) or (3, 32, 32)
         _COMPLEXITY_CACHE[key] = ComplexityModel(pristine_space, shape, self_check_samples=1)
+        if not name:
+            _COMPLEXITY_OWNER[key] = weakref.ref(pristine_space)
     return _COMPLEXITY_CACHE[key]
 
 
@@ -91,6 +98,39 @@ def cluster_labels_for(recipe: Recipe, space: dict[str, list], shared: set[str],
         return list(recipe.training.ms_labels)
     return default_cluster_labels(list(space), shared, seed=recipe.seed, count=recipe.training.ms_num_labels,
                                   exclude=excluded)
+
+
+def importance_path_sampler(recipe: Recipe, space: dict[str, list], shared: set[str]) -> PathSampler:
+    """PA's sampler for ``space``; ``shared`` holds the labels carried by several layer choices.
+
+    ``training.pa_shared_across_labels: null`` picks one distribution per op name shared by all
+    labels when every label is shared by several modules (a cell space such as NAS-Bench-201,
+    as the official code does), else one distribution per label (chain spaces, whose layers
+    differ in width; METHODS §4(f)5).
+    """
+    from .importance_paths import ImportancePathSampler
+    from .smoothing import SmoothingSchedule
+    t = recipe.training
+    shared_mode = t.pa_shared_across_labels
+    if shared_mode is None:
+        shared_mode = bool(space) and set(space) <= set(shared)
+    return ImportancePathSampler(space, seed=recipe.seed, shared_across_labels=shared_mode,
+                                 delta=SmoothingSchedule(t.pa_delta_schedule, t.pa_delta_max),
+                                 reweight=t.importance_reweight)
+
+
+def build_data_sampler(recipe: Recipe, num_examples: int, num_replicas: int = 1, rank: int = 0) -> Any:
+    """The recipe's data sampler over a training set of ``num_examples`` (``training.data_sampler``)."""
+    from ..data.samplers import ImportanceDataSampler, UniformDataSampler
+    from .smoothing import SmoothingSchedule
+    t = recipe.training
+    if t.data_sampler == "importance":
+        return ImportanceDataSampler(num_examples, seed=recipe.seed,
+                                     tau=SmoothingSchedule(t.da_tau_schedule, t.da_tau_max), unseen=t.da_unseen,
+                                     num_replicas=num_replicas, rank=rank)
+    if t.data_sampler == "uniform":
+        return UniformDataSampler(num_examples, seed=recipe.seed, num_replicas=num_replicas, rank=rank)
+    raise ConfigError("training.data_sampler", t.data_sampler, "allowed values: uniform, importance")
 
 
 def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence[Callable[[dict], None]],
@@ -119,16 +159,22 @@ def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence
 
     path_sampler: PathSampler
     if t.path_sampler == "uniform":
-        path_sampler = UniformPathSampler(seed=recipe.seed, constraint=constraint)
+        bins = t.sampling_constraint.get("bins") if t.sampling_constraint else None
+        path_sampler = UniformPathSampler(seed=recipe.seed, constraint=constraint, bins=bins)
     elif t.path_sampler == "strict_fair":
         path_sampler = StrictFairPathSampler(seed=recipe.seed, paths_per_step=t.paths_per_step)
     elif t.path_sampler == "cluster_fair":
         path_sampler = ClusterFairPathSampler(cluster_labels, seed=recipe.seed, paths_per_step=t.paths_per_step)
+    elif t.path_sampler == "importance":
+        path_sampler = importance_path_sampler(recipe, space, shared)
     else:
         raise ConfigError("training.path_sampler", t.path_sampler, "not available yet")
     if constraint is not None and t.path_sampler != "uniform":
         raise ConfigError("training.sampling_constraint", t.sampling_constraint,
                           "only the uniform path sampler supports a sampling constraint")
+    if t.task_batching > 1:
+        from .paths import RoundsPathSampler
+        path_sampler = RoundsPathSampler(path_sampler, t.task_batching)  # type: ignore[assignment]
 
     lr_policy: LRPolicy
     if t.lr_policy == "calr":
@@ -143,8 +189,13 @@ def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence
     update_rule: UpdateRule
     if t.update_rule == "gradient":
         update_rule = GradientStep()
+    elif t.update_rule == "reptile":
+        from .reptile import ReptileStep
+        update_rule = ReptileStep(steps=t.reptile_steps, inner_lr=t.inner_lr, inner_momentum=t.inner_momentum,
+                                  inner_state=t.inner_state, inner_batches=t.inner_batches,
+                                  inner_grad_clip=t.inner_grad_clip)
     else:
-        raise ConfigError("training.update_rule", t.update_rule, "not available yet; allowed: gradient")
+        raise ConfigError("training.update_rule", t.update_rule, "not available yet; allowed: gradient, reptile")
 
     return SupernetEngine(models, set_arch, optimizer, path_sampler, lr_policy, state_policy, update_rule,
                           partition, data_sampler=data_sampler, grad_clip=t.grad_clip, criterion=criterion,

@@ -8,7 +8,11 @@
   the shared weights in different directions;
 * ``momentum_consistency``: per epoch, the mean cosine similarity between each probe
   subnet's gradient and the momentum buffer that subnet's updates use (its MS cluster's,
-  or the single shared one). Momentum separation exists to raise it.
+  or the single shared one). Momentum separation exists to raise it;
+* ``grad_variance``: per epoch, the supernet gradient variance of PA&DA (Fig. 4, Appendix A):
+  each parameter's gradient variance over the epoch's updates, averaged over parameters
+  (:class:`~nni_dynamic_supernet.training.gradient_variance.GradientVarianceMonitor`; running
+  sums, so it costs two fused kernels per step and two copies of the parameters).
 
 Diagnostics run at epoch end on a fixed batch and never change the weights, the
 optimizer state or any RNG the training uses.
@@ -52,6 +56,9 @@ class TrainingDiagnostics:
         self.epochs: list[dict] = []
         self._shared = [self._shared_params(leaf) for leaf in range(len(engine.models))]
         engine.step_observers.append(self.on_step)
+        from .gradient_variance import GradientVarianceMonitor
+        self.grad_variance = GradientVarianceMonitor(engine.params)
+        engine.step_observers.append(self.grad_variance.on_step)
 
     def _shared_params(self, leaf: int) -> list[nn.Parameter]:
         op_params = {id(p) for _, _, module in self.engine.op_modules[leaf] for p in module.parameters()}
@@ -94,7 +101,8 @@ class TrainingDiagnostics:
         stacked = torch.stack(grads)
         scale = float(stacked.abs().mean()) or 1.0
         row = {"epoch": epoch + 1, "grad_std": float(stacked.std(dim=0).mean()) / scale,
-               "momentum_consistency": float(np.mean(cosines)) if cosines else float("nan")}
+               "momentum_consistency": float(np.mean(cosines)) if cosines else float("nan"),
+               "grad_variance": self.grad_variance.end_epoch()}
         self.epochs.append(row)
         return row
 

@@ -85,6 +85,7 @@ class SupernetEngine:
         self.step_observers: list[Callable[[int, list[dict]], None]] = []
         self._current_arch: Optional[dict] = None
         self._params = [p for group in optimizer.param_groups for p in group["params"]]
+        self._op_tables: dict[int, dict] = {}
 
     # ------------------------------------------------------------------ primitives used by update rules
     def forward(self, leaf: int, arch: dict, x: torch.Tensor) -> torch.Tensor:
@@ -140,22 +141,56 @@ class SupernetEngine:
             self.data_sampler.observe(index, probs.norm(dim=1))
 
     def observe_ops(self, leaf: int, arch: dict) -> None:
-        """Hook for path importance sampling: per-op gradient norms of the path just back-propagated."""
+        """Hook for path importance sampling: per-op gradient norms of ``arch``'s ops.
+
+        Update rules call it after the optimizer step, so the norms are those of the clipped
+        gradients the step used (``.grad`` is kept until the next ``zero_grad``), as in the
+        official PA&DA code (METHODS §4(f)2).
+        """
         if not self.path_sampler.needs_op_grad_norms:
             return
         self.path_sampler.observe([arch], self.op_grad_norms(leaf, arch))
 
+    def _op_param_table(self, leaf: int) -> dict:
+        """``(label, choice) -> parameters`` of sub-supernet ``leaf``, built once (the step must not walk modules)."""
+        tables = self._op_tables
+        if leaf not in tables:
+            table: dict = {}
+            for label, choice, module in self.op_modules[leaf]:
+                params = table.setdefault((label, choice), [])
+                known = {id(p) for p in params}
+                params.extend(p for p in module.parameters() if id(p) not in known)
+            tables[leaf] = table
+        return tables[leaf]
+
     def op_grad_norms(self, leaf: int, arch: dict) -> dict:
-        """Gradient norm of each chosen op's parameters, keyed by (label, choice)."""
-        norms: dict = {}
-        for label, choice, module in self.op_modules[leaf]:
-            if arch.get(label) != choice:
+        """Per chosen op, the sum of its parameter tensors' gradient L2 norms, keyed by (label, choice).
+
+        Summed over every module carrying the label (all cells of a cell space); an op
+        without parameters or gradients gets 0. One host-device synchronisation per call.
+        """
+        table = self._op_param_table(leaf)
+        keys: list = []
+        grads: list[torch.Tensor] = []
+        owner: list[int] = []
+        for label, choice in arch.items():
+            params = table.get((label, choice))
+            if params is None:
                 continue
-            total = 0.0
-            for p in module.parameters():
+            keys.append((label, choice))
+            for p in params:
                 if p.grad is not None:
-                    total += float(p.grad.norm())
-            norms[(label, choice)] = norms.get((label, choice), 0.0) + total
+                    grads.append(p.grad)
+                    owner.append(len(keys) - 1)
+        norms = {key: 0.0 for key in keys}
+        if grads:
+            try:
+                per_tensor = torch.stack(torch._foreach_norm(grads)).float()
+            except RuntimeError:  # mixed devices or dtypes
+                per_tensor = torch.stack([torch.linalg.vector_norm(g).float().to(grads[0].device) for g in grads])
+            sums = torch.zeros(len(keys), dtype=per_tensor.dtype, device=per_tensor.device)
+            sums.index_add_(0, torch.tensor(owner, device=per_tensor.device), per_tensor)
+            norms.update(zip(keys, sums.tolist()))
         return norms
 
     # ------------------------------------------------------------------ the step

@@ -17,7 +17,7 @@ from ..errors import ConfigError
 
 __all__ = [
     "Arch", "SearchSpace", "PathSampler", "UniformPathSampler", "StrictFairPathSampler",
-    "ClusterFairPathSampler", "rng_state", "set_rng_state",
+    "ClusterFairPathSampler", "RoundsPathSampler", "rng_state", "set_rng_state",
 ]
 
 Arch = dict
@@ -60,6 +60,22 @@ class PathSampler:
     def on_epoch_end(self, epoch: int, total_epochs: int) -> None:
         """Update the sampling distribution at the end of an epoch (importance sampling only)."""
 
+    def loss_weight(self, arch: Arch) -> float:
+        """Factor on the loss of ``arch`` in the step that trains it (1: no reweighting).
+
+        An importance sampler may return ``1 / (N * p(arch))`` to keep the gradient unbiased;
+        the update rule applies it.
+        """
+        return 1.0
+
+    def epoch_metrics(self) -> dict[str, float]:
+        """Scalars for the epoch's log row (TensorBoard, NNI intermediate results); empty by default."""
+        return {}
+
+    def summary(self) -> dict:
+        """Per-epoch history for results.json; empty by default."""
+        return {}
+
     def state_dict(self) -> dict:
         """Everything needed to resume sampling exactly."""
         return {"rng": rng_state(self.rng)}
@@ -82,14 +98,22 @@ class UniformPathSampler(PathSampler):
         sampling with ``patience`` tries; an impossible constraint raises ConfigError.
     patience
         Number of draws before giving up on the constraint.
+    bins
+        If set (with both bounds), the official SPOS sampler: pick one of ``bins`` equal-width
+        bins of ``[lo, hi]`` uniformly, then rejection-sample a path inside it (up to 500
+        tries, as the SPOS code does), falling back to the whole range. This flattens the
+        distribution of complexities that plain uniform sampling concentrates in the middle.
     """
 
     def __init__(self, seed: int = 0, constraint: Optional[tuple[Callable[[Arch], float], Optional[float],
                                                                  Optional[float]]] = None,
-                 patience: int = 1000) -> None:
+                 patience: int = 1000, bins: Optional[int] = None) -> None:
         super().__init__(seed)
         self.constraint = constraint
         self.patience = patience
+        if bins is not None and (constraint is None or constraint[1] is None or constraint[2] is None):
+            raise ConfigError("training.sampling_constraint.bins", bins, "needs both min and max")
+        self.bins = bins
 
     def _draw(self, space: SearchSpace) -> Arch:
         return {label: choices[self.rng.randint(len(choices))] for label, choices in space.items()}
@@ -102,6 +126,14 @@ class UniformPathSampler(PathSampler):
         return (lo is None or value >= lo) and (hi is None or value <= hi)
 
     def sample(self, space: SearchSpace) -> list[Arch]:
+        if self.bins:
+            fn, lo, hi = self.constraint  # type: ignore[misc]
+            width = (hi - lo) / self.bins
+            b = self.rng.randint(self.bins)
+            for _ in range(500):
+                arch = self._draw(space)
+                if lo + b * width <= fn(arch) <= lo + (b + 1) * width:
+                    return [arch]
         for _ in range(self.patience):
             arch = self._draw(space)
             if self._ok(arch):
@@ -164,3 +196,36 @@ def _describe(constraint: Any) -> Any:
         return None
     _, lo, hi = constraint
     return {"min": lo, "max": hi}
+
+
+class RoundsPathSampler:
+    """Task batching: ``rounds`` independent draws of another sampler, trained as one step.
+
+    SUMNAS on ImageNet aggregates "3 sub-models per operator" into each update (MAML task
+    batching, METHODS §6(b).6); with a strict-fair sampler that is 3 permutation rounds, so
+    every op is trained exactly ``rounds`` times per step. Every other attribute (observe,
+    on_epoch_end, loss weights, metrics) is the wrapped sampler's.
+
+    Parameters
+    ----------
+    sampler
+        The per-round sampler (``training.path_sampler``).
+    rounds
+        Draws per step (``training.task_batching``).
+    """
+
+    def __init__(self, sampler: PathSampler, rounds: int) -> None:
+        if rounds < 1:
+            raise ConfigError("training.task_batching", rounds, "must be a positive integer")
+        self.sampler = sampler
+        self.rounds = int(rounds)
+
+    def sample(self, space: SearchSpace) -> list[Arch]:
+        """The concatenated paths of ``rounds`` draws."""
+        return [arch for _ in range(self.rounds) for arch in self.sampler.sample(space)]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes this wrapper does not define: delegate to the wrapped sampler.
+        if name == "sampler":
+            raise AttributeError(name)
+        return getattr(self.sampler, name)

@@ -71,10 +71,13 @@ class GradientStep(UpdateRule):
                 logits = engine.forward(leaf, arch, x)
                 loss = engine.criterion(logits, y)
                 weight = engine.lr_policy.path_factor(step, arch) if multi else 1.0
-                engine.backward(loss * weight if multi else loss)
+                # PA's optional 1 / (N p) importance weight; 1 for every other path sampler.
+                weight = weight * engine.path_sampler.loss_weight(arch)
+                engine.backward(loss * weight if weight != 1.0 else loss)
                 engine.observe_examples(index, logits, y)
-                engine.observe_ops(leaf, arch)
                 total = total + loss.detach()
             lr_arch = None if multi else group[0]
             engine.optimizer_step(key, step, lr_arch)
+            for arch in group:
+                engine.observe_ops(leaf, arch)  # after the step: the clipped gradients it used
         return total / len(paths)
