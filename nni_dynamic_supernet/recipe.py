@@ -346,8 +346,19 @@ class Recipe:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def replace(self, **overrides: Any) -> "Recipe":
-        """A new validated recipe with dotted-key overrides applied (the strategy is re-expanded)."""
+        """A new validated recipe with dotted-key overrides applied.
+
+        Changing ``strategy`` re-expands the new preset: the old preset's component fields
+        are dropped rather than carried over as if the user had set them.
+        """
         raw = self.to_dict()
+        if "strategy" in overrides and overrides["strategy"] != self.strategy:
+            from .strategies import COMPONENT_DEFAULTS
+            from .registry import get_preset
+            owned = set(COMPONENT_DEFAULTS) | set(get_preset(self.strategy).settings)
+            for dotted in owned:
+                section, _, name = dotted.partition(".")
+                raw.get(section, {}).pop(name, None)
         return Recipe.from_dict(raw, overrides)
 
 
@@ -468,9 +479,9 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
                 number = float(value)
             except ValueError:
                 pass
-        if number is not None and not math.isnan(number):  # NaN would pass every range check below
+        if number is not None and math.isfinite(number):  # NaN and inf would pass every range check below
             return number
-        raise ConfigError(name, value, "must be a number")
+        raise ConfigError(name, value, "must be a finite number")
     if hint is str:
         if isinstance(value, str):
             return value

@@ -81,6 +81,9 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     searcher = build_searcher(recipe, constraint)
     started = time.monotonic()
     diagnostics = searcher.run(space, board)
+    if not board.history:
+        raise ConfigError("search.max_seconds", s.max_seconds,
+                          "the search budget ended before the first evaluation; raise it")
     return {"searcher": searcher.name, "top": board.top(s.top_k), "history": board.history,
             "evaluations": len(board.history), "seconds": time.monotonic() - started, "bn": evaluator.policy,
             "diagnostics": diagnostics}
