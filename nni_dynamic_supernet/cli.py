@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a supernet, search it and rank it against the ground truth")
-    p.add_argument("--config", help="YAML recipe (default: built-in defaults)")
+    p.add_argument("--config", help="YAML recipe (default: the embedded benchmark recipe)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field (dotted key)")
     p.add_argument("--resume", action="store_true", help="resume from OUT/lightning/last.ckpt")

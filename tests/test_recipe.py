@@ -294,3 +294,12 @@ def test_unknown_choice_lists_allowed_values():
         Recipe.from_dict({}, {"training.lr_policy": "step"})
     assert "static" in str(info.value) and "calr" in str(info.value)
 
+
+
+def test_packaged_embedded_recipe_equals_the_template() -> None:
+    from pathlib import Path
+
+    from nni_dynamic_supernet.recipe import EMBEDDED_RECIPE, load_recipe
+    template = Path(__file__).resolve().parents[1] / "config_templates" / "embedded.yaml"
+    assert EMBEDDED_RECIPE.read_text() == template.read_text()
+    assert load_recipe().to_dict() == load_recipe(template).to_dict()
