@@ -1,0 +1,36 @@
+"""Every nnictl example names a template that exists, and every parameter combination is a valid recipe."""
+from __future__ import annotations
+
+import itertools
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nni_dynamic_supernet.recipe import load_recipe, parse_override
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((REPO / "examples").glob("*.yml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_grid_is_valid(path: Path) -> None:
+    config = yaml.safe_load(path.read_text())
+    argv = shlex.split(config["trialCommand"])
+    assert argv[:3] == ["python3", "-m", "nni_dynamic_supernet.trial"]
+    template = REPO / argv[argv.index("--config") + 1]
+    assert template.is_file()
+    extra = dict(parse_override(argv[i + 1]) for i, a in enumerate(argv) if a == "--set")
+    space = config["searchSpace"]
+    names = list(space)
+    grid = list(itertools.product(*(space[n]["_value"] for n in names)))
+    assert config["maxTrialNumber"] == len(grid)
+    for values in grid:
+        recipe = load_recipe(template, {**extra, **dict(zip(names, values))})
+        assert recipe.ranking.ground_truth == "auto"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config_templates").glob("*.yaml")), ids=lambda p: p.name)
+def test_config_template_is_valid(path: Path) -> None:
+    load_recipe(path)
