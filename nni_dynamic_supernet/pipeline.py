@@ -265,9 +265,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
                "loss": float(module.trainer.callback_metrics.get("train_loss", float("nan"))),
                "lr": float(module.engine.last_lr)}
         # Importance samplers report their distributions (PA: per-op probabilities, DA: entropy of q).
-        row.update(module.engine.path_sampler.epoch_metrics())
-        if module.engine.data_sampler is not None:
-            row.update(module.engine.data_sampler.epoch_metrics())
+        for sampler in (module.engine.path_sampler, module.engine.data_sampler):
+            row.update(getattr(sampler, "epoch_metrics", dict)())  # a third-party sampler may not report
         diagnostics = state.get("diagnostics")
         if diagnostics is not None:
             row.update({k: v for k, v in diagnostics.on_epoch_end(epoch).items() if k != "epoch"})
@@ -303,8 +302,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         "partition": run.partition.describe(),
     }
     engine = run.module.engine
-    results["sampling"] = {"paths": engine.path_sampler.summary(),
-                           "data": engine.data_sampler.summary() if engine.data_sampler is not None else {}}
+    results["sampling"] = {"paths": getattr(engine.path_sampler, "summary", dict)(),
+                           "data": getattr(engine.data_sampler, "summary", dict)()}
     if state.get("diagnostics") is not None:
         results["diagnostics"] = state["diagnostics"].summary(truth.archs() if truth is not None else state["probes"])
     if recipe.output.plots:

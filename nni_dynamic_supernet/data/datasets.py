@@ -58,7 +58,7 @@ class IndexedDataset(Dataset):
     Parameters
     ----------
     dataset
-        Any map-style dataset whose items are ``(x, y)``.
+        Any map-style dataset whose items are ``(x, y)`` (further fields are dropped).
     targets
         Labels of all examples in order, if known; otherwise they are taken from
         ``dataset.targets`` or, for a :class:`~torch.utils.data.TensorDataset`, its second
@@ -88,8 +88,10 @@ class IndexedDataset(Dataset):
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> tuple[Any, Any, int]:
-        x, y = self.dataset[index]
-        return x, y, index
+        # Extra fields (an index of an already indexed dataset seen through a Subset) are dropped:
+        # the index that matters is the position in *this* dataset.
+        item = self.dataset[index]
+        return item[0], item[1], index
 
 
 def _infer_targets(dataset: Dataset) -> Any:

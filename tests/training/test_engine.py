@@ -425,3 +425,50 @@ def test_impossible_sampling_constraint_is_config_error():
     with pytest.raises(ConfigError) as info:
         engine.train_step(_batch(), 0)
     assert info.value.field == "training.sampling_constraint"
+
+
+
+class _UserSpace:
+    """Factory of a user's own (unregistered) model space, built lazily so NNI imports stay in tests."""
+
+    @staticmethod
+    def build(width):
+        from nni.nas.nn.pytorch import LayerChoice, ModelSpace
+        from torch import nn
+
+        class TinyUserSpace(ModelSpace):
+            def __init__(self, width):
+                super().__init__()
+                self.conv = LayerChoice([nn.Conv2d(1, width, 1), nn.Conv2d(1, width, 3, padding=1)], label="op")
+                self.pool = nn.AdaptiveAvgPool2d(1)
+                self.fc = nn.Linear(width, 3)
+
+            def forward(self, x):
+                return self.fc(self.pool(self.conv(x)).flatten(1))
+
+        space = TinyUserSpace(width)
+        space.nds_input_shape = (1, 8, 8)
+        return space
+
+
+@pytest.mark.parametrize("kind", ["registered", "user"])
+def test_complexity_model_cache_is_per_space(kind, monkeypatch):
+    """A space must never get the complexity model of a different space.
+
+    Keying the cache by ``id(space)`` alone is unsafe: CPython reuses the id of a freed
+    object, so a later space (another size, another run in the same process) could silently
+    get stale CaLR bounds. Forcing equal ids simulates that reuse deterministically.
+    """
+    from nni_dynamic_supernet.training import build
+    monkeypatch.setattr(build, "id", lambda obj: 12345, raising=False)
+    if kind == "registered":
+        small = create_space("nas_bench_201", **TINY)
+        large = create_space("nas_bench_201", **{**TINY, "channels": 4})
+    else:
+        small, large = _UserSpace.build(2), _UserSpace.build(4)
+    cm_small = build.complexity_model_for(small)
+    assert build.complexity_model_for(small) is cm_small  # cached
+    cm_large = build.complexity_model_for(large)
+    assert cm_large is not cm_small
+    assert cm_large.bounds("params")[1] > cm_small.bounds("params")[1]
+    assert build.complexity_model_for(small).bounds("params") == cm_small.bounds("params")
