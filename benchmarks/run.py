@@ -14,11 +14,15 @@ from pathlib import Path
 
 import torch
 
-from . import calr_ms
+from . import calr_ms, pada, sumnas
 
 BENCHMARKS = {
     "calr_ms_step_time": calr_ms.step_time,
     "ms_memory": calr_ms.ms_memory,
+    "pada_step_time": pada.step_time,
+    "grad_variance_cost": pada.grad_variance_cost,
+    "sumnas_step_time": sumnas.step_time,
+    "sumnas_memory": sumnas.memory,
 }
 
 

@@ -19,11 +19,14 @@ Memory and speed
 ----------------
 The model is never copied. Per step, only the parameters a path touches (its chosen
 candidate ops plus every parameter outside the layer choices) and their buffers are
-snapshotted and restored, into buffers allocated once and reused. Extra memory is one
-snapshot and one accumulator per parameter, plus the inner momentum (one buffer per
-parameter), i.e. about 3x the parameter bytes (FairNAS holds 1x: its momentum); see
-:meth:`ReptileStep.extra_bytes`. The inner SGD is a few fused ``torch._foreach_*`` calls
-over the path's tensors, not a torch optimizer, so no optimizer object is built per path.
+snapshotted and restored, into buffers allocated once and reused. Extra memory held
+between steps is one snapshot and one accumulator per parameter (2x the parameter bytes;
+FairNAS holds 1x, its momentum, and the paper's outer SGD has none). The inner momentum
+of ``inner_state: reset`` exists only while a path adapts and adopts the first gradient
+tensor as its buffer (no allocation); ``persistent`` keeps one buffer per parameter and
+state key. See :meth:`ReptileStep.extra_bytes`. The inner SGD is a few fused
+``torch._foreach_*`` calls over the path's tensors, not a torch optimizer, so no optimizer
+object is built per path.
 
 BatchNorm running statistics
 ----------------------------
@@ -147,8 +150,11 @@ class ReptileStep(UpdateRule):
         subnet sees every example once per step. Fresh full-size batches per inner step
         (Appendix H's reading) are ``split`` with ``data.batch_size`` multiplied by ``k``.
     inner_grad_clip
-        Max gradient norm of each inner step (over the path's parameters), or ``None``.
-        The Reptile difference itself is clipped only by the engine's ``grad_clip``.
+        Max gradient norm of each inner step (over the path's parameters), or ``None``. The
+        paper states none; the default 5 is PA&DA's reimplementation, and METHODS §6(g) puts
+        clipping in the inner loop only. ``k = 1`` equals FairNAS exactly with ``None`` (FairNAS
+        clips the summed gradient, Reptile each path's). The Reptile difference itself is
+        clipped only by the engine's ``grad_clip`` (the outer step's; off in the presets).
 
     Notes
     -----
@@ -189,10 +195,10 @@ class ReptileStep(UpdateRule):
         # Preallocated per engine-parameter index, reused every step (allocated on first use).
         self._snap: list[Optional[torch.Tensor]] = []
         self._acc: list[Optional[torch.Tensor]] = []
-        self._scratch_momentum: list[Optional[torch.Tensor]] = []
         self._buffer_snap: dict[int, torch.Tensor] = {}
-        # Persistent inner momentum: state key -> per-index buffers (None until the param first gets a gradient).
-        self._persistent: dict[Hashable, list[Optional[torch.Tensor]]] = {}
+        # Persistent inner momentum: state key -> {engine parameter index: buffer} (from its first gradient on).
+        self._persistent: dict[Hashable, dict[int, torch.Tensor]] = {}
+        self._peak_path_momentum = 0
         self._pending: Optional[dict] = None
 
     # ------------------------------------------------------------------ bookkeeping
@@ -202,7 +208,7 @@ class ReptileStep(UpdateRule):
         n = len(engine.params)
         self._engine_id = id(engine)
         self._leaves = {}
-        self._snap, self._acc, self._scratch_momentum = [None] * n, [None] * n, [None] * n
+        self._snap, self._acc = [None] * n, [None] * n
         self._buffer_snap = {}
         if self._pending is not None:
             self._restore_persistent(engine, self._pending)
@@ -224,12 +230,12 @@ class ReptileStep(UpdateRule):
             out.append(t)
         return out
 
-    def _momentum_store(self, key: Hashable) -> list[Optional[torch.Tensor]]:
+    def _momentum_store(self, key: Hashable) -> dict[int, torch.Tensor]:
+        # Reset mode: a fresh dict per path, so every adaptation starts without momentum and its
+        # buffers are freed when the path ends (no memory held between paths).
         if self.inner_state == "reset":
-            return self._scratch_momentum
-        if key not in self._persistent:
-            self._persistent[key] = [None] * len(self._snap)
-        return self._persistent[key]
+            return {}
+        return self._persistent.setdefault(key, {})
 
     # ------------------------------------------------------------------ the step
     def apply(self, engine: "SupernetEngine", leaf: int, paths: list[dict], batch: tuple,
@@ -286,6 +292,10 @@ class ReptileStep(UpdateRule):
         for i, acc in zip(union, acc_all):
             params[i].grad = acc
         engine.optimizer_step(key, step, None if multi else group[0])
+        for arch in group:
+            # PA scores ops by the gradient the step used, as after GradientStep: here each op's
+            # (clipped) Reptile difference, which is eps1 times its gradient at k = 1.
+            engine.observe_ops(leaf, arch)
         return first_total, True
 
     def _adapt(self, engine: "SupernetEngine", leaf: int, index: _LeafIndex, key: Hashable, arch: dict,
@@ -302,8 +312,6 @@ class ReptileStep(UpdateRule):
         # BN statistics to keep: those after the forward at theta (k > 1 only; k = 1 has nothing to discard).
         buffers = index.buffers_of(arch) if k > 1 else []
         kept = self._alloc_buffers(buffers)
-        # Reset mode: a per-path set, so every adaptation starts with an empty momentum buffer.
-        ready: set[int] = set() if self.inner_state == "reset" else self._ready(store, idx)
         first = torch.zeros((), device=x.device)
         total = torch.zeros((), device=x.device)
         for j, (xj, yj, ij) in enumerate(chunks):
@@ -318,10 +326,12 @@ class ReptileStep(UpdateRule):
                 engine.observe_examples(ij, logits, yj)  # every example scored once per path
             if j == 0:
                 self._check_isolation(engine, index, idx)
-                engine.observe_ops(leaf, arch)  # gradient at theta, as FairNAS would see it
                 first = loss.detach()
             total = total + loss.detach()
-            self._inner_update(params, idx, store, ready)
+            self._inner_update(params, idx, store)
+        if self.inner_state == "reset" and store:
+            self._peak_path_momentum = max(self._peak_path_momentum,
+                                           sum(t.numel() * t.element_size() for t in store.values()))
         if buffers:
             with torch.no_grad():
                 torch._foreach_copy_(buffers, kept)
@@ -336,10 +346,6 @@ class ReptileStep(UpdateRule):
             out.append(saved)
         return out
 
-    @staticmethod
-    def _ready(store: list, idx: list[int]) -> set[int]:
-        return {i for i in idx if store[i] is not None}
-
     def _check_isolation(self, engine: "SupernetEngine", index: _LeafIndex, idx: list[int]) -> None:
         """Once per leaf: no parameter outside the path may receive a gradient (it would escape the snapshot)."""
         if index.checked:
@@ -352,7 +358,7 @@ class ReptileStep(UpdateRule):
                     f"Reptile: parameter #{i} {tuple(p.shape)} received a gradient but belongs to no chosen op of the "
                     "path; the update rule snapshots only the path's parameters. Are all choices LayerChoices?")
 
-    def _inner_update(self, params: list, idx: list[int], store: list, ready: set[int]) -> None:
+    def _inner_update(self, params: list, idx: list[int], store: dict[int, torch.Tensor]) -> None:
         """One SGD-with-momentum step on the path's parameters that have a gradient; then clear the gradients."""
         ps = [params[i] for i in idx if params[i].grad is not None]
         live = [i for i in idx if params[i].grad is not None]
@@ -372,27 +378,31 @@ class ReptileStep(UpdateRule):
                     if ps:
                         torch._foreach_add_(ps, grads, alpha=-self.inner_lr)
                 elif ps:
-                    new = [n for n, i in enumerate(live) if i not in ready]
-                    old = [n for n, i in enumerate(live) if i in ready]
-                    bufs = self._alloc(store, live, params)
-                    if new:
-                        torch._foreach_copy_([bufs[n] for n in new], [grads[n] for n in new])  # torch SGD: buf = g
-                        ready.update(live[n] for n in new)
+                    old = [n for n, i in enumerate(live) if i in store]
                     if old:
-                        old_bufs = [bufs[n] for n in old]
+                        old_bufs = [store[live[n]] for n in old]
                         torch._foreach_mul_(old_bufs, self.inner_momentum)
                         torch._foreach_add_(old_bufs, [grads[n] for n in old])
-                    torch._foreach_add_(ps, bufs, alpha=-self.inner_lr)
+                    for i, g in zip(live, grads):
+                        # torch SGD's first step is buf = g. The gradient tensor itself becomes the buffer (no
+                        # copy, no allocation): .grad is dropped below, so nothing else refers to it.
+                        store.setdefault(i, g)
+                    torch._foreach_add_(ps, [store[i] for i in live], alpha=-self.inner_lr)
         for i in idx:
             params[i].grad = None
 
     # ------------------------------------------------------------------ memory and state
     def extra_bytes(self) -> dict[str, int]:
-        """Bytes held by the rule's buffers: snapshot, accumulator, inner momentum, BN-buffer snapshot."""
+        """Bytes held by the rule's buffers: snapshot, accumulator, inner momentum, kept BN statistics.
+
+        ``inner_momentum`` is the persistent momentum (``inner_state: persistent``) or, in reset
+        mode, the peak of the momentum that exists while one path adapts.
+        """
         def size(tensors: Sequence[Optional[torch.Tensor]]) -> int:
             return sum(t.numel() * t.element_size() for t in tensors if t is not None)
-        momentum = size(self._scratch_momentum) + sum(size(v) for v in self._persistent.values())
-        return {"snapshot": size(self._snap), "accumulator": size(self._acc), "inner_momentum": momentum,
+        persistent = sum(size(list(v.values())) for v in self._persistent.values())
+        return {"snapshot": size(self._snap), "accumulator": size(self._acc),
+                "inner_momentum": persistent or self._peak_path_momentum,
                 "buffer_snapshot": size(list(self._buffer_snap.values()))}
 
     def state_dict(self) -> dict:
@@ -400,7 +410,7 @@ class ReptileStep(UpdateRule):
         if self._pending is not None:
             return self._pending
         return {"inner_state": [
-            {"key": _plain_key(key), "momentum": {i: t.detach().clone() for i, t in enumerate(bufs) if t is not None}}
+            {"key": _plain_key(key), "momentum": {i: t.detach().clone() for i, t in bufs.items()}}
             for key, bufs in self._persistent.items()]}
 
     def load_state_dict(self, state: dict) -> None:
@@ -412,7 +422,7 @@ class ReptileStep(UpdateRule):
     def _restore_persistent(self, engine: "SupernetEngine", state: dict) -> None:
         params = engine.params
         for entry in state["inner_state"]:
-            bufs: list[Optional[torch.Tensor]] = [None] * len(params)
+            bufs: dict[int, torch.Tensor] = {}
             for i, t in entry["momentum"].items():
                 bufs[int(i)] = t.to(device=params[int(i)].device, dtype=params[int(i)].dtype).clone()
             self._persistent[_unplain_key(entry["key"])] = bufs
