@@ -27,6 +27,9 @@ import torch.nn as nn
 warnings.filterwarnings("ignore", message=r".*is found to be not a nn\.Module", category=RuntimeWarning)
 warnings.filterwarnings("ignore", message=r".*training_service will be ignored.*")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+# Our trainer validates subnets itself after each epoch, not through Lightning's val loop.
+warnings.filterwarnings("ignore", message=r".*You defined a `validation_step` but have no `val_dataloader`.*")
+warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval.*")
 
 import pytorch_lightning as pl  # noqa: E402
 from nni.nas.evaluator.pytorch.lightning import ClassificationModule  # noqa: E402
