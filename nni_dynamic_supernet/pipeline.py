@@ -271,14 +271,18 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         if diagnostics is not None:
             row.update({k: v for k, v in diagnostics.on_epoch_end(epoch).items() if k != "epoch"})
         probes = state.get("probes") or []
-        if probes and (epoch + 1) % recipe.ranking.probe_every == 0:
+        last = epoch + 1 == recipe.training.epochs
+        if probes and (epoch == 0 or last or (epoch + 1) % recipe.ranking.probe_every == 0):
             evaluator = build_evaluator(recipe, module.supernets(), module._partition, state["run"].calib_loader(),
                                         state["run"].val_loader())
             preds = [evaluator.evaluate(a)["accuracy"] for a in probes]
-            row["probe_acc"] = float(np.mean(preds))
+            state["probe_row"] = {"probe_acc": float(np.mean(preds)), "probe_epoch": epoch + 1}
             if state.get("truth") is not None:
                 from .ranking import kendall_tau
-                row["kendall_tau"] = float(kendall_tau(preds, [state["truth"].accuracy(a) for a in probes]))
+                state["probe_row"]["kendall_tau"] = float(kendall_tau(preds, [state["truth"].accuracy(a)
+                                                                              for a in probes]))
+        # Between probes the last probe's values are carried, so every epoch's `default` means the same thing.
+        row.update(state.get("probe_row", {}))
         row["default"] = float(row.get("kendall_tau", row.get("probe_acc", -row["loss"])))
         history.append(row)
         module.log_dict({f"epoch/{k}": v for k, v in row.items() if k != "epoch"})
