@@ -273,8 +273,11 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         probes = state.get("probes") or []
         last = epoch + 1 == recipe.training.epochs
         if probes and (epoch == 0 or last or (epoch + 1) % recipe.ranking.probe_every == 0):
-            evaluator = build_evaluator(recipe, module.supernets(), module._partition, state["run"].calib_loader(),
-                                        state["run"].val_loader())
+            if "evaluator" not in state:
+                # Fixed calibration and validation batches: collect them once, not at every probe.
+                state["evaluator"] = build_evaluator(recipe, module.supernets(), module._partition,
+                                                     state["run"].calib_loader(), state["run"].val_loader())
+            evaluator = state["evaluator"]
             preds = [evaluator.evaluate(a)["accuracy"] for a in probes]
             state["probe_row"] = {"probe_acc": float(np.mean(preds)), "probe_epoch": epoch + 1}
             if state.get("truth") is not None:
@@ -313,7 +316,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     if recipe.output.plots:
         from .plots import plot_sampling_diagnostics
         plot_sampling_diagnostics(results, out / "sampling_diagnostics.png")
-    evaluator = build_evaluator(recipe, run.models, run.partition, run.calib_loader(), run.val_loader())
+    evaluator = state.get("evaluator") or build_evaluator(recipe, run.models, run.partition, run.calib_loader(),
+                                                          run.val_loader())
     if not skip_search:
         found = search_supernet(recipe, run.models, run.partition, run.calib_loader(), run.val_loader(),
                                 run.pristine_space, evaluator=evaluator)

@@ -19,7 +19,6 @@ optimizer state or any RNG the training uses.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -145,6 +144,3 @@ class TrainingDiagnostics:
         return {"gamma": hist, "lr_curves": self.lr_curves(archs), "epochs": self.epochs,
                 "num_optimizer_states": int(self.engine.state_policy.num_states)}
 
-
-def _finite(value: float) -> float:
-    return value if math.isfinite(value) else float("nan")
