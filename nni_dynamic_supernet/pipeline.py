@@ -313,9 +313,6 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
                            "data": getattr(engine.data_sampler, "summary", dict)()}
     if state.get("diagnostics") is not None:
         results["diagnostics"] = state["diagnostics"].summary(truth.archs() if truth is not None else state["probes"])
-    if recipe.output.plots:
-        from .plots import plot_sampling_diagnostics
-        plot_sampling_diagnostics(results, out / "sampling_diagnostics.png")
     evaluator = state.get("evaluator") or build_evaluator(recipe, run.models, run.partition, run.calib_loader(),
                                                           run.val_loader())
     if not skip_search:
@@ -352,6 +349,9 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     results["headline"] = headline
     results["default"] = float(default)
     atomic_write_json(out / "results.json", results)
+    if recipe.output.plots:
+        from .plots import plot_results
+        plot_results(results, out)
     if reporter is not None:
         reporter.final(final_metrics(results))
     return results

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import matplotlib
 
@@ -19,7 +19,30 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .atomic_io import atomic_write_bytes  # noqa: E402
 
 __all__ = ["plot_compare", "plot_prediction_scatter", "plot_predicted_vs_true", "plot_sampling_diagnostics",
-           "save_figure"]
+           "save_figure", "RESULT_PLOTS", "result_plot", "plot_results"]
+
+#: Figures drawn from one run's results.json: file stem -> ``fn(results, path) -> path or None``.
+#: A plotter returns ``None`` when the run holds nothing for it (a run without PA has no PA plot).
+RESULT_PLOTS: dict[str, Callable[[dict, Path], Optional[Path]]] = {}
+
+
+def result_plot(stem: str) -> Callable[[Callable[[dict, Path], Optional[Path]]], Callable[[dict, Path], Optional[Path]]]:
+    """Register a plotter of one run's results under ``stem`` (the PNG is ``<stem>.png``)."""
+    def register(fn: Callable[[dict, Path], Optional[Path]]) -> Callable[[dict, Path], Optional[Path]]:
+        RESULT_PLOTS[stem] = fn
+        return fn
+    return register
+
+
+def plot_results(results: Any, out_dir: Path) -> list[Path]:
+    """Every registered figure that ``results`` (a dict or a results.json path) has data for, into ``out_dir``."""
+    res = _load(results)
+    written = []
+    for stem, fn in RESULT_PLOTS.items():
+        path = fn(res, Path(out_dir) / f"{stem}.png")
+        if path is not None:
+            written.append(path)
+    return written
 
 
 def save_figure(fig: Any, path: Path) -> Path:
@@ -76,11 +99,15 @@ def plot_prediction_scatter(results_files: Sequence[Any], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_predicted_vs_true(results: Any, path: Path) -> Path:
-    """Predicted vs stand-alone accuracy of one run, with Kendall tau in the title."""
+@result_plot("predicted_vs_true")
+def plot_predicted_vs_true(results: Any, path: Path) -> Optional[Path]:
+    """Predicted vs stand-alone accuracy of one run, with Kendall tau in the title (``None`` without a ranking)."""
+    if "ranking" not in _load(results):
+        return None
     return plot_prediction_scatter([results], path)
 
 
+@result_plot("sampling_diagnostics")
 def plot_sampling_diagnostics(results: Any, path: Path) -> Optional[Path]:
     """PA&DA diagnostics of one run, one panel each when present; ``None`` when there is nothing to plot.
 
