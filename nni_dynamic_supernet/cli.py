@@ -50,17 +50,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from .atomic_io import atomic_write_json
-    from .pipeline import load_supernet
-    from .search.run import search_supernet
+    from .pipeline import load_supernet, resolve_ground_truth, search_run
     overrides = _overrides(args.set)
     if args.searcher:
         overrides["search.searcher"] = args.searcher
     run = load_supernet(args.checkpoint, overrides)
-    found = search_supernet(run.recipe, run.models, run.partition, run.calib_loader(), run.val_loader(),
-                            run.pristine_space)
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    truth = resolve_ground_truth(run.recipe, run.search_space) if run.recipe.search.track_archs else None
+    found = search_run(run, out, truth=truth)
     result = {k: v for k, v in found.items()}
     atomic_write_json(out / "search.json", result)
+    if run.recipe.output.plots:
+        from .plots import plot_results
+        plot_results({"search": result}, out)
     atomic_write_json(out / "best_arch.json", found["top"][0]["arch"])
     print(json.dumps({"best_arch": found["top"][0]["arch"], "accuracy": found["top"][0]["accuracy"],
                       "evaluations": found["evaluations"]}))
@@ -160,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="search a trained supernet checkpoint")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--searcher", choices=["evolution", "random", "exhaustive", "shifted_evolution"])
+    p.add_argument("--searcher", choices=["evolution", "random", "exhaustive", "shifted_evolution", "nsga2"])
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(fn=_cmd_search)
 

@@ -29,7 +29,7 @@ from .registry import create_space
 _logger = logging.getLogger("nni_dynamic_supernet")
 
 __all__ = ["Run", "prepare", "train", "run_recipe", "load_supernet", "predict", "resolve_ground_truth",
-           "save_supernet", "CHECKPOINT_FORMAT", "RESULTS_FORMAT"]
+           "save_supernet", "search_run", "transfer_target", "build_data", "CHECKPOINT_FORMAT", "RESULTS_FORMAT"]
 
 CHECKPOINT_FORMAT = "nds-supernet/1"
 RESULTS_FORMAT = "nds-results/1"
@@ -92,6 +92,17 @@ def _space_kwargs(recipe: Recipe, splits: Any) -> dict:
     return kwargs
 
 
+def build_data(recipe: Recipe) -> Any:
+    """The recipe's train/val/test splits (relabelled when ``data.label_map`` is set)."""
+    from .data import relabel_splits
+    d = recipe.data
+    splits = build_splits(d.name, root=d.root, download=d.download, val_fraction=d.val_fraction,
+                          split_seed=0, train_subset=d.train_subset, augment=d.augment)
+    if d.label_map is not None:
+        splits = relabel_splits(splits, d.label_map)
+    return splits
+
+
 def prepare(recipe: Recipe, on_epoch_end: Optional[Callable] = None) -> Run:
     """Build data, space, supernet and the Lightning module for ``recipe`` (no training yet)."""
     from .nni_bridge import DynamicSupernetStrategy, make_training_module
@@ -102,8 +113,7 @@ def prepare(recipe: Recipe, on_epoch_end: Optional[Callable] = None) -> Run:
     torch.manual_seed(recipe.seed)
     np.random.seed(recipe.seed)
     d = recipe.data
-    splits = build_splits(d.name, root=d.root, download=d.download, val_fraction=d.val_fraction,
-                          split_seed=0, train_subset=d.train_subset, augment=d.augment)
+    splits = build_data(recipe)
     if len(splits.train) < d.batch_size:
         raise ConfigError("data.batch_size", d.batch_size,
                           f"larger than the training split ({len(splits.train)} examples); lower it")
@@ -123,14 +133,17 @@ def prepare(recipe: Recipe, on_epoch_end: Optional[Callable] = None) -> Run:
     return Run(recipe, splits, space, strategy.pristine_space, module, search_space_of_model(space))
 
 
-def save_supernet(run: Run, path: Path) -> Path:
-    """Write the trained supernet(s) as plain data, atomically (loadable with ``weights_only=True``)."""
+def save_supernet(run: Run, path: Path, models: Optional[Sequence[Any]] = None) -> Path:
+    """Write the trained supernet(s) as plain data, atomically (loadable with ``weights_only=True``).
+
+    ``models`` replaces ``run.models`` (a shifted copy); ``run.recipe`` must build them.
+    """
     payload = {
         "format": CHECKPOINT_FORMAT,
         "recipe": run.recipe.to_dict(),
         "search_space": {k: list(v) for k, v in run.search_space.items()},
         "partition": run.partition.state_dict(),
-        "models": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in run.models],
+        "models": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in (models or run.models)],
     }
     return atomic_torch_save(path, payload)
 
@@ -166,6 +179,87 @@ def load_supernet(path: str | Path, overrides: Optional[dict] = None) -> Run:
             first = str(exc).splitlines()[0]
             raise ConfigError("--checkpoint", str(path), f"weights do not fit the space ({first})") from None
     return run
+
+
+# ---------------------------------------------------------------------------------------------- search
+def transfer_target(run: Run) -> Run:
+    """``run`` moved to ``search.transfer_to``: target data, and supernet copies with a new classifier head.
+
+    The returned run's recipe describes the target (its ``data`` section is the target's,
+    ``transfer_to`` is cleared), so a checkpoint saved from it rebuilds the new head size.
+    Its ``models`` are deep copies (the source supernet is untouched); the head is freshly
+    initialised from the recipe's seed and, with ``search.freeze_features``, the only
+    trainable part (METHODS §5(b).4).
+    """
+    from .training.transfer import freeze_features, replace_classifier
+    s = run.recipe.search
+    data = {**run.recipe.to_dict()["data"], **(s.transfer_to or {})}
+    target = run.recipe.replace(**{f"data.{k}": v for k, v in data.items()}, **{"search.transfer_to": None,
+                                                                               "search.freeze_features": False})
+    splits = build_data(target)
+    models = [copy.deepcopy(m) for m in run.models]
+    pristine = copy.deepcopy(run.pristine_space)
+    for i, model in enumerate(models):
+        replace_classifier(model, splits.num_classes, seed=run.recipe.seed + 11 + i)
+        if s.freeze_features:
+            freeze_features(model)
+    replace_classifier(pristine, splits.num_classes, seed=run.recipe.seed + 11)
+    return _TransferredRun(target, splits, run.space, pristine, run.module, run.search_space, run.device,
+                           models=models)
+
+
+@dataclass
+class _TransferredRun(Run):
+    """A :class:`Run` on the target data whose supernet copies carry the new head (same module and partition)."""
+
+    models: list = field(default_factory=list)  # type: ignore[assignment]
+
+
+def _tracked_archs(recipe: Recipe, truth: Any, search_space: dict) -> list[dict]:
+    """Half the best architectures by ground truth and half random ones (random only without truth)."""
+    n = recipe.search.track_archs
+    if n == 0:
+        return []
+    rng = np.random.RandomState(recipe.seed + 5)
+    if truth is None:
+        return [{"arch": {label: c[rng.randint(len(c))] for label, c in search_space.items()}, "group": "random"}
+                for _ in range(n)]
+    archs, accs = truth.archs(), np.asarray(truth.accuracies())
+    order = np.argsort(-accs, kind="stable")
+    n_top = max(n // 2, 1)
+    top = [int(i) for i in order[:n_top]]
+    rest = [int(i) for i in rng.permutation(order[n_top:])[: n - n_top]]
+    return ([{"arch": archs[i], "group": "top", "true_accuracy": float(accs[i])} for i in top]
+            + [{"arch": archs[i], "group": "random", "true_accuracy": float(accs[i])} for i in rest])
+
+
+def search_run(run: Run, out_dir: Optional[Path] = None, evaluator: Any = None, truth: Any = None) -> dict:
+    """Run the recipe's searcher on ``run``'s supernet, transferring it first when ``search.transfer_to`` is set.
+
+    A shifted search writes the moved supernet to ``out_dir/supernet_shifted.pt``
+    (``search.save_shifted``) so ``nds evaluate`` can score subnets on it. Returns the
+    search dict of :func:`~.search.run.search_supernet` (plus ``shifted_checkpoint``
+    and ``transfer`` when they apply).
+    """
+    from .search.run import search_supernet
+    s = run.recipe.search
+    target = run
+    if s.transfer_to is not None:
+        target = transfer_target(run)
+        evaluator, truth = None, None  # other data, other classes: no ground truth, no reusable batches
+    shifted: list = []
+    found = search_supernet(run.recipe, target.models, run.partition, target.calib_loader(), target.val_loader(),
+                            target.pristine_space, target.device, evaluator=evaluator, train_set=target.splits.train,
+                            tracked=_tracked_archs(run.recipe, truth, run.search_space), shifted_models=shifted)
+    if s.transfer_to is not None:
+        found["transfer"] = {"num_classes": target.splits.num_classes, "classes": list(target.splits.classes),
+                             "data": target.recipe.to_dict()["data"], "freeze_features": s.freeze_features}
+    if shifted and out_dir is not None and s.save_shifted:
+        saved = target.recipe.replace(**{"search.searcher": "evolution"}) if s.transfer_to is None else target.recipe
+        found["shifted_checkpoint"] = str(save_supernet(Run(saved, target.splits, run.space, target.pristine_space,
+                                                            run.module, run.search_space), Path(out_dir) /
+                                                        "supernet_shifted.pt", models=shifted).resolve())
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- ground truth
@@ -253,7 +347,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     Returns the results dict (the ``results.json`` content).
     """
     from .ranking import ranking_report
-    from .search.run import build_evaluator, search_supernet
+    from .search.run import build_evaluator
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -316,8 +410,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     evaluator = state.get("evaluator") or build_evaluator(recipe, run.models, run.partition, run.calib_loader(),
                                                           run.val_loader())
     if not skip_search:
-        found = search_supernet(recipe, run.models, run.partition, run.calib_loader(), run.val_loader(),
-                                run.pristine_space, evaluator=evaluator)
+        found = search_run(run, out, evaluator=evaluator, truth=truth)
         best = found["top"][0]
         results["search"] = {k: v for k, v in found.items() if k != "history"}
         results["search"]["history_size"] = len(found["history"])
@@ -335,7 +428,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         report["ground_truth"] = truth.source
         report["predictions"] = [{"arch": p["arch"], "predicted_accuracy": p["predicted_accuracy"],
                                   "true_accuracy": t} for p, t in zip(preds, true)]
-        if "best_arch" in results:
+        if "best_arch" in results and recipe.search.transfer_to is None:
             results["best"]["true_accuracy"] = truth.accuracy(results["best_arch"])
         results["ranking"] = report
     headline = recipe.ranking.headline

@@ -53,6 +53,8 @@ class DataConfig:
     batch_size: int = 64
     eval_batch_size: int = 256
     num_workers: int = 0
+    # A relabelled view of the dataset: class c becomes label_map[c] (e.g. digit parity), in every split.
+    label_map: Optional[list] = None
 
 
 @dataclass
@@ -129,6 +131,27 @@ class SearchConfig:
     bn_mode: str = "recalibrate"
     bn_batches: int = 4
     top_k: int = 10
+    # Supernet shifting (searcher: shifted_evolution; METHODS §5, search/shifting.py). The paper's
+    # loss uses 640 samples per candidate (e.g. 20 x 32); the official code 20 x 150.
+    shift_lr: float = 1e-4
+    shift_momentum: float = 0.9
+    shift_weight_decay: float = 4e-5
+    shift_iters: int = 20
+    shift_batch_size: int = 32
+    shift_update: str = "per_generation"
+    shift_order: str = "evaluate_first"
+    shift_label_smoothing: float = 0.1
+    shift_reevaluate_parents: bool = True
+    shift_final_reevaluate: int = 10
+    save_shifted: bool = True
+    # Transfer (with shifted_evolution): a data section for the target dataset; missing fields come from `data`.
+    transfer_to: Optional[dict] = None
+    freeze_features: bool = False
+    transfer_head_lr: Optional[float] = None  # None: shift_lr for the new head too (the paper)
+    # NSGA-II (searcher: nsga2): accuracy against params and/or flops.
+    objectives: list = field(default_factory=lambda: ["accuracy", "params"])
+    # Diagnostics: architectures (half top by ground truth, half random) re-scored after every generation.
+    track_archs: int = 0
 
 
 @dataclass
@@ -174,7 +197,9 @@ _CHOICES: dict[str, tuple] = {
     "training.pa_delta_schedule": ("linear", "decreasing", "constant"),
     "training.da_tau_schedule": ("linear", "decreasing", "constant"),
     "training.da_unseen": ("keep", "zero"),
-    "search.searcher": ("evolution", "random", "exhaustive", "shifted_evolution"),
+    "search.searcher": ("evolution", "random", "exhaustive", "shifted_evolution", "nsga2"),
+    "search.shift_update": ("per_generation", "per_candidate"),
+    "search.shift_order": ("evaluate_first", "train_first"),
     "search.constraint_metric": ("params", "flops"),
     "search.bn_mode": ("recalibrate", "inherit"),
     "ranking.headline": ("kendall_tau", "spearman", "p_at_top5", "kendall_tau_stratified", "best_accuracy"),
@@ -183,12 +208,13 @@ _CHOICES: dict[str, tuple] = {
 _POSITIVE_INT = {
     "data.batch_size", "data.eval_batch_size", "training.epochs", "search.population", "search.generations",
     "search.select_num", "search.top_k", "ranking.n_bins", "training.ms_num_labels",
-    "training.checkpoint_every_n_epochs", "ranking.probe_every",
+    "training.checkpoint_every_n_epochs", "ranking.probe_every", "search.shift_iters", "search.shift_batch_size",
 }
 _NON_NEGATIVE = {
     "training.momentum", "training.weight_decay", "training.lr_floor", "training.lr_min",
     "search.mutation_num", "search.crossover_num", "search.bn_batches", "data.num_workers",
-    "ranking.probe_archs",
+    "ranking.probe_archs", "search.shift_lr", "search.shift_weight_decay", "search.shift_final_reevaluate",
+    "search.track_archs",
 }
 _POSITIVE = {"training.lr", "training.gamma_max", "training.poly_power"}
 
@@ -327,6 +353,9 @@ class Recipe:
             raise ConfigError("search.bn_batches", s.bn_batches, "must be >= 1 when search.bn_mode is recalibrate")
         if not isinstance(self.space.kwargs, dict):
             raise ConfigError("space.kwargs", self.space.kwargs, "must be a mapping of keyword arguments")
+        _check_shifting(self)
+        if self.data.label_map is not None:
+            _check_label_map("data.label_map", self.data.label_map)
 
     @property
     def gamma_min(self) -> float:
@@ -399,6 +428,48 @@ def _check_reptile(recipe: "Recipe") -> None:
     if t.inner_batches == "split" and recipe.data.batch_size < t.reptile_steps:
         raise ConfigError("data.batch_size", recipe.data.batch_size,
                           f"must be >= training.reptile_steps ({t.reptile_steps}) with training.inner_batches: split")
+
+
+def _check_label_map(name: str, mapping: Any) -> None:
+    if not isinstance(mapping, list) or not mapping or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in mapping):
+        raise ConfigError(name, mapping, "must be a list of non-negative integers, new label per old class "
+                          "(digit parity: [0, 1, 0, 1, 0, 1, 0, 1, 0, 1])")
+    if len(set(mapping)) < 2:
+        raise ConfigError(name, mapping, "must map onto at least 2 classes")
+
+
+def _check_shifting(recipe: "Recipe") -> None:
+    """Fields of supernet shifting, transfer and NSGA-II (METHODS §5)."""
+    s = recipe.search
+    if not 0 <= s.shift_momentum < 1:
+        raise ConfigError("search.shift_momentum", s.shift_momentum, "must be in [0, 1)")
+    if not 0 <= s.shift_label_smoothing < 1:
+        raise ConfigError("search.shift_label_smoothing", s.shift_label_smoothing, "must be in [0, 1)")
+    if s.transfer_head_lr is not None and s.transfer_head_lr < 0:
+        raise ConfigError("search.transfer_head_lr", s.transfer_head_lr, "must be >= 0, or null for search.shift_lr")
+    if s.shift_order == "train_first" and s.shift_update != "per_candidate":
+        raise ConfigError("search.shift_order", s.shift_order, "train_first needs search.shift_update: per_candidate "
+                          "(a per-generation update lands after every candidate is scored)")
+    objectives = s.objectives
+    allowed = {"accuracy", "params", "flops"}
+    if (not isinstance(objectives, list) or len(set(objectives)) != len(objectives) or "accuracy" not in objectives
+            or not set(objectives) <= allowed or len(objectives) < 2):
+        raise ConfigError("search.objectives", objectives,
+                          "must list accuracy and at least one of params, flops, e.g. [accuracy, params]")
+    if s.transfer_to is not None:
+        if s.searcher != "shifted_evolution":
+            raise ConfigError("search.transfer_to", s.transfer_to, "needs search.searcher: shifted_evolution "
+                              "(the new head is trained by the shifting steps)")
+        fields = {f.name for f in dataclasses.fields(DataConfig)}
+        unknown = sorted(set(s.transfer_to) - fields)
+        if unknown:
+            raise ConfigError(f"search.transfer_to.{unknown[0]}", s.transfer_to[unknown[0]],
+                              f"unknown data field; allowed: {', '.join(sorted(fields))}")
+        if s.transfer_to.get("label_map") is not None:
+            _check_label_map("search.transfer_to.label_map", s.transfer_to["label_map"])
+    elif s.freeze_features:
+        raise ConfigError("search.freeze_features", True, "only applies with search.transfer_to (a new head to train)")
 
 
 def _check_range(name: str, spec: Any) -> None:

@@ -2,7 +2,7 @@
 CIFAR-10/100 and image folders, split deterministically into train/val/test."""
 from __future__ import annotations
 
-from .datasets import KNOWN_DATASETS, DataSplits, IndexedDataset, build_splits, make_loader
+from .datasets import KNOWN_DATASETS, DataSplits, IndexedDataset, build_splits, make_loader, relabel_splits
 from .samplers import DataSampler, ImportanceDataSampler, UniformDataSampler
 from .digits_hard import (
     DIGITS_HARD_CHECKSUMS,
@@ -21,6 +21,7 @@ __all__ = [
     "IndexedDataset",
     "build_splits",
     "make_loader",
+    "relabel_splits",
     "DataSampler",
     "UniformDataSampler",
     "ImportanceDataSampler",

@@ -29,6 +29,7 @@ __all__ = [
     "DataSplits",
     "build_splits",
     "make_loader",
+    "relabel_splits",
 ]
 
 KNOWN_DATASETS: tuple[str, ...] = ("digits_hard", "cifar10", "cifar100", "image_folder")
@@ -513,6 +514,55 @@ def build_splits(
     if name in ("cifar10", "cifar100"):
         return _build_cifar(name, root, download, float(val_fraction), split_seed, train_subset, augment)
     return _build_image_folder(root, download, float(val_fraction), split_seed, train_subset, augment)
+
+
+class _RelabelledDataset(Dataset):
+    """A dataset whose label ``y`` is replaced by ``mapping[y]`` (a different label set on the same images)."""
+
+    def __init__(self, base: Dataset, mapping: torch.Tensor) -> None:
+        self.base = base
+        self.mapping = mapping
+        targets = _infer_targets(base)
+        self.targets = None if targets is None else mapping[torch.as_tensor(np.asarray(targets), dtype=torch.int64)]
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        item = self.base[index]
+        return item[0], int(self.mapping[int(item[1])])
+
+
+def relabel_splits(splits: DataSplits, label_map: Sequence[int], field_name: str = "data.label_map") -> DataSplits:
+    """A view of ``splits`` with class ``c`` relabelled ``label_map[c]`` in every split.
+
+    It gives the embedded benchmark a second task on the same images (digit parity,
+    digit mod 5, ...), which is what supernet transfer is demonstrated on when no
+    second dataset is available offline.
+
+    Raises
+    ------
+    ConfigError
+        When ``label_map`` does not have one entry per class or leaves a new label unused.
+    """
+    mapping = [int(v) for v in label_map]
+    if len(mapping) != splits.num_classes:
+        raise ConfigError(field_name, list(label_map),
+                          f"needs one entry per class of {splits.name} ({splits.num_classes}), got {len(mapping)}")
+    num_classes = max(mapping) + 1
+    if sorted(set(mapping)) != list(range(num_classes)):
+        raise ConfigError(field_name, list(label_map), f"must use every label 0 .. {num_classes - 1}")
+    table = torch.as_tensor(mapping, dtype=torch.int64)
+
+    def view(split: IndexedDataset) -> IndexedDataset:
+        return IndexedDataset(_RelabelledDataset(split.dataset, table))
+
+    names = []
+    for new in range(num_classes):
+        olds = [splits.classes[c] if c < len(splits.classes) else str(c) for c, m in enumerate(mapping) if m == new]
+        names.append("+".join(olds))
+    return DataSplits(train=view(splits.train), val=view(splits.val), test=view(splits.test), num_classes=num_classes,
+                      input_shape=splits.input_shape, name=splits.name, classes=tuple(names))
 
 
 def make_loader(

@@ -1,6 +1,7 @@
 """The search stage: evaluator + searcher + constraint, assembled from the recipe."""
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from typing import Any, Iterable, Optional, Sequence
@@ -12,11 +13,13 @@ from ..errors import ConfigError
 from ..recipe import Recipe
 from .constraints import RangeConstraint
 from .evaluate import SubnetEvaluator, take_batches
+from .nsga2 import NSGA2Search
 from .searchers import Budget, EvolutionSearch, ExhaustiveSearch, RandomSearch, ScoreBoard, Searcher
+from .shifting import ShiftedEvolution, SupernetShifter
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["build_evaluator", "build_searcher", "search_supernet"]
+__all__ = ["build_evaluator", "build_searcher", "build_shifter", "search_supernet"]
 
 
 def build_evaluator(recipe: Recipe, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
@@ -29,8 +32,22 @@ def build_evaluator(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     return SubnetEvaluator(models, [arch_setter(m) for m in models], partition.route, val, calib, s.bn_mode)
 
 
-def build_searcher(recipe: Recipe, constraint: Optional[RangeConstraint]) -> Searcher:
-    """The recipe's searcher."""
+def build_shifter(recipe: Recipe, evaluator: SubnetEvaluator, train_set: Any,
+                  device: torch.device | str = "cpu") -> SupernetShifter:
+    """The recipe's :class:`SupernetShifter` on the evaluator's supernet(s) (a transferred head gets its own LR)."""
+    from ..training.transfer import head_parameters
+    s = recipe.search
+    head = [p for m in evaluator.models for p in head_parameters(m)] if s.transfer_to is not None else []
+    return SupernetShifter(evaluator.models, evaluator.set_arch, evaluator.route, train_set, lr=s.shift_lr,
+                           momentum=s.shift_momentum, weight_decay=s.shift_weight_decay, iters=s.shift_iters,
+                           batch_size=s.shift_batch_size, update=s.shift_update,
+                           label_smoothing=s.shift_label_smoothing, seed=recipe.seed + 7, device=device,
+                           head=head, head_lr=s.transfer_head_lr)
+
+
+def build_searcher(recipe: Recipe, constraint: Optional[RangeConstraint],
+                   shifter: Optional[SupernetShifter] = None) -> Searcher:
+    """The recipe's searcher (``shifted_evolution`` needs the ``shifter`` that trains the supernet)."""
     s = recipe.search
     seed = recipe.seed + 1
     if s.searcher == "exhaustive":
@@ -40,17 +57,35 @@ def build_searcher(recipe: Recipe, constraint: Optional[RangeConstraint]) -> Sea
     if s.searcher == "evolution":
         return EvolutionSearch(seed, constraint, s.population, s.generations, s.select_num, s.mutation_num,
                                s.crossover_num, s.mutation_prob)
-    raise ConfigError("search.searcher", s.searcher, "not available yet; allowed: evolution, random, exhaustive")
+    if s.searcher == "shifted_evolution":
+        if shifter is None:
+            raise ConfigError("search.searcher", s.searcher, "needs a supernet and training data; run it through "
+                              "search_supernet or nds search")
+        return ShiftedEvolution(shifter, seed, constraint, s.population, s.generations, s.select_num,
+                                s.mutation_num, s.crossover_num, s.mutation_prob, order=s.shift_order,
+                                reevaluate_parents=s.shift_reevaluate_parents,
+                                final_reevaluate=max(s.shift_final_reevaluate, 0))
+    if s.searcher == "nsga2":
+        return NSGA2Search(seed, constraint, s.population, s.generations, s.mutation_prob, s.objectives)
+    raise ConfigError("search.searcher", s.searcher,
+                      "allowed: evolution, shifted_evolution, nsga2, random, exhaustive")
 
 
 def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
                     val_loader: Iterable, pristine_space: Optional[nn.Module], device: torch.device | str = "cpu",
-                    evaluator: Optional[SubnetEvaluator] = None) -> dict:
+                    evaluator: Optional[SubnetEvaluator] = None, train_set: Any = None,
+                    tracked: Optional[Sequence[dict]] = None, shifted_models: Optional[list] = None) -> dict:
     """Run the recipe's searcher on a trained supernet.
 
     Returns a dict with ``top`` (best records, best first: arch, accuracy, loss, params,
     flops), ``history``, ``evaluations``, ``seconds``, ``searcher``, ``bn`` and the
     searcher's own diagnostics.
+
+    ``shifted_evolution`` fine-tunes deep copies of ``models`` (the caller's supernet is
+    left as trained) on ``train_set``; the moved copies are appended to ``shifted_models``
+    when given. ``tracked`` (dicts with ``arch``, ``group`` and optionally
+    ``true_accuracy``) are re-scored before the search and after every generation, off the
+    budget and off ``seconds`` (paper Fig. 3).
     """
     from ..training.build import complexity_model_for
     s = recipe.search
@@ -67,7 +102,22 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
         fn = complexity.params if s.constraint_metric == "params" else complexity.flops
         constraint = RangeConstraint(fn, s.constraint_min, s.constraint_max, s.constraint_metric)
         constraint.check_feasible(complexity.bounds(s.constraint_metric))
-    if evaluator is None:
+    if s.searcher == "nsga2" and complexity is None:
+        raise ConfigError("search.objectives", s.objectives, "needs parameter/FLOPs counting of the space")
+    shifter = None
+    if s.searcher == "shifted_evolution":
+        if train_set is None:
+            raise ConfigError("search.searcher", s.searcher, "needs the training split to shift the supernet on")
+        from ..nni_bridge import arch_setter
+        # Shift copies: the trained supernet stays as it was for ranking and for other searches.
+        models = [copy.deepcopy(m) for m in models]
+        if evaluator is not None:
+            evaluator = SubnetEvaluator(models, [arch_setter(m) for m in models], partition.route,
+                                        evaluator.val_batches, evaluator.calib_batches, evaluator.bn_mode)
+        else:
+            evaluator = build_evaluator(recipe, models, partition, calib_loader, val_loader, device)
+        shifter = build_shifter(recipe, evaluator, train_set, device)
+    elif evaluator is None:
         evaluator = build_evaluator(recipe, models, partition, calib_loader, val_loader, device)
 
     def score(arch: dict) -> dict:
@@ -78,12 +128,53 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
         return out
 
     board = ScoreBoard(score, Budget(s.max_evaluations, s.max_seconds))
-    searcher = build_searcher(recipe, constraint)
+    searcher = build_searcher(recipe, constraint, shifter)
+    tracker = _Tracker(evaluator, tracked or [])
+    if hasattr(searcher, "on_generation_end") and tracker.archs:
+        searcher.on_generation_end = tracker.record
+    tracker.record(-1)
     started = time.monotonic()
+    board.budget.started = started  # a time budget counts from here, not from building the evaluator
     diagnostics = searcher.run(space, board)
+    seconds = time.monotonic() - started - tracker.seconds
     if not board.history:
         raise ConfigError("search.max_seconds", s.max_seconds,
                           "the search budget ended before the first evaluation; raise it")
+    if tracker.archs:
+        diagnostics["tracked"] = tracker.summary()
+    if shifted_models is not None and shifter is not None:
+        shifted_models.extend(evaluator.models)
     return {"searcher": searcher.name, "top": board.top(s.top_k), "history": board.history,
-            "evaluations": len(board.history), "seconds": time.monotonic() - started, "bn": evaluator.policy,
+            "evaluations": len(board.history), "seconds": seconds, "bn": evaluator.policy,
             "diagnostics": diagnostics}
+
+
+class _Tracker:
+    """Scores a fixed set of architectures after every generation, to show how the supernet moves."""
+
+    def __init__(self, evaluator: SubnetEvaluator, archs: Sequence[dict]) -> None:
+        self.evaluator = evaluator
+        self.archs = list(archs)
+        self.generations: list[int] = []
+        self.accuracy: list[list[float]] = [[] for _ in self.archs]
+        self.seconds = 0.0
+
+    def record(self, generation: int) -> None:
+        if not self.archs:
+            return
+        started = time.monotonic()
+        self.generations.append(generation)
+        for row, item in zip(self.accuracy, self.archs):
+            row.append(float(self.evaluator.evaluate(item["arch"])["accuracy"]))
+        self.seconds += time.monotonic() - started
+
+    def summary(self) -> dict:
+        out: dict = {"generations": self.generations, "archs": [
+            {**item, "error": [100.0 - a for a in row]} for item, row in zip(self.archs, self.accuracy)]}
+        top = [i for i, item in enumerate(self.archs) if item.get("group") == "top" and "true_accuracy" in item]
+        if len(top) >= 3:
+            from ..ranking import kendall_tau
+            truth = [self.archs[i]["true_accuracy"] for i in top]
+            out["top_kendall_tau"] = [float(kendall_tau([self.accuracy[i][g] for i in top], truth))
+                                      for g in range(len(self.generations))]
+        return out

@@ -2,24 +2,30 @@
 
 Every searcher has an explicit :class:`Budget` (evaluations and/or wall time) and stops
 at it. Scores are cached by architecture: a searcher never pays twice for the same
-subnet (the SPOS search does not re-evaluate; shifted evolution overrides that).
+subnet on the same weights. The board carries a ``version`` of the weights: a searcher
+that moves the supernet while it searches (shifted evolution) bumps it, and only then
+does a cached score go stale and may be paid for again (:meth:`ScoreBoard.rescore`).
 """
 from __future__ import annotations
 
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Budget", "ScoreBoard", "Searcher", "ExhaustiveSearch", "RandomSearch", "EvolutionSearch"]
+__all__ = ["Budget", "ScoreBoard", "Searcher", "ExhaustiveSearch", "RandomSearch", "EvolutionSearch", "arch_key"]
 
 
-def _key(arch: dict) -> tuple:
+def arch_key(arch: dict) -> tuple:
+    """A hashable, order-independent key of an architecture dict."""
     return tuple(sorted(arch.items()))
+
+
+_key = arch_key
 
 
 @dataclass
@@ -39,10 +45,12 @@ class Budget:
 
 
 class ScoreBoard:
-    """Evaluates architectures through ``score_fn`` once each, under a budget, keeping the history.
+    """Evaluates architectures through ``score_fn`` under a budget, keeping the history.
 
     ``score_fn(arch)`` returns a dict with at least ``accuracy``; extra keys (loss,
-    params, flops) are kept in the history.
+    params, flops) are kept in the history. Every record carries the weights ``version``
+    it was scored on; :meth:`score` returns the cached record whatever its version (the
+    SPOS behaviour), :meth:`rescore` pays again when the record is stale.
     """
 
     def __init__(self, score_fn: Callable[[dict], dict], budget: Budget) -> None:
@@ -50,23 +58,41 @@ class ScoreBoard:
         self.budget = budget
         self.cache: dict[tuple, dict] = {}
         self.history: list[dict] = []
+        self.version = 0
 
-    def score(self, arch: dict) -> Optional[dict]:
-        """The record of ``arch`` (evaluating it if new); ``None`` when the budget is spent."""
-        key = _key(arch)
-        if key in self.cache:
-            return self.cache[key]
+    def _evaluate(self, arch: dict) -> Optional[dict]:
         if self.budget.exhausted():
             return None
-        record = {"arch": dict(arch), **self.score_fn(arch)}
+        record = {"arch": dict(arch), **self.score_fn(arch), "version": self.version}
         self.budget.used += 1
-        self.cache[key] = record
+        self.cache[arch_key(arch)] = record  # the latest score replaces an older one, in place
         self.history.append(record)
         return record
 
+    def score(self, arch: dict) -> Optional[dict]:
+        """The record of ``arch`` (evaluating it if new); ``None`` when the budget is spent."""
+        record = self.cache.get(arch_key(arch))
+        return record if record is not None else self._evaluate(arch)
+
+    def is_fresh(self, arch: dict) -> bool:
+        """Whether ``arch`` has a score on the current weights."""
+        record = self.cache.get(arch_key(arch))
+        return record is not None and record["version"] == self.version
+
+    def rescore(self, arch: dict) -> Optional[dict]:
+        """The record of ``arch`` on the current weights (re-evaluating a stale one); ``None`` when the budget is spent."""
+        record = self.cache.get(arch_key(arch))
+        if record is not None and record["version"] == self.version:
+            return record
+        return self._evaluate(arch)
+
     def top(self, k: int) -> list[dict]:
-        """The ``k`` best records by accuracy (ties: first evaluated first)."""
-        return sorted(self.history, key=lambda r: -r["accuracy"])[:k]
+        """The ``k`` best architectures by their latest accuracy (ties: first evaluated first).
+
+        Scores on the current weights rank before stale ones: after the supernet moved, a
+        stale score is not comparable with a fresh one (all are fresh unless weights moved).
+        """
+        return sorted(self.cache.values(), key=lambda r: (r["version"] != self.version, -r["accuracy"]))[:k]
 
 
 class Searcher:
@@ -151,6 +177,8 @@ class EvolutionSearch(Searcher):
         self.mutation_num = mutation_num
         self.crossover_num = crossover_num
         self.mutation_prob = mutation_prob
+        #: Called with the generation index after each generation (diagnostics: tracked architectures).
+        self.on_generation_end: Optional[Callable[[int], None]] = None
 
     def _random_fill(self, space: dict, seen: set, count: int) -> list[dict]:
         out: list[dict] = []
@@ -189,6 +217,18 @@ class EvolutionSearch(Searcher):
                 out.append(child)
         return out
 
+    def new_seen(self, board: ScoreBoard) -> Any:
+        """The set of architectures a child must not repeat (plain SPOS: every one generated so far)."""
+        return set()
+
+    def refresh_parents(self, parents: list[dict], board: ScoreBoard) -> list[dict]:
+        """Parent records before a generation is scored (hook: re-evaluate them when the weights moved)."""
+        return parents
+
+    def finish(self, board: ScoreBoard) -> dict:
+        """Called once after the last generation; returns extra diagnostics (hook)."""
+        return {}
+
     def evaluate_generation(self, candidates: list[dict], board: ScoreBoard, generation: int) -> list[dict]:
         """Score one generation's candidates (hook for searchers that also train the supernet)."""
         records = []
@@ -200,22 +240,27 @@ class EvolutionSearch(Searcher):
         return records
 
     def run(self, space: dict[str, list], board: ScoreBoard) -> dict:
-        seen: set = set()
+        seen = self.new_seen(board)
         candidates = self._random_fill(space, seen, self.population)
         if not candidates:
             raise ConfigError("search.constraint", "min/max", "no architecture satisfies the search constraint")
         parents: list[dict] = []
         progress = []
         for generation in range(self.generations):
+            parents = self.refresh_parents(parents, board)
             records = self.evaluate_generation(candidates, board, generation)
             pool = {_key(r["arch"]): r for r in parents + records}
             parents = sorted(pool.values(), key=lambda r: -r["accuracy"])[: self.select_num]
             if records:
                 accs = [r["accuracy"] for r in records]
                 progress.append({"generation": generation, "best": float(parents[0]["accuracy"]),
-                                 "mean": float(np.mean(accs)), "evaluated": len(records)})
+                                 "mean": float(np.mean(accs)), "evaluated": len(records),
+                                 "population": [float(a) for a in accs]})
+            if self.on_generation_end is not None:
+                self.on_generation_end(generation)
             if board.budget.exhausted() or len(records) < len(candidates):
                 break
+            seen = self.next_seen(seen, board)
             parent_archs = [r["arch"] for r in parents]
             children = self._mutants(space, parent_archs, seen, self.mutation_num)
             children += self._crossovers(parent_archs, seen, self.crossover_num)
@@ -223,4 +268,8 @@ class EvolutionSearch(Searcher):
             if not children:
                 break
             candidates = children
-        return {"generations": progress}
+        return {"generations": progress, **self.finish(board)}
+
+    def next_seen(self, seen: Any, board: ScoreBoard) -> Any:
+        """The no-repeat set for the next generation (plain SPOS: the same set, so nothing repeats)."""
+        return seen
