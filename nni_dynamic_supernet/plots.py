@@ -154,3 +154,81 @@ def plot_sampling_diagnostics(results: Any, path: Path) -> Optional[Path]:
         ax.set_xlabel("epoch")
     fig.suptitle(f"{res.get('strategy', '')} (seed {res.get('seed', '')})", fontsize=9)
     return save_figure(fig, path)
+
+
+def _search_diagnostics(results: Any) -> dict:
+    return _load(results).get("search", {}).get("diagnostics", {}) or {}
+
+
+@result_plot("evolution_progress")
+def plot_evolution_progress(results: Any, path: Path) -> Optional[Path]:
+    """Best, mean and every candidate's supernet accuracy per generation (``None`` for a non-generational search)."""
+    res = _load(results)
+    gens = _search_diagnostics(res).get("generations") or []
+    if not gens:
+        return None
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for row in gens:
+        pop = row.get("population", [])
+        ax.scatter([row["generation"]] * len(pop), pop, s=8, alpha=0.35, color="tab:gray")
+    ax.scatter([], [], s=8, color="tab:gray", label="candidates of the generation")
+    ax.plot([r["generation"] for r in gens], [r["best"] for r in gens], marker="o", label="best so far")
+    ax.plot([r["generation"] for r in gens], [r["mean"] for r in gens], marker=".", label="generation mean")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("supernet val accuracy (%)")
+    ax.set_title(f"{res.get('search', {}).get('searcher', 'search')}: progress per generation")
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+@result_plot("tracked_archs")
+def plot_tracked_archs(results: Any, path: Path) -> Optional[Path]:
+    """Supernet error of fixed top and random architectures across generations (Supernet Shifting Fig. 3)."""
+    tracked = _search_diagnostics(results).get("tracked")
+    if not tracked or not tracked.get("archs"):
+        return None
+    gens = tracked["generations"]
+    panels = 2 if tracked.get("top_kendall_tau") else 1
+    fig, axes = plt.subplots(1, panels, figsize=(4.8 * panels, 3.6), squeeze=False)
+    ax = axes[0, 0]
+    colors = {"top": "tab:green", "random": "tab:gray"}
+    for group in ("top", "random"):
+        rows = [a for a in tracked["archs"] if a.get("group") == group]
+        for i, row in enumerate(rows):
+            ax.plot(gens, row["error"], color=colors[group], alpha=0.8, marker=".",
+                    label=f"{group} architectures" if i == 0 else None)
+    ax.set_xlabel("generation (-1: before the search)")
+    ax.set_ylabel("supernet val error (%)")
+    ax.set_title("Tracked architectures")
+    ax.legend(fontsize=7)
+    if panels == 2:
+        ax = axes[0, 1]
+        ax.plot(gens, tracked["top_kendall_tau"], marker="o", color="tab:green", label="top architectures")
+        ax.set_xlabel("generation (-1: before the search)")
+        ax.set_ylabel("Kendall tau vs stand-alone accuracy")
+        ax.set_title("Local ranking among the top")
+        ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+@result_plot("pareto_front")
+def plot_pareto_front(results: Any, path: Path) -> Optional[Path]:
+    """NSGA-II: every evaluated architecture and the Pareto front, accuracy against the first cost objective."""
+    res = _load(results)
+    diag = _search_diagnostics(res)
+    front = diag.get("pareto_front")
+    if not front:
+        return None
+    cost = [o for o in diag.get("objectives", ["accuracy", "params"]) if o != "accuracy"][0]
+    evaluated = diag.get("evaluated") or []
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    pts = [r for r in evaluated if cost in r]
+    ax.scatter([r[cost] for r in pts], [r["accuracy"] for r in pts], s=10, alpha=0.4, color="tab:gray",
+               label="evaluated architectures")
+    ax.step([r[cost] for r in front], [r["accuracy"] for r in front], where="post", color="tab:red", marker="o",
+            label=f"Pareto front ({len(front)})")
+    ax.set_xlabel("parameters (count)" if cost == "params" else "FLOPs (multiply-adds)")
+    ax.set_ylabel("supernet val accuracy (%)")
+    ax.set_title("NSGA-II: accuracy vs " + cost)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)

@@ -303,3 +303,39 @@ def test_packaged_embedded_recipe_equals_the_template() -> None:
     template = Path(__file__).resolve().parents[1] / "config_templates" / "embedded.yaml"
     assert EMBEDDED_RECIPE.read_text() == template.read_text()
     assert load_recipe().to_dict() == load_recipe(template).to_dict()
+
+
+# ---------------------------------------------------------------------------------------------- shifting
+def test_shifting_defaults_follow_the_paper():
+    s = Recipe.from_dict({}).search
+    assert (s.shift_lr, s.shift_momentum, s.shift_weight_decay) == (1e-4, 0.9, 4e-5)
+    assert s.shift_iters * s.shift_batch_size == 640  # the paper's samples per candidate
+    assert (s.shift_update, s.shift_order) == ("per_generation", "evaluate_first")
+
+
+@pytest.mark.parametrize("overrides,field", [
+    ({"search.shift_order": "train_first"}, "search.shift_order"),  # needs per_candidate updates
+    ({"search.shift_update": "sometimes"}, "search.shift_update"),
+    ({"search.shift_lr": -1e-4}, "search.shift_lr"),
+    ({"search.shift_momentum": 1.0}, "search.shift_momentum"),
+    ({"search.shift_iters": 0}, "search.shift_iters"),
+    ({"search.objectives": ["params", "flops"]}, "search.objectives"),
+    ({"search.objectives": ["accuracy"]}, "search.objectives"),
+    ({"search.transfer_to": {"label_map": [0, 1] * 5}}, "search.transfer_to"),  # plain evolution trains no head
+    ({"search.searcher": "shifted_evolution", "search.transfer_to": {"colour": 1}}, "search.transfer_to.colour"),
+    ({"search.searcher": "shifted_evolution", "search.transfer_to": {"label_map": [0, 0, 0]}},
+     "search.transfer_to.label_map"),
+    ({"search.freeze_features": True}, "search.freeze_features"),
+    ({"data.label_map": [0, -1]}, "data.label_map"),
+])
+def test_bad_shifting_fields_name_the_field(overrides, field):
+    with pytest.raises(ConfigError) as err:
+        Recipe.from_dict({}, overrides)
+    assert err.value.field == field
+
+
+def test_code_order_and_transfer_validate():
+    r = Recipe.from_dict({}, {"search.searcher": "shifted_evolution", "search.shift_update": "per_candidate",
+                              "search.shift_order": "train_first", "search.freeze_features": True,
+                              "search.transfer_to": {"label_map": [0, 1] * 5}})
+    assert r.search.transfer_to == {"label_map": [0, 1] * 5}

@@ -195,4 +195,5 @@ class NSGA2Search(Searcher):
         front = pareto_front(list(board.cache.values()), self.objectives)
         keep = ["accuracy", *[o for o in self.objectives if o != "accuracy"]]
         return {"generations": progress, "objectives": self.objectives,
-                "pareto_front": [{"arch": r["arch"], **{k: r[k] for k in keep}} for r in front]}
+                "pareto_front": [{"arch": r["arch"], **{k: r[k] for k in keep}} for r in front],
+                "evaluated": [{k: r[k] for k in keep} for r in board.cache.values()]}

@@ -325,3 +325,26 @@ def test_make_loader_sampler_and_workers():
     assert make_loader(ds, batch_size=2, shuffle=False, seed=0, drop_last=False, num_workers=1).persistent_workers
     with pytest.raises(ConfigError):
         make_loader(ds, batch_size=0, shuffle=False, seed=0, drop_last=False)
+
+
+# ---------------------------------------------------------------------------------------------- label views
+def test_relabel_splits_is_a_view_with_new_classes():
+    from nni_dynamic_supernet.data import relabel_splits
+    splits = build_splits("digits_hard")
+    parity = relabel_splits(splits, [c % 2 for c in range(10)])
+    assert parity.num_classes == 2 and parity.input_shape == splits.input_shape
+    for name in ("train", "val", "test"):
+        old, new = getattr(splits, name), getattr(parity, name)
+        assert len(old) == len(new)
+        x_old, y_old, _ = old[5]
+        x_new, y_new, index = new[5]
+        assert torch.equal(x_old, x_new) and y_new == int(y_old) % 2 and index == 5
+        assert torch.equal(new.targets, old.targets % 2)
+    assert parity.classes == ("0+2+4+6+8", "1+3+5+7+9")
+
+
+@pytest.mark.parametrize("mapping", [[0, 1], [0, 2] * 5])
+def test_relabel_splits_rejects_bad_maps(mapping):
+    from nni_dynamic_supernet.data import relabel_splits
+    with pytest.raises(ConfigError, match="data.label_map"):
+        relabel_splits(build_splits("digits_hard"), mapping)

@@ -1,0 +1,145 @@
+"""Supernet shifting vs plain evolution from the same SPOS checkpoints, on the embedded task.
+
+``python -m benchmarks.shifting --checkpoints A/supernet.pt B/supernet.pt ... --out DIR``
+
+For every checkpoint (one SPOS supernet per seed) the searches run side by side in one
+process, with identical search settings and seeds: plain evolution, shifted evolution
+as in the paper (evaluate first, one accumulated step per generation) and as in the
+official code (train first, a step after every batch). Per search it reports
+
+* the Kendall tau-b among the top-10 searched architectures: their final supernet
+  scores against their stand-alone accuracies (the local ranking shifting targets);
+* the stand-alone accuracy of the best architecture;
+* the search seconds (evaluation + shifting, without diagnostics) and the ratio
+  shifted / plain.
+
+Stand-alone accuracy is a lookup in the embedded table; an architecture the table
+lacks (the table holds 160 of the 15,625 cells) is trained with the table's own protocol
+and seeds (``bench/standalone.py``) and cached in ``DIR/standalone_cache.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from nni_dynamic_supernet.atomic_io import atomic_write_json
+from nni_dynamic_supernet.pipeline import EMBEDDED_TABLE, load_supernet, search_run
+from nni_dynamic_supernet.ranking import GroundTruth, kendall_tau
+
+#: Search settings shared by every variant: the embedded template's evolution (100 evaluations).
+SEARCH = {"search.max_evaluations": 100, "search.population": 20, "search.generations": 5,
+          "search.select_num": 5, "search.mutation_num": 10, "search.crossover_num": 10, "search.top_k": 10,
+          "search.track_archs": 0, "search.save_shifted": False, "output.plots": False}
+#: One 64-example batch per candidate: on this task a batch costs about a third of an evaluation.
+SHIFT = {"search.searcher": "shifted_evolution", "search.shift_iters": 1, "search.shift_batch_size": 64}
+VARIANTS: dict[str, dict] = {
+    "plain": {"search.searcher": "evolution"},
+    "shift_paper": {**SHIFT, "search.shift_update": "per_generation", "search.shift_order": "evaluate_first"},
+    "shift_code": {**SHIFT, "search.shift_update": "per_candidate", "search.shift_order": "train_first"},
+}
+
+
+def _key(arch: dict) -> str:
+    return json.dumps(arch, sort_keys=True)
+
+
+class StandaloneAccuracy:
+    """Stand-alone test accuracy of an architecture: the embedded table, else trained and cached."""
+
+    def __init__(self, cache_path: Path) -> None:
+        self.table = GroundTruth.load(EMBEDDED_TABLE)
+        self.seeds = [int(s) for s in json.loads(EMBEDDED_TABLE.read_text())["seeds"]]
+        self.cache_path = cache_path
+        self.cache: dict[str, float] = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+        self.trained = 0
+
+    def __call__(self, arch: dict) -> float:
+        found = self.table.accuracy(arch)
+        if found is not None:
+            return float(found)
+        key = _key(arch)
+        if key not in self.cache:
+            from nni_dynamic_supernet.bench.standalone import single_thread, train_standalone
+            from nni_dynamic_supernet.data.digits_hard import load_digits_hard
+            data = load_digits_hard()
+            with single_thread():
+                accs = [train_standalone(arch, seed, data=data)["accuracy"] for seed in self.seeds]
+            self.cache[key] = float(statistics.mean(accs))
+            self.trained += 1
+            atomic_write_json(self.cache_path, self.cache)
+        return self.cache[key]
+
+
+def run_one(checkpoint: str, variant: str, seed: int, extra: Optional[dict] = None) -> dict:
+    """One search of ``variant`` on ``checkpoint``; the top-10 with scores and the search seconds."""
+    overrides = {**SEARCH, **VARIANTS[variant], "seed": seed, **(extra or {})}
+    run = load_supernet(checkpoint, overrides)
+    found = search_run(run)
+    return {"variant": variant, "seed": seed, "seconds": found["seconds"], "evaluations": found["evaluations"],
+            "top": [{"arch": r["arch"], "accuracy": r["accuracy"]} for r in found["top"]],
+            "shift": found["diagnostics"].get("shift")}
+
+
+def score(result: dict, standalone: StandaloneAccuracy) -> dict:
+    """Kendall tau among the top-10 and the best architecture's stand-alone accuracy."""
+    pred = [r["accuracy"] for r in result["top"]]
+    true = [standalone(r["arch"]) for r in result["top"]]
+    return {"tau_top10": float(kendall_tau(pred, true)), "best_standalone": true[0], "top10_standalone": true}
+
+
+def main(argv: Optional[list[str]] = None) -> dict:
+    """Run every variant on every checkpoint, print the tables and write ``DIR/shifting.json``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.shifting")
+    parser.add_argument("--checkpoints", nargs="+", required=True, help="one SPOS supernet.pt per seed")
+    parser.add_argument("--out", default="benchmarks/shifting_out")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra override for the shifted variants, e.g. search.shift_lr=0.01")
+    args = parser.parse_args(argv)
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    logging.getLogger("nni").setLevel(logging.ERROR)
+    torch.set_num_threads(1)
+    from nni_dynamic_supernet.recipe import parse_override
+    extra = dict(parse_override(text) for text in args.set)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    standalone = StandaloneAccuracy(out / "standalone_cache.json")
+    rows: list[dict] = []
+    for seed, checkpoint in enumerate(args.checkpoints):
+        for variant in args.variants:  # side by side: the variants of one seed run back to back
+            result = run_one(checkpoint, variant, seed, extra if variant != "plain" else None)
+            rows.append({**result, "checkpoint": checkpoint})
+            print(f"seed {seed} {variant:12s} {result['seconds']:7.1f} s  best supernet acc "
+                  f"{result['top'][0]['accuracy']:.2f}", flush=True)
+    for row in rows:
+        row.update(score(row, standalone))
+        plain = next(r for r in rows if r["seed"] == row["seed"] and r["variant"] == "plain")
+        row["time_ratio"] = row["seconds"] / plain["seconds"]
+    print(f"\n{'seed':>4s} {'variant':12s} {'tau top-10':>10s} {'best stand-alone %':>18s} "
+          f"{'search s':>9s} {'ratio':>6s}")
+    for row in rows:
+        print(f"{row['seed']:4d} {row['variant']:12s} {row['tau_top10']:10.3f} {row['best_standalone']:18.2f} "
+              f"{row['seconds']:9.1f} {row['time_ratio']:6.3f}")
+    means = {}
+    for variant in args.variants:
+        sel = [r for r in rows if r["variant"] == variant]
+        means[variant] = {k: float(statistics.mean(r[k] for r in sel))
+                          for k in ("tau_top10", "best_standalone", "seconds", "time_ratio")}
+        m = means[variant]
+        print(f"{'mean':>4s} {variant:12s} {m['tau_top10']:10.3f} {m['best_standalone']:18.2f} "
+              f"{m['seconds']:9.1f} {m['time_ratio']:6.3f}")
+    payload = {"rows": rows, "means": means, "search": SEARCH, "variants": {k: VARIANTS[k] for k in args.variants},
+               "extra": extra, "standalone_trained": standalone.trained, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    atomic_write_json(out / "shifting.json", payload)
+    return payload
+
+
+if __name__ == "__main__":
+    main()

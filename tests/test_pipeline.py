@@ -1,0 +1,69 @@
+"""End-to-end tests of the search stage of the pipeline: shifting, transfer and NSGA-II on tiny recipes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from nni_dynamic_supernet.pipeline import load_supernet, run_recipe
+from nni_dynamic_supernet.recipe import Recipe
+
+torch.set_num_threads(1)
+
+PARITY = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1]
+
+
+def tiny(**search) -> Recipe:
+    return Recipe.from_dict({
+        "strategy": "spos", "seed": 0,
+        "space": {"name": "nas_bench_201", "kwargs": {"channels": 2, "cells_per_stage": 1}},
+        "data": {"name": "digits_hard", "batch_size": 32, "eval_batch_size": 200},
+        "training": {"epochs": 1, "max_steps_per_epoch": 2, "num_threads": 1},
+        "search": {"max_evaluations": 8, "population": 4, "generations": 2, "select_num": 2, "mutation_num": 2,
+                   "crossover_num": 2, "bn_batches": 1, "shift_iters": 1, "shift_batch_size": 16, "top_k": 3,
+                   **search},
+        "ranking": {"ground_truth": None, "headline": "best_accuracy", "probe_archs": 0},
+        "output": {"tensorboard": False, "diagnostics": False},
+    })
+
+
+@pytest.mark.slow
+def test_shifted_search_after_training_saves_moved_copy(tmp_path: Path) -> None:
+    results = run_recipe(tiny(searcher="shifted_evolution", shift_lr=0.05, track_archs=2), tmp_path)
+    diag = results["search"]["diagnostics"]
+    assert results["search"]["searcher"] == "shifted_evolution"
+    assert diag["shift"]["candidates_trained"] > 0 and diag["shift"]["steps"] > 0
+    assert len(diag["tracked"]["archs"]) == 2 and diag["tracked"]["generations"][0] == -1
+    assert all(len(a["error"]) == len(diag["tracked"]["generations"]) for a in diag["tracked"]["archs"])
+    trained = load_supernet(tmp_path / "supernet.pt")
+    shifted = load_supernet(results["search"]["shifted_checkpoint"])
+    a, b = trained.models[0].state_dict(), shifted.models[0].state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the shift is saved; supernet.pt stays as trained
+    assert (tmp_path / "evolution_progress.png").is_file() and (tmp_path / "tracked_archs.png").is_file()
+    assert json.loads((tmp_path / "results.json").read_text())["search"]["diagnostics"]["shift"]
+
+
+@pytest.mark.slow
+def test_transfer_to_relabelled_digits(tmp_path: Path) -> None:
+    results = run_recipe(tiny(searcher="shifted_evolution", transfer_to={"label_map": PARITY},
+                              transfer_head_lr=0.05), tmp_path)
+    assert results["search"]["transfer"]["num_classes"] == 2
+    assert 0.0 <= results["best"]["accuracy"] <= 100.0
+    shifted = load_supernet(results["search"]["shifted_checkpoint"])
+    assert shifted.splits.num_classes == 2
+    assert shifted.models[0].classifier.out_features == 2
+    source = load_supernet(tmp_path / "supernet.pt").models[0].state_dict()
+    target = shifted.models[0].state_dict()
+    assert source["classifier.weight"].shape[0] == 10
+    shared = [k for k in source if not k.startswith("classifier.")]
+    assert shared and all(source[k].shape == target[k].shape for k in shared)
+
+
+@pytest.mark.slow
+def test_nsga2_front_in_results_and_plotted(tmp_path: Path) -> None:
+    results = run_recipe(tiny(searcher="nsga2", objectives=["accuracy", "params"]), tmp_path)
+    front = results["search"]["diagnostics"]["pareto_front"]
+    assert front and all({"arch", "accuracy", "params"} <= set(r) for r in front)
+    assert (tmp_path / "pareto_front.png").is_file()
