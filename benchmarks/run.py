@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import calr_ms, pada, sumnas
+from . import calr_ms, pada, shifting, sumnas
 
 BENCHMARKS = {
     "calr_ms_step_time": calr_ms.step_time,
@@ -23,6 +23,7 @@ BENCHMARKS = {
     "grad_variance_cost": pada.grad_variance_cost,
     "sumnas_step_time": sumnas.step_time,
     "sumnas_memory": sumnas.memory,
+    "shifting_search_time": shifting.search_time,
 }
 
 

@@ -94,6 +94,37 @@ def score(result: dict, standalone: StandaloneAccuracy) -> dict:
     return {"tau_top10": float(kendall_tau(pred, true)), "best_standalone": true[0], "top10_standalone": true}
 
 
+def search_time(repeats: int = 3, warmup: int = 1) -> dict:
+    """Seconds of one shifted search / one plain search, interleaved repeats on the same (untrained) supernet.
+
+    A quick entry for ``benchmarks.run``: the cost of shifting at the embedded template's
+    settings (one batch of 64 per candidate), without the noise of separate processes.
+    """
+    from nni_dynamic_supernet.search.run import build_evaluator, search_supernet
+
+    from .common import make_run, ratio, time_side_by_side
+    torch.set_num_threads(1)
+    small = {"search.max_evaluations": 30, "search.population": 10, "search.generations": 3,
+             "search.select_num": 3, "search.mutation_num": 5, "search.crossover_num": 5,
+             "search.shift_final_reevaluate": 3}
+    runs = {name: make_run("spos", **small, **{k: v for k, v in VARIANTS[name].items()})
+            for name in ("plain", "shift_paper")}
+    plain = runs["plain"]
+    evaluator = build_evaluator(plain.recipe, plain.models, plain.partition, plain.calib_loader(), plain.val_loader())
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+
+    def go(name: str):
+        def fn() -> None:
+            run = runs[name]
+            found = search_supernet(run.recipe, plain.models, plain.partition, None, None, plain.pristine_space,
+                                    evaluator=evaluator, train_set=plain.splits.train)
+            seconds[name].append(found["seconds"])
+        return fn
+    time_side_by_side({name: go(name) for name in runs}, repeats=repeats, warmup=warmup)
+    plain_s, shift_s = seconds["plain"][warmup:], seconds["shift_paper"][warmup:]
+    return {"shifted / plain evolution search time": ratio(shift_s, plain_s)}
+
+
 def main(argv: Optional[list[str]] = None) -> dict:
     """Run every variant on every checkpoint, print the tables and write ``DIR/shifting.json``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.shifting")

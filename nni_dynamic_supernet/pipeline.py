@@ -47,11 +47,13 @@ class Run:
     module: Any
     search_space: dict
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: Supernet copies that replace the module's (a transferred run's new-head copies).
+    model_copies: Optional[list] = None
 
     @property
     def models(self) -> list:
         """The supernet of every partition leaf."""
-        return self.module.supernets()
+        return self.model_copies if self.model_copies is not None else self.module.supernets()
 
     @property
     def partition(self) -> Any:
@@ -204,15 +206,7 @@ def transfer_target(run: Run) -> Run:
         if s.freeze_features:
             freeze_features(model)
     replace_classifier(pristine, splits.num_classes, seed=run.recipe.seed + 11)
-    return _TransferredRun(target, splits, run.space, pristine, run.module, run.search_space, run.device,
-                           models=models)
-
-
-@dataclass
-class _TransferredRun(Run):
-    """A :class:`Run` on the target data whose supernet copies carry the new head (same module and partition)."""
-
-    models: list = field(default_factory=list)  # type: ignore[assignment]
+    return Run(target, splits, run.space, pristine, run.module, run.search_space, run.device, model_copies=models)
 
 
 def _tracked_archs(recipe: Recipe, truth: Any, search_space: dict) -> list[dict]:
@@ -255,8 +249,7 @@ def search_run(run: Run, out_dir: Optional[Path] = None, evaluator: Any = None, 
         found["transfer"] = {"num_classes": target.splits.num_classes, "classes": list(target.splits.classes),
                              "data": target.recipe.to_dict()["data"], "freeze_features": s.freeze_features}
     if shifted and out_dir is not None and s.save_shifted:
-        saved = target.recipe.replace(**{"search.searcher": "evolution"}) if s.transfer_to is None else target.recipe
-        found["shifted_checkpoint"] = str(save_supernet(Run(saved, target.splits, run.space, target.pristine_space,
+        found["shifted_checkpoint"] = str(save_supernet(Run(target.recipe, target.splits, run.space, target.pristine_space,
                                                             run.module, run.search_space), Path(out_dir) /
                                                         "supernet_shifted.pt", models=shifted).resolve())
     return found
