@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 from .atomic_io import atomic_write_bytes  # noqa: E402
 
@@ -175,6 +176,7 @@ def plot_evolution_progress(results: Any, path: Path) -> Optional[Path]:
     ax.plot([r["generation"] for r in gens], [r["best"] for r in gens], marker="o", label="best so far")
     ax.plot([r["generation"] for r in gens], [r["mean"] for r in gens], marker=".", label="generation mean")
     ax.set_xlabel("generation")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("supernet val accuracy (%)")
     ax.set_title(f"{res.get('search', {}).get('searcher', 'search')}: progress per generation")
     ax.legend(fontsize=7)
@@ -198,6 +200,7 @@ def plot_tracked_archs(results: Any, path: Path) -> Optional[Path]:
             ax.plot(gens, row["error"], color=colors[group], alpha=0.8, marker=".",
                     label=f"{group} architectures" if i == 0 else None)
     ax.set_xlabel("generation (-1: before the search)")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("supernet val error (%)")
     ax.set_title("Tracked architectures")
     ax.legend(fontsize=7)
@@ -205,6 +208,7 @@ def plot_tracked_archs(results: Any, path: Path) -> Optional[Path]:
         ax = axes[0, 1]
         ax.plot(gens, tracked["top_kendall_tau"], marker="o", color="tab:green", label="top architectures")
         ax.set_xlabel("generation (-1: before the search)")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel("Kendall tau vs stand-alone accuracy")
         ax.set_title("Local ranking among the top")
         ax.legend(fontsize=7)
