@@ -89,6 +89,24 @@ def test_search_again_on_the_checkpoint(trained: Path) -> None:
     assert found["evaluations"] == 3 and found["searcher"] == "random"
 
 
+def test_shifted_search_on_a_partitioned_checkpoint_then_evaluate(trained: Path) -> None:
+    # fsnas_calr_ms: several sub-supernets, so every candidate is routed to its leaf to be shifted.
+    results = json.loads((trained / "run" / "results.json").read_text())
+    out = trained / "shift"
+    assert main(["search", "--checkpoint", results["checkpoint"], "--out", str(out), "--searcher",
+                 "shifted_evolution", "--set", "search.shift_iters=1", "--set", "search.shift_batch_size=16",
+                 "--set", "search.shift_lr=0.01", "--set", "search.shift_final_reevaluate=2"]) == 0
+    found = json.loads((out / "search.json").read_text())
+    assert found["searcher"] == "shifted_evolution" and found["evaluations"] <= 8
+    assert found["diagnostics"]["shift"]["candidates_trained"] > 0
+    archs = out / "archs.json"
+    archs.write_text(json.dumps([found["top"][0]["arch"]]))
+    assert main(["evaluate", "--checkpoint", found["shifted_checkpoint"], "--archs", str(archs),
+                 "--out", str(out / "pred.json")]) == 0
+    pred = json.loads((out / "pred.json").read_text())
+    assert pred[0]["predicted_accuracy"] == pytest.approx(found["top"][0]["accuracy"])  # scored on the final weights
+
+
 @pytest.mark.parametrize("argv, field", [
     (["train", "--config", "missing.yaml", "--out", "{tmp}/o"], "--config"),
     (["train", "--out", "{tmp}/o", "--set", "strategy=nope"], "strategy"),
