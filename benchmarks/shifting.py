@@ -25,7 +25,7 @@ import logging
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 

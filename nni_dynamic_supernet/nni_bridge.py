@@ -322,8 +322,10 @@ class DynamicSupernetStrategy(RandomOneShot):
         train_loader = _as_loader(evaluator.train_dataloaders)
         val_loader = _as_loader(evaluator.val_dataloaders)
         device = next(module.parameters()).device
+        # Shifted evolution draws its own batches from the training set (``(x, y, ...)`` items).
         self.search_history = search_supernet(self.recipe, module.supernets(), module._partition,
-                                              train_loader, val_loader, self.pristine_space, device=device)["top"]
+                                              train_loader, val_loader, self.pristine_space, device=device,
+                                              train_set=getattr(train_loader, "dataset", None))["top"]
 
     def list_models(self, sort: bool = True, limit: Optional[int] = 1) -> Iterator[Any]:
         """The best searched architectures, best first, as frozen NNI models."""

@@ -249,9 +249,9 @@ def search_run(run: Run, out_dir: Optional[Path] = None, evaluator: Any = None, 
         found["transfer"] = {"num_classes": target.splits.num_classes, "classes": list(target.splits.classes),
                              "data": target.recipe.to_dict()["data"], "freeze_features": s.freeze_features}
     if shifted and out_dir is not None and s.save_shifted:
-        found["shifted_checkpoint"] = str(save_supernet(Run(target.recipe, target.splits, run.space, target.pristine_space,
-                                                            run.module, run.search_space), Path(out_dir) /
-                                                        "supernet_shifted.pt", models=shifted).resolve())
+        saved = Run(target.recipe, target.splits, run.space, target.pristine_space, run.module, run.search_space)
+        path = save_supernet(saved, Path(out_dir) / "supernet_shifted.pt", models=shifted)
+        found["shifted_checkpoint"] = str(path.resolve())
     return found
 
 

@@ -80,7 +80,7 @@ class ScoreBoard:
         return record is not None and record["version"] == self.version
 
     def rescore(self, arch: dict) -> Optional[dict]:
-        """The record of ``arch`` on the current weights (re-evaluating a stale one); ``None`` when the budget is spent."""
+        """The record of ``arch`` on the current weights (re-scoring a stale one); ``None`` when the budget is spent."""
         record = self.cache.get(arch_key(arch))
         if record is not None and record["version"] == self.version:
             return record

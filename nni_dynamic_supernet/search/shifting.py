@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, default_collate
 
 from ..errors import ConfigError
-from .searchers import Budget, EvolutionSearch, ScoreBoard, arch_key
+from .searchers import EvolutionSearch, ScoreBoard, arch_key
 
 __all__ = ["SupernetShifter", "ShiftedEvolution", "shifting_optimizer"]
 
@@ -66,8 +66,9 @@ class _BatchStream:
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device | str) -> None:
         if len(dataset) < batch_size:  # type: ignore[arg-type]
+            size = len(dataset)  # type: ignore[arg-type]
             raise ConfigError("search.shift_batch_size", batch_size,
-                              f"larger than the training split ({len(dataset)} examples); lower it")  # type: ignore[arg-type]
+                              f"larger than the training split ({size} examples); lower it")
         self.dataset = dataset
         self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(int(seed))
@@ -142,7 +143,7 @@ class SupernetShifter:
         self._pending = False
 
     def train_candidate(self, arch: dict) -> float:
-        """Take the candidate's training loss on ``iters`` fresh batches; step now or accumulate. Returns the mean loss."""
+        """Take the candidate's loss on ``iters`` fresh batches; step now or accumulate. Returns the mean loss."""
         started = time.perf_counter()
         leaf = self.route(arch)
         model = self.models[leaf]
