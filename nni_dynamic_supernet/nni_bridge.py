@@ -207,6 +207,7 @@ class SupernetModule(BaseOneShotLightningModule):
             self._pending_state = None
         lightning_opt = self.optimizers()
         self.engine.step_fn = lightning_opt.step  # type: ignore[union-attr]
+        self.engine.steps_done = self.batches_done  # type: ignore[union-attr]
         self._split_due(int(self.current_epoch))  # a split at epoch 0, or one a resumed run has not made yet
 
     def _split_due(self, epochs_done: int) -> None:

@@ -104,6 +104,7 @@ class TrainingConfig:
     gm_edge_rule: str = "max_cut"  # max_cut (NB201 code), min_within (DARTS/Proxyless code), random (ablation)
     gm_restart: str = "final"  # final: leaves of the last split restart from the initial weights; none: inherit
     gm_labels: Optional[list] = None  # candidate labels to split; None: all
+    gm_fix_schedule: bool = False  # after a final-split restart, run the LR schedule again over the remaining steps
     # Importance sampling of paths (PA) and data (DA) of PA&DA; see training/importance_paths.py, data/samplers.py.
     data_sampler: str = "uniform"
     pa_delta_schedule: str = "linear"

@@ -58,7 +58,7 @@ def partition_for(recipe: Recipe, model: nn.Module) -> Partition:
         t = recipe.training
         return GradientMatchingPartition(space, split_schedule(recipe), t.split_branching, batches=t.gm_batches,
                                          edge_rule=t.gm_edge_rule, restart=t.gm_restart, labels=t.gm_labels,
-                                         seed=recipe.seed)
+                                         seed=recipe.seed, fix_schedule=t.gm_fix_schedule)
     raise ConfigError("training.partition", kind, "allowed: none, exhaustive, gradient_matching")
 
 

@@ -90,6 +90,10 @@ class Partition:
         """
         return []
 
+    def schedule_step(self, step: int, total_steps: int) -> int:
+        """The step the LR schedule sees at training step ``step`` (``step`` unless a restart re-runs it)."""
+        return step
+
     def _restricted(self, leaf: dict) -> dict:
         return {label: list(allowed) for label, allowed in leaf.items() if len(allowed) != len(self.space[label])}
 
@@ -183,6 +187,9 @@ class GradientMatchingPartition(Partition):
         ``max_cut``, ``min_within`` or ``random`` (see :mod:`.min_cut`).
     restart
         ``final`` or ``none``.
+    fix_schedule
+        With ``restart='final'``, run the LR schedule again from its start over the steps left
+        after the final split (the official code's ``fix_sche``); otherwise it continues.
     labels
         Candidate labels (``None``: all).
     seed
@@ -191,7 +198,7 @@ class GradientMatchingPartition(Partition):
 
     def __init__(self, space: dict[str, list], split_epochs: Sequence[int], branching: Sequence[int],
                  batches: int = 100, edge_rule: str = "max_cut", restart: str = "final",
-                 labels: Optional[Sequence[str]] = None, seed: int = 0) -> None:
+                 labels: Optional[Sequence[str]] = None, seed: int = 0, fix_schedule: bool = False) -> None:
         super().__init__(space, seed)
         if len(split_epochs) != len(branching):
             raise ConfigError("training.split_branching", list(branching),
@@ -218,6 +225,8 @@ class GradientMatchingPartition(Partition):
         self.edge_rule = edge_rule
         self.restart = restart
         self.levels_done = 0
+        self.fix_schedule = bool(fix_schedule)
+        self.restart_step: Optional[int] = None
         self.score_rng = np.random.RandomState(seed + 104729)
         #: Weights every leaf restarts from at the final split (set by the bridge from the untrained supernet).
         self.initial_weights: Optional[dict[str, torch.Tensor]] = None
@@ -266,6 +275,8 @@ class GradientMatchingPartition(Partition):
             self.levels_done += 1
             if final:
                 self.initial_weights = None  # no longer needed: keep checkpoints small
+                if self.restart == "final":
+                    self.restart_step = int(getattr(engine, "steps_done", 0))
         return made
 
     def _score_and_split(self, slot: int, groups: int, engine: Any, batches: Callable, epoch: int,
@@ -302,15 +313,22 @@ class GradientMatchingPartition(Partition):
         slots = self._split_leaf(slot, label, named, epoch, info)
         return {"slot": slot, "label": label, "groups": named, "slots": slots, "epoch": epoch, "level": level}
 
+    def schedule_step(self, step: int, total_steps: int) -> int:
+        if not self.fix_schedule or self.restart_step is None or total_steps <= self.restart_step:
+            return step
+        start = self.restart_step
+        return int((step - start) * total_steps / (total_steps - start))
+
     def state_dict(self) -> dict:
         state = super().state_dict()
-        state.update(levels_done=self.levels_done, score_rng=rng_state(self.score_rng),
+        state.update(levels_done=self.levels_done, restart_step=self.restart_step, score_rng=rng_state(self.score_rng),
                      initial_weights=self.initial_weights)
         return state
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.levels_done = int(state["levels_done"])
+        self.restart_step = state.get("restart_step")
         set_rng_state(self.score_rng, state["score_rng"])
         self.initial_weights = state.get("initial_weights")
 

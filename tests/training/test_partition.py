@@ -151,7 +151,7 @@ def test_non_final_split_inherits_weights_and_every_optimizer_state() -> None:
 
 
 def test_final_split_restarts_leaves_from_the_initial_weights() -> None:
-    engine = _engine(_gm_recipe())
+    engine = _engine(_gm_recipe(**{"training.gm_fix_schedule": True}))
     initial = copy.deepcopy(engine.models[0].state_dict())
     _train(engine, range(4))
     engine.partition.maybe_split(1, engine, _draw)
@@ -163,6 +163,9 @@ def test_final_split_restarts_leaves_from_the_initial_weights() -> None:
         assert all(torch.equal(state[k], initial[k]) for k in initial)
         assert _opt_states(engine, slot) == {}
     assert engine.partition.initial_weights is None
+    # fix_sche: the LR schedule starts again at the restart and spans the remaining steps (total 50).
+    assert engine.partition.restart_step == 8
+    assert engine.partition.schedule_step(8, 50) == 0 and engine.partition.schedule_step(29, 50) == 25
     # Training after the split samples each path inside its leaf's mask.
     for step in range(8, 14):
         engine.train_step(_batch(step), step)
