@@ -50,7 +50,7 @@ def shared_parameters(model: nn.Module, op_modules: Sequence[tuple], label: str)
     own = {id(p) for lab, _, m in op_modules if lab == label for p in m.parameters()}
     children = list(model.children())
     holds = [any(id(m) in choice_modules for m in child.modules()) for child in children]
-    body = [child for child, h in zip(children, holds)]
+    body = children
     if any(holds):
         first = holds.index(True)
         last = len(holds) - 1 - holds[::-1].index(True)

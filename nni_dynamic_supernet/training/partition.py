@@ -173,6 +173,10 @@ class GradientMatchingPartition(Partition):
     restart from the initial weights with empty optimizer states (``restart='final'``) or
     inherit too (``restart='none'``).
 
+    All ``prod(branching)`` weight slots are allocated before training (:attr:`max_leaves`). With
+    momentum separation the clustering label is chosen before any split, so GM may later split
+    it; a leaf then clusters on the choices it keeps (groups hold >= 2 choices unless B = n).
+
     Parameters
     ----------
     space
