@@ -172,9 +172,14 @@ class SupernetModule(BaseOneShotLightningModule):
         if getattr(self, "_partition", None) is None:
             from .training.build import partition_for
             self._partition = partition_for(self.recipe, self.model)
-        # Sub-supernets start from the same initial weights as leaf 0 and never share them.
-        while len(self.leaves) < self._partition.num_leaves - 1:
+        # Sub-supernets start from the same initial weights as leaf 0 and never share them. Every slot a
+        # partition tree can ever use is allocated now, so the optimizer's parameter groups and the
+        # Lightning state never change shape when a GM-NAS leaf splits later.
+        while len(self.leaves) < self._partition.max_leaves - 1:
             self.leaves.append(copy.deepcopy(self.model))
+        remember = getattr(self._partition, "remember_initial_weights", None)
+        if remember is not None:
+            remember(self.model.state_dict())
 
     def setup(self, stage: str = "fit") -> None:  # type: ignore[override]
         super().setup(stage)
@@ -224,6 +229,42 @@ class SupernetModule(BaseOneShotLightningModule):
             self._pending_extra = None
         lightning_opt = self.optimizers()
         self.engine.step_fn = lightning_opt.step  # type: ignore[union-attr]
+        self.engine.steps_done = self.batches_done  # type: ignore[union-attr]
+        self._split_due(int(self.current_epoch))  # a split at epoch 0, or one a resumed run has not made yet
+
+    def _split_due(self, epochs_done: int) -> None:
+        """Let the partition split the leaves whose split epoch has come (GM-NAS); a no-op otherwise."""
+        made = self.engine.partition.maybe_split(epochs_done, self.engine, self._gm_batches())  # type: ignore[union-attr]
+        for split in made:
+            _logger.info("epoch %d: leaf %d split on %s into %s (slots %s)", epochs_done, split["slot"],
+                         split["label"], split["groups"], split["slots"])
+
+    def _gm_batches(self) -> Callable:
+        """``draw(rng) -> (x, y)``: a fresh random training batch for gradient matching.
+
+        Drawn by index from the training set with the partition's own RNG, so the training
+        loader's order is untouched and a resumed run draws the same batches. Under
+        ``torch.distributed`` every rank draws the same indices and keeps its own slice.
+        """
+        loader = self.trainer.train_dataloader
+        if isinstance(loader, (list, tuple)):
+            loader = loader[0]
+        elif isinstance(loader, dict):
+            loader = next(iter(loader.values()))
+        dataset, size = loader.dataset, int(loader.batch_size or 1)
+        collate = loader.collate_fn or torch.utils.data.default_collate
+        device = next(self.model.parameters()).device
+        rank, world = 0, 1
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+
+        def draw(rng: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            index = rng.choice(len(dataset), size=min(size * world, len(dataset)), replace=False)
+            mine = index[rank::world] if world > 1 else index
+            batch = collate([dataset[int(i)] for i in mine])
+            return batch[0].to(device), batch[1].to(device)
+
+        return draw
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss = self.engine.train_step(batch, self.batches_done)  # type: ignore[union-attr]
@@ -241,6 +282,8 @@ class SupernetModule(BaseOneShotLightningModule):
         if self._epoch_end_cb is not None and self.trainer.is_global_zero:
             # Probes, diagnostics and reporting: rank 0 only (they use no collective, so others need not wait).
             self._epoch_end_cb(self, epoch)
+        # After the epoch's probe (it measures the trained leaves) and before the checkpoint callback.
+        self._split_due(epoch + 1)
 
     def on_train_end(self) -> None:
         """Under DDP, check that every rank ends with the same weights (they train the same paths)."""

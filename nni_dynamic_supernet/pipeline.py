@@ -333,6 +333,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         "checkpoint": str(checkpoint.resolve()),
         "training": {**train_info, "epochs": recipe.training.epochs, "history": history},
         "partition": run.partition.describe(),
+        "partition_tree": run.partition.tree(),
     }
     engine = run.module.engine
     results["sampling"] = {"paths": getattr(engine.path_sampler, "summary", dict)(),

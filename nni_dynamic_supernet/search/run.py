@@ -105,6 +105,21 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     if not board.history:
         raise ConfigError("search.max_seconds", s.max_seconds,
                           "the search budget ended before the first evaluation; raise it")
-    return {"searcher": searcher.name, "top": board.top(s.top_k), "history": board.history,
-            "evaluations": len(board.history), "seconds": time.monotonic() - started, "bn": evaluator.policy,
-            "diagnostics": diagnostics}
+    top = board.top(s.top_k)
+    out = {"searcher": searcher.name, "top": top, "history": board.history, "evaluations": len(board.history),
+           "seconds": time.monotonic() - started, "bn": evaluator.policy, "diagnostics": diagnostics}
+    if partition.num_leaves > 1:
+        from .leaf_selection import select_across_leaves, standalone_accuracy
+        train_fn = None
+        if s.leaf_selection == "successive_halving":
+            if pristine_space is None:
+                raise ConfigError("search.leaf_selection", s.leaf_selection, "needs the un-mutated space")
+            t = recipe.training
+            train_batches = take_batches(calib_loader, 10 ** 9, device)
+
+            def train_fn(arch: dict, epochs: int) -> float:
+                return standalone_accuracy(pristine_space, arch, train_batches, evaluator.val_batches, epochs,
+                                           t.lr, t.momentum, t.weight_decay, recipe.seed)
+
+        out["top"], out["leaf_selection"] = select_across_leaves(recipe, partition, board.history, score, train_fn)
+    return out

@@ -88,6 +88,8 @@ class SupernetEngine:
         self._current_arch: Optional[dict] = None
         self._params = [p for group in optimizer.param_groups for p in group["params"]]
         self._op_tables: dict[int, dict] = {}
+        #: Steps taken so far (the step index after the last ``train_step``).
+        self.steps_done = 0
 
     # ------------------------------------------------------------------ primitives used by update rules
     def forward(self, leaf: int, arch: dict, x: torch.Tensor) -> torch.Tensor:
@@ -229,7 +231,10 @@ class SupernetEngine:
         self.last_paths = paths
         for model in self.models:
             model.train()
-        loss = self.update_rule.apply(self, leaf, paths, (x, y, index), step)
+        # The partition may restart the LR schedule at a GM-NAS restart (fix_sche); otherwise this is ``step``.
+        lr_step = self.partition.schedule_step(step, getattr(self.lr_policy, "total_steps", 0))
+        loss = self.update_rule.apply(self, leaf, paths, (x, y, index), lr_step)
+        self.steps_done = step + 1
         for observer in self.step_observers:
             observer(step, paths)
         if not torch.isfinite(loss):
