@@ -39,6 +39,9 @@ def _config(tmp_path: Path, strategy: str) -> Path:
         "ranking": {"ground_truth": None, "headline": "best_accuracy", "probe_archs": 2},
         "output": {"tensorboard": False, "plots": False},
     }
+    if strategy.startswith("gm_"):
+        # Splits after epochs 1 and 2 (one before and one after the kill, whatever the step), few GM batches.
+        recipe["training"].update({"split_epochs": [1, 2], "gm_batches": 2})
     path = tmp_path / f"{strategy}.yaml"
     path.write_text(json.dumps(recipe))  # JSON is YAML
     return path
