@@ -4,7 +4,8 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 STRATEGIES = ["spos", "spos_calr", "spos_ms", "spos_calr_ms", "fairnas", "fairnas_calr_ms", "fsnas", "fsnas_calr_ms",
-              "sumnas", "sumnas_ms", "spos_pa", "spos_da", "pada", "pada_calr_ms"]
+              "sumnas", "sumnas_ms", "spos_pa", "spos_da", "pada", "pada_calr_ms", "gm_spos", "gm_spos_calr_ms",
+              "gm_fairnas"]
 SPACES = ["nas_bench_201", "mobilenet", "shufflenet"]
 
 setup(

@@ -20,6 +20,7 @@ import matplotlib.ticker  # noqa: E402
 from .atomic_io import atomic_write_bytes  # noqa: E402
 
 __all__ = ["plot_compare", "plot_prediction_scatter", "plot_predicted_vs_true", "plot_sampling_diagnostics",
+           "plot_partition_tree",
            "save_figure", "RESULT_PLOTS", "result_plot", "plot_results"]
 
 #: Figures drawn from one run's results.json: file stem -> ``fn(results, path) -> path or None``.
@@ -235,4 +236,85 @@ def plot_pareto_front(results: Any, path: Path) -> Optional[Path]:
     ax.set_ylabel("supernet val accuracy (%)")
     ax.set_title("NSGA-II: accuracy vs " + cost)
     ax.legend(fontsize=7)
+@result_plot("partition_tree")
+def plot_partition_tree(results: Any, path: Path) -> Optional[Path]:
+    """The sub-supernet tree of a few-shot / GM-NAS run (``None`` for a single supernet).
+
+    Left: the tree, one box per node (root, each split's label, cut cost and epoch; leaves
+    with their slot and restricted labels), edges labelled with the group each child keeps.
+    Right: the similarity matrix (mean gradient cosine) of the first scored split.
+    """
+    res = _load(results)
+    tree = res.get("partition_tree") or {}
+    nodes = tree.get("nodes") or []
+    if len(nodes) < 2:
+        return None
+    depth = {nodes[0]["id"]: 0}
+    for node in nodes[1:]:
+        depth[node["id"]] = depth[node["parent"]] + 1
+    # Leaves get x positions left to right; an inner node sits above the middle of its children.
+    x: dict[int, float] = {}
+    order = [n for n in nodes if not n["children"]]
+    by_id = {n["id"]: n for n in nodes}
+
+    def place(node_id: int) -> float:
+        node = by_id[node_id]
+        if not node["children"]:
+            return x.setdefault(node_id, float(len([k for k in x if not by_id[k]["children"]])))
+        xs = [place(c) for c in node["children"]]
+        x[node_id] = sum(xs) / len(xs)
+        return x[node_id]
+
+    place(nodes[0]["id"])
+    scored = [n for n in nodes if n.get("split") and n["split"].get("similarity")]
+    cols = 2 if scored else 1
+    width = max(6.0, 2.8 * len(order))
+    fig, axes = plt.subplots(1, cols, figsize=(width + (4.0 if scored else 0.0), 1.6 + 1.5 * max(depth.values())),
+                             squeeze=False, gridspec_kw={"width_ratios": [width, 4.0] if scored else [1]})
+    ax = axes[0, 0]
+    max_depth = max(depth.values())
+    for node in nodes:
+        nx, ny = x[node["id"]], max_depth - depth[node["id"]]
+        for child in node["children"]:
+            cx, cy = x[child], max_depth - depth[child]
+            ax.plot([nx, cx], [ny, cy], color="0.5", zorder=1)
+            label = node["split"]["label"]
+            group = by_id[child]["mask"].get(label, [])
+            ax.text((nx + cx) / 2, (ny + cy) / 2, "/".join(map(str, group)), fontsize=6, ha="center",
+                    color="tab:blue", bbox=dict(boxstyle="round", fc="white", ec="none", alpha=0.8))
+        split = node.get("split")
+        if split:
+            cost = split.get("cut_cost")
+            text = f"split {split['label']}\nafter epoch {split['epoch']}"
+            if cost is not None:
+                text += f"\ncut cost {cost:.3f}"
+            color = "lightyellow"
+        else:
+            text = f"leaf {node['slot']}\n" + "\n".join(f"{k}: {'/'.join(map(str, v))}" for k, v in node["mask"].items())
+            color = "honeydew"
+        ax.text(nx, ny, text, fontsize=6, ha="center", va="center", zorder=2,
+                bbox=dict(boxstyle="round", fc=color, ec="0.4"))
+    ax.set_xlim(-0.7, max(x.values()) + 0.7)
+    ax.set_ylim(-0.7, max_depth + 0.7)
+    ax.set_xlabel("sub-supernets (leaves, left to right by slot order of creation)")
+    ax.set_ylabel("tree level (0 = leaves)")
+    ax.set_xticks([])
+    ax.set_yticks(range(max_depth + 1))
+    ax.set_title(f"Partition tree: {len(order)} sub-supernets")
+    if scored:
+        import numpy as np
+        first = scored[0]["split"]
+        sim = np.array(first["similarity"])
+        ax2 = axes[0, 1]
+        im = ax2.imshow(sim, vmin=-1, vmax=1, cmap="RdBu")
+        names = [str(c) for c in first.get("choices", range(len(sim)))]
+        ax2.set_xticks(range(len(names)))
+        ax2.set_xticklabels(names, rotation=45, ha="right", fontsize=7)
+        ax2.set_yticks(range(len(names)))
+        ax2.set_yticklabels(names, fontsize=7)
+        ax2.set_xlabel("choice")
+        ax2.set_ylabel("choice")
+        ax2.set_title(f"gradient cosine on {first['label']} (split 1)", fontsize=9)
+        fig.colorbar(im, ax=ax2, label="mean cosine similarity (unitless)")
+    fig.suptitle(f"{res.get('strategy', '')} (seed {res.get('seed', '')})", fontsize=9)
     return save_figure(fig, path)

@@ -98,7 +98,15 @@ class TrainingConfig:
     inner_grad_clip: Optional[float] = 5.0
     task_batching: int = 1  # strict-fair rounds (sub-models per op) per step; SUMNAS ImageNet uses 3
     partition: str = "none"
-    split_label: Optional[str] = None
+    split_label: Optional[str] = None  # few-shot (exhaustive) split label; None: the first label
+    # GM-NAS (partition: gradient_matching); see training/partition.py and training/gradient_matching.py.
+    split_epochs: Optional[list] = None  # epochs after which each level splits; None: evenly spaced (60 -> 20, 40)
+    split_branching: list = field(default_factory=lambda: [2, 2])  # groups per split, one per level
+    gm_batches: int = 100  # batches (each with a fresh context path) averaged by the gradient-matching score
+    gm_edge_rule: str = "max_cut"  # max_cut (NB201 code), min_within (DARTS/Proxyless code), random (ablation)
+    gm_restart: str = "final"  # final: leaves of the last split restart from the initial weights; none: inherit
+    gm_labels: Optional[list] = None  # candidate labels to split; None: all
+    gm_fix_schedule: bool = False  # after a final-split restart, run the LR schedule again over the remaining steps
     # Importance sampling of paths (PA) and data (DA) of PA&DA; see training/importance_paths.py, data/samplers.py.
     data_sampler: str = "uniform"
     pa_delta_schedule: str = "linear"
@@ -110,6 +118,13 @@ class TrainingConfig:
     da_unseen: str = "keep"
     checkpoint_every_n_epochs: int = 1
     num_threads: Optional[int] = None
+    # Drop a step whose gradients are NaN/inf instead of stopping the run (the default stops it).
+    skip_nonfinite: bool = False
+    # Lightning devices per node and nodes; more than one process trains with DDP (gloo on CPU, NCCL on GPU).
+    # data.batch_size stays the global batch: each process gets batch_size / (devices * num_nodes) examples.
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
 
 
 @dataclass
@@ -152,6 +167,10 @@ class SearchConfig:
     objectives: list = field(default_factory=lambda: ["accuracy", "params"])
     # Diagnostics: architectures (half top by ground truth, half random) re-scored after every generation.
     track_archs: int = 0
+    # With several sub-supernets: how the final architecture is chosen across leaves (search/leaf_selection.py).
+    leaf_selection: str = "best_arch"
+    leaf_probe_archs: int = 20  # random archs per leaf whose mean validation loss ranks leaves (val_loss)
+    halving_epochs: int = 1  # stand-alone epochs of the first successive-halving round, doubled each round
 
 
 @dataclass
@@ -186,6 +205,7 @@ _SECTIONS = {
 
 _CHOICES: dict[str, tuple] = {
     "training.optimizer": ("sgd", "adam", "adamw", "rmsprop"),
+    "training.accelerator": ("auto", "cpu", "gpu", "cuda"),
     "training.path_sampler": ("uniform", "strict_fair", "cluster_fair", "importance"),
     "training.lr_schedule": ("cosine", "poly", "constant"),
     "training.lr_policy": ("static", "calr"),
@@ -193,6 +213,9 @@ _CHOICES: dict[str, tuple] = {
     "training.optimizer_state": ("shared", "separated"),
     "training.update_rule": ("gradient", "reptile"),
     "training.partition": ("none", "exhaustive", "gradient_matching"),
+    "training.gm_edge_rule": ("max_cut", "min_within", "random"),
+    "training.gm_restart": ("final", "none"),
+    "search.leaf_selection": ("best_arch", "val_loss", "successive_halving"),
     "training.data_sampler": ("uniform", "importance"),
     "training.pa_delta_schedule": ("linear", "decreasing", "constant"),
     "training.da_tau_schedule": ("linear", "decreasing", "constant"),
@@ -209,6 +232,8 @@ _POSITIVE_INT = {
     "data.batch_size", "data.eval_batch_size", "training.epochs", "search.population", "search.generations",
     "search.select_num", "search.top_k", "ranking.n_bins", "training.ms_num_labels",
     "training.checkpoint_every_n_epochs", "ranking.probe_every", "search.shift_iters", "search.shift_batch_size",
+    "training.devices", "training.num_nodes",
+    "training.gm_batches", "search.leaf_probe_archs", "search.halving_epochs",
 }
 _NON_NEGATIVE = {
     "training.momentum", "training.weight_decay", "training.lr_floor", "training.lr_min",
@@ -325,10 +350,16 @@ class Recipe:
             raise ConfigError("training.num_threads", t.num_threads, "must be a positive integer or null")
         if t.max_steps_per_epoch is not None and t.max_steps_per_epoch <= 0:
             raise ConfigError("training.max_steps_per_epoch", t.max_steps_per_epoch, "must be a positive integer or null")
+        world = t.devices * t.num_nodes
+        if world > 1 and self.data.batch_size % world:
+            raise ConfigError("data.batch_size", self.data.batch_size,
+                              f"is the global batch and must divide evenly over training.devices x "
+                              f"training.num_nodes = {world} processes")
         if t.path_sampler == "cluster_fair" and t.optimizer_state != "separated":
             raise ConfigError("training.path_sampler", t.path_sampler,
                               "cluster_fair needs training.optimizer_state: separated (it trains one MS cluster per step)")
         _check_importance(self)
+        _check_gradient_matching(self)
         _check_reptile(self)  # Reptile over a single uniform path is a valid (if unusual) combination.
         if t.sampling_constraint is not None:
             _check_range("training.sampling_constraint", t.sampling_constraint)
@@ -404,6 +435,54 @@ def _check_importance(recipe: "Recipe") -> None:
     if t.path_sampler == "importance" and t.paths_per_step not in (None, 1):
         raise ConfigError("training.paths_per_step", t.paths_per_step,
                           "the importance path sampler trains one path per step; use null")
+
+
+def _int_list(name: str, values: Any) -> list[int]:
+    out = []
+    for v in values:
+        try:
+            number = _coerce(name, v, int)
+        except ConfigError:
+            raise ConfigError(name, values, "must be a list of integers, for example [20, 40]") from None
+        out.append(number)
+    return out
+
+
+def split_schedule(recipe: "Recipe") -> list[int]:
+    """The epochs after which GM-NAS splits: ``training.split_epochs``, or evenly spaced when null."""
+    from .training.partition import even_split_epochs
+    t = recipe.training
+    if t.split_epochs is not None:
+        return _int_list("training.split_epochs", t.split_epochs)
+    return even_split_epochs(t.epochs, len(t.split_branching))
+
+
+def _check_gradient_matching(recipe: "Recipe") -> None:
+    """Fields of the GM-NAS partition tree; the label-dependent checks run when the space is known."""
+    t = recipe.training
+    t.split_branching = _int_list("training.split_branching", t.split_branching)
+    if t.split_epochs is not None:
+        t.split_epochs = _int_list("training.split_epochs", t.split_epochs)
+    if t.partition != "gradient_matching":
+        return
+    if not t.split_branching:
+        raise ConfigError("training.split_branching", t.split_branching, "give at least one branching factor, e.g. [2, 2]")
+    if any(b < 2 for b in t.split_branching):
+        raise ConfigError("training.split_branching", t.split_branching, "every branching factor must be >= 2")
+    if t.split_epochs is not None:
+        e = t.split_epochs
+        if len(e) != len(t.split_branching):
+            raise ConfigError("training.split_epochs", e, f"give one epoch per branching factor "
+                              f"({len(t.split_branching)} in training.split_branching)")
+        if any(b <= a for a, b in zip(e, e[1:])):
+            raise ConfigError("training.split_epochs", e, "must be strictly increasing")
+        if e[0] < 0 or e[-1] >= t.epochs:
+            raise ConfigError("training.split_epochs", e, f"each must be in [0, training.epochs) = [0, {t.epochs})")
+    if t.gm_labels is not None and not t.gm_labels:
+        raise ConfigError("training.gm_labels", t.gm_labels, "give at least one label, or null for all labels")
+    if t.update_rule == "reptile" and t.inner_state == "persistent":
+        raise ConfigError("training.inner_state", t.inner_state, "gradient_matching does not hand a persistent "
+                          "Reptile inner state to new leaves; use inner_state: reset")
 
 
 def _check_reptile(recipe: "Recipe") -> None:

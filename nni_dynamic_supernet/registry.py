@@ -25,7 +25,7 @@ SPACE_GROUP = "nni_dynamic_supernet.spaces"
 
 _BUILTIN_STRATEGIES = ("spos", "spos_calr", "spos_ms", "spos_calr_ms", "fairnas", "fairnas_calr_ms", "fsnas",
                        "fsnas_calr_ms", "sumnas", "sumnas_ms",
-                       "spos_pa", "spos_da", "pada", "pada_calr_ms")
+                       "spos_pa", "spos_da", "pada", "pada_calr_ms", "gm_spos", "gm_spos_calr_ms", "gm_fairnas")
 _BUILTIN_SPACES = {"nas_bench_201": "nas_bench_201", "mobilenet": "mobilenet", "shufflenet": "shufflenet"}
 
 

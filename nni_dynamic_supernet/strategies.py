@@ -109,3 +109,15 @@ spos_da = Preset("spos_da", "SPOS with data importance sampling: examples drawn 
 pada = Preset("pada", "SPOS with importance sampling of both paths and data (PA&DA)", _PADA, {**_PA_SET, **_DA_SET})
 pada_calr_ms = Preset("pada_calr_ms", "PA&DA with complexity-aware LR and momentum separation", _PADA,
                       {**_PA_SET, **_DA_SET, **_CALR_SET, **_MS_SET})
+
+# GM-NAS: sub-supernets split by gradient matching at training.split_epochs (null: evenly spaced, 60 epochs ->
+# after 20 and 40) into training.split_branching groups (default [2, 2]: 4 leaves); RSPS/SPOS inside the leaves.
+_GM = "Hu et al., Generalizing Few-Shot NAS with Gradient Matching, ICLR 2022"
+_GM_SET = {"training.partition": "gradient_matching"}
+
+gm_spos = Preset("gm_spos", "GM-NAS: split the supernet where ops disagree on the shared weights' gradients, "
+                 "SPOS inside each sub-supernet", _GM, _GM_SET)
+gm_spos_calr_ms = Preset("gm_spos_calr_ms", "GM-NAS sub-supernets trained with SPOS, complexity-aware LR and "
+                         "momentum separation", _GM, {**_GM_SET, **_CALR_SET, **_MS_SET})
+gm_fairnas = Preset("gm_fairnas", "GM-NAS sub-supernets trained with strict-fair (FairNAS) sampling", _GM,
+                    {**_GM_SET, **_FAIR_SET})

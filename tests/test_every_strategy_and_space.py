@@ -31,7 +31,7 @@ def tiny_recipe(strategy: str, space: str) -> Recipe:
         "strategy": strategy, "seed": 0,
         "space": {"name": space, "kwargs": TINY_SPACES.get(space, {})},
         "data": {"name": "digits_hard", "batch_size": 32, "eval_batch_size": 200},
-        "training": {"epochs": 1, "max_steps_per_epoch": 2, "num_threads": 1},
+        "training": {"epochs": 1, "max_steps_per_epoch": 2, "num_threads": 1, "gm_batches": 2},
         "search": {"searcher": "random", "max_evaluations": 4, "bn_batches": 1},
         "ranking": {"ground_truth": None, "headline": "best_accuracy", "probe_archs": 2},
         "output": {"tensorboard": False},

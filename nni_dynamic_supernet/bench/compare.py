@@ -29,8 +29,8 @@ _logger = logging.getLogger("nni_dynamic_supernet")
 __all__ = ["compare_recipes", "summarize", "format_table", "DEFAULT_RECIPE"]
 
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "_resources" / "embedded.yaml"
-METRICS = ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5", "cb", "rho_cc", "top1_true_accuracy",
-           "seconds")
+METRICS = ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5", "spearman_top10", "spearman_top20", "cb",
+           "rho_cc", "top1_true_accuracy", "seconds")
 
 
 def _run_one(job: dict) -> dict:
@@ -56,8 +56,8 @@ def _run_one(job: dict) -> dict:
                           "no ground truth matched this run; use the embedded recipe or pass a table")
     preds = ranking["predictions"]
     top = max(preds, key=lambda p: p["predicted_accuracy"])
-    row = {k: ranking.get(k) for k in ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5", "cb",
-                                       "rho_cc")}
+    row = {k: ranking.get(k) for k in ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5",
+                                       "spearman_top10", "spearman_top20", "cb", "rho_cc")}
     row.update(strategy=job["strategy"], seed=job["seed"], seconds=seconds, top1_true_accuracy=top["true_accuracy"],
                noise_ceiling=ranking["noise_ceiling"], results=str(out / "results.json"))
     return row
@@ -80,13 +80,17 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
 
 def format_table(summary: Sequence[dict], noise: Optional[dict] = None) -> str:
     """A Markdown table of :func:`summarize` rows, with the noise ceiling underneath."""
-    head = ("| recipe | tau (mean ± std) | tau strat. | Spearman | P@top5% | CB | rho_CC | top-1 stand-alone acc |"
-            " wall s/run |\n|---|---|---|---|---|---|---|---|---|")
+    head = ("| recipe | tau (mean ± std) | tau strat. | Spearman | P@top5% | Spearman top10% | Spearman top20% | CB |"
+            " rho_CC | top-1 stand-alone acc | wall s/run |\n|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
+
+    def pm(s: dict, key: str) -> str:
+        return f"{s.get(key, float('nan')):.3f} ± {s.get(key + '_std', float('nan')):.3f}"
+
     for s in summary:
         lines.append(
-            f"| {s['strategy']} | {s['kendall_tau']:.3f} ± {s['kendall_tau_std']:.3f} | "
-            f"{s['kendall_tau_stratified']:.3f} | {s['spearman']:.3f} | {s['p_at_top5']:.3f} | {s['cb']:.3f} | "
+            f"| {s['strategy']} | {pm(s, 'kendall_tau')} | {pm(s, 'kendall_tau_stratified')} | {pm(s, 'spearman')} | "
+            f"{pm(s, 'p_at_top5')} | {pm(s, 'spearman_top10')} | {pm(s, 'spearman_top20')} | {s['cb']:.3f} | "
             f"{s['rho_cc']:.3f} | {s['top1_true_accuracy']:.2f} ± {s['top1_true_accuracy_std']:.2f} | "
             f"{s['seconds']:.0f} |")
     if noise:

@@ -19,7 +19,7 @@ from .shifting import ShiftedEvolution, SupernetShifter
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["build_evaluator", "build_searcher", "build_shifter", "search_supernet"]
+__all__ = ["build_evaluator", "build_searcher", "build_shifter", "build_constraint", "search_supernet"]
 
 
 def build_evaluator(recipe: Recipe, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
@@ -71,6 +71,38 @@ def build_searcher(recipe: Recipe, constraint: Optional[RangeConstraint],
                       "allowed: evolution, shifted_evolution, nsga2, random, exhaustive")
 
 
+def _complexity(pristine_space: Optional[nn.Module]) -> Any:
+    from ..training.build import complexity_model_for
+    try:
+        return complexity_model_for(pristine_space) if pristine_space is not None else None
+    except Exception as exc:  # counting is a nicety for results unless a constraint needs it
+        _logger.warning("parameter/FLOPs counting unavailable: %s", exc)
+        return None
+
+
+def build_constraint(recipe: Recipe, complexity: Any) -> Optional[RangeConstraint]:
+    """The search's params/FLOPs range, checked against the space's bounds (``None`` without limits).
+
+    Runs before training too (:func:`nni_dynamic_supernet.pipeline.run_recipe`), so an
+    impossible constraint stops the run before any compute is spent.
+    """
+    s = recipe.search
+    if s.constraint_min is None and s.constraint_max is None:
+        return None
+    if complexity is None:
+        raise ConfigError("search.constraint_max", s.constraint_max, "needs parameter/FLOPs counting of the space")
+    fn = complexity.params if s.constraint_metric == "params" else complexity.flops
+    constraint = RangeConstraint(fn, s.constraint_min, s.constraint_max, s.constraint_metric)
+    constraint.check_feasible(complexity.bounds(s.constraint_metric))
+    return constraint
+
+
+def check_search_feasible(recipe: Recipe, pristine_space: Optional[nn.Module]) -> None:
+    """Raise the constraint's ConfigError now if the recipe's search could never succeed."""
+    if recipe.search.constraint_min is not None or recipe.search.constraint_max is not None:
+        build_constraint(recipe, _complexity(pristine_space))
+
+
 def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
                     val_loader: Iterable, pristine_space: Optional[nn.Module], device: torch.device | str = "cpu",
                     evaluator: Optional[SubnetEvaluator] = None, train_set: Any = None,
@@ -87,21 +119,10 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     ``true_accuracy``) are re-scored before the search and after every generation, off the
     budget and off ``seconds`` (paper Fig. 3).
     """
-    from ..training.build import complexity_model_for
     s = recipe.search
     space = partition.space
-    complexity = None
-    try:
-        complexity = complexity_model_for(pristine_space) if pristine_space is not None else None
-    except Exception as exc:  # counting is a nicety for results unless a constraint needs it
-        _logger.warning("parameter/FLOPs counting unavailable: %s", exc)
-    constraint = None
-    if s.constraint_min is not None or s.constraint_max is not None:
-        if complexity is None:
-            raise ConfigError("search.constraint_max", s.constraint_max, "needs parameter/FLOPs counting of the space")
-        fn = complexity.params if s.constraint_metric == "params" else complexity.flops
-        constraint = RangeConstraint(fn, s.constraint_min, s.constraint_max, s.constraint_metric)
-        constraint.check_feasible(complexity.bounds(s.constraint_metric))
+    complexity = _complexity(pristine_space)
+    constraint = build_constraint(recipe, complexity)
     if s.searcher == "nsga2" and complexity is None:
         raise ConfigError("search.objectives", s.objectives, "needs parameter/FLOPs counting of the space")
     shifter = None
@@ -144,9 +165,25 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
         diagnostics["tracked"] = tracker.summary()
     if shifted_models is not None and shifter is not None:
         shifted_models.extend(evaluator.models)
-    return {"searcher": searcher.name, "top": board.top(s.top_k), "history": board.history,
-            "evaluations": len(board.history), "seconds": seconds, "bn": evaluator.policy,
-            "diagnostics": diagnostics}
+    top = board.top(s.top_k)
+    out = {"searcher": searcher.name, "top": top, "history": board.history, "evaluations": len(board.history),
+           "seconds": seconds, "bn": evaluator.policy, "diagnostics": diagnostics}
+    if partition.num_leaves > 1:
+        from .leaf_selection import select_across_leaves, standalone_accuracy
+        train_fn = None
+        if s.leaf_selection == "successive_halving":
+            if pristine_space is None:
+                raise ConfigError("search.leaf_selection", s.leaf_selection, "needs the un-mutated space")
+            t = recipe.training
+            train_batches = take_batches(calib_loader, 10 ** 9, device)
+
+            def train_fn(arch: dict, epochs: int) -> float:
+                return standalone_accuracy(pristine_space, arch, train_batches, evaluator.val_batches, epochs,
+                                           t.lr, t.momentum, t.weight_decay, recipe.seed)
+
+        latest = list(board.cache.values())  # shifted search: the latest score of each architecture
+        out["top"], out["leaf_selection"] = select_across_leaves(recipe, partition, latest, score, train_fn)
+    return out
 
 
 class _Tracker:

@@ -18,7 +18,7 @@ from ..recipe import Recipe
 from .engine import SupernetEngine
 from .learning_rate import ComplexityAwareLR, LRPolicy, StaticLR
 from .momentum import OptimizerStatePolicy, SeparatedState, SharedState, default_cluster_labels
-from .partition import ExhaustivePartition, OneShotPartition, Partition, split_labels_of
+from .partition import ExhaustivePartition, GradientMatchingPartition, OneShotPartition, Partition, split_labels_of
 from .paths import ClusterFairPathSampler, PathSampler, StrictFairPathSampler, UniformPathSampler
 from .updates import GradientStep, UpdateRule
 
@@ -53,7 +53,13 @@ def partition_for(recipe: Recipe, model: nn.Module) -> Partition:
         return OneShotPartition(space, seed=recipe.seed)
     if kind == "exhaustive":
         return ExhaustivePartition(space, recipe.training.split_label, seed=recipe.seed)
-    raise ConfigError("training.partition", kind, "not available yet; allowed: none, exhaustive")
+    if kind == "gradient_matching":
+        from ..recipe import split_schedule
+        t = recipe.training
+        return GradientMatchingPartition(space, split_schedule(recipe), t.split_branching, batches=t.gm_batches,
+                                         edge_rule=t.gm_edge_rule, restart=t.gm_restart, labels=t.gm_labels,
+                                         seed=recipe.seed, fix_schedule=t.gm_fix_schedule)
+    raise ConfigError("training.partition", kind, "allowed: none, exhaustive, gradient_matching")
 
 
 _COMPLEXITY_CACHE: dict[Any, Any] = {}
@@ -199,4 +205,4 @@ def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence
 
     return SupernetEngine(models, set_arch, optimizer, path_sampler, lr_policy, state_policy, update_rule,
                           partition, data_sampler=data_sampler, grad_clip=t.grad_clip, criterion=criterion,
-                          op_modules=op_modules)
+                          skip_nonfinite=t.skip_nonfinite, op_modules=op_modules)

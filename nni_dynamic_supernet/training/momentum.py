@@ -41,6 +41,28 @@ class OptimizerStatePolicy:
         """How many optimizer states exist so far."""
         return len(self._states())
 
+    def copy_leaf(self, source: int, target: int, param_map: dict) -> None:
+        """Give sub-supernet ``target`` a copy of every optimizer state (every MS cluster) of ``source``.
+
+        ``param_map`` maps each parameter of ``source``'s model to the same parameter of
+        ``target``'s; tensors are cloned so the two leaves never share a buffer. Used when a
+        GM-NAS split hands the parent's training state to a child in a fresh slot.
+        """
+        store = self._states()
+        for key in [k for k in store if _leaf_of(k) == source]:
+            copied: defaultdict = defaultdict(dict)
+            for p, s in store[key].items():
+                if id(p) in param_map:
+                    copied[param_map[id(p)]] = {n: (v.detach().clone() if torch.is_tensor(v) else v)
+                                                for n, v in s.items()}
+            store[_with_leaf(key, target)] = copied
+
+    def clear_leaf(self, leaf: int) -> None:
+        """Drop every optimizer state of sub-supernet ``leaf`` (a restarted leaf starts with none)."""
+        store = self._states()
+        for key in [k for k in store if _leaf_of(k) == leaf]:
+            del store[key]
+
     def state_dict(self, params: Sequence[torch.nn.Parameter]) -> dict:
         """All states keyed by parameter *index* (tensor keys do not survive a reload)."""
         index = {id(p): i for i, p in enumerate(params)}
@@ -104,6 +126,15 @@ def default_cluster_labels(labels: Sequence[str], shared_labels: set[str], seed:
         picked = rng.choice(len(candidates), size=count, replace=False)
         return [candidates[i] for i in sorted(picked)]
     return candidates[:count]
+
+
+def _leaf_of(key: Hashable) -> Any:
+    """The sub-supernet of a state key: the key itself (shared) or its first element (separated)."""
+    return key[0] if isinstance(key, tuple) else key
+
+
+def _with_leaf(key: Hashable, leaf: int) -> Hashable:
+    return (leaf, *key[1:]) if isinstance(key, tuple) else leaf
 
 
 def _plain_key(key: Any) -> Any:

@@ -187,8 +187,8 @@ def test_ranking_report_keys_and_builtin_types():
     pred = truth + rng.normal(0, 5, 50)
     cpx = rng.randint(1000, 5000, 50)
     report = ranking_report(pred, truth, complexity=cpx, chance=10.0, n_bins=20)
-    assert set(report) == {"kendall_tau", "spearman", "p_at_top5", "kendall_tau_stratified",
-                           "n", "n_stratified", "cb", "rho_cc"}
+    assert set(report) == {"kendall_tau", "spearman", "p_at_top5", "kendall_tau_stratified", "spearman_top10",
+                           "spearman_top20", "n", "n_stratified", "cb", "rho_cc"}
     for key, value in report.items():
         expected_type = int if key in ("n", "n_stratified") else float
         assert type(value) is expected_type, (key, type(value))
@@ -197,6 +197,8 @@ def test_ranking_report_keys_and_builtin_types():
     subset = stratified_subset(truth, n_bins=20)
     assert report["n_stratified"] == len(subset)
     assert report["kendall_tau_stratified"] == pytest.approx(stats.kendalltau(pred[subset], truth[subset])[0])
+    top = np.argsort(-truth, kind="stable")[:10]  # top 20% of 50 archs by truth
+    assert report["spearman_top20"] == pytest.approx(stats.spearmanr(pred[top], truth[top])[0])
     json.dumps(report)
 
 
