@@ -212,8 +212,11 @@ def _probe_archs(recipe: Recipe, truth: Any, search_space: dict) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------- stages
-def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: bool = False) -> list[dict]:
-    """Predicted accuracy of each architecture (val accuracy after the recipe's BN policy), in order."""
+def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: Optional[bool] = None) -> list[dict]:
+    """Predicted accuracy of each architecture (val accuracy after the recipe's BN policy), in order.
+
+    ``progress``: ``None`` shows a bar when interactive (never in an nnictl trial); ``True`` / ``False`` force it.
+    """
     from .search.run import build_evaluator
     for arch in archs:
         missing = set(run.search_space) - set(arch)
@@ -224,10 +227,8 @@ def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: bo
                               + "; ".join(f"{k}: {v}" for k, v in run.search_space.items()))
     evaluator = evaluator or build_evaluator(run.recipe, run.models, run.partition, run.calib_loader(),
                                              run.val_loader(), run.device)
-    iterator: Any = archs
-    if progress:
-        from tqdm import tqdm
-        iterator = tqdm(archs, desc="evaluate", unit="arch")
+    from .progress import progress_bar
+    iterator = progress_bar(archs, desc="evaluate", unit="arch", enabled=progress)
     return [{"arch": dict(a), "predicted_accuracy": float(evaluator.evaluate(a)["accuracy"])} for a in iterator]
 
 
@@ -247,16 +248,22 @@ def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progr
 
 
 def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume: Optional[str] = None,
-               progress: bool = False, skip_search: bool = False) -> dict:
+               progress: Optional[bool] = None, skip_search: bool = False) -> dict:
     """Train, search and rank one recipe; write results.json, best_arch.json and supernet.pt to ``out_dir``.
 
+    ``progress`` shows Lightning's training bar and bars for the search and the final
+    ranking: ``None`` (default) when interactive and ``recipe.output.progress`` is not
+    forcing it, ``True`` / ``False`` to force. Never in an nnictl trial (quiet mode).
     Returns the results dict (the ``results.json`` content).
     """
+    from .progress import resolve
+    show = resolve(True if progress is None and recipe.output.progress else progress)
     from .ranking import ranking_report
     from .search.run import build_evaluator, search_supernet
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     history: list[dict] = []
     state: dict = {}
 
@@ -289,7 +296,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         row["default"] = float(row.get("kendall_tau", row.get("probe_acc", -row["loss"])))
         history.append(row)
         module.log_dict({f"epoch/{k}": v for k, v in row.items() if k != "epoch"})
-        _logger.info("epoch %d: %s", row["epoch"], ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+        _logger.info("%s", _epoch_line(row, recipe.training.epochs, time.monotonic() - state.get("t0", started)))
+        state["t0"] = time.monotonic()
         if reporter is not None:
             reporter.intermediate(row)
 
@@ -299,7 +307,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     tb_dir = out / "tensorboard" if recipe.output.tensorboard else None
     if recipe.output.diagnostics:
         run.module.on_engine_ready = lambda engine: state.update(diagnostics=_diagnostics(run, engine))
-    train_info = train(run, out, resume=resume, progress=progress, tensorboard_dir=tb_dir)
+    state["t0"] = time.monotonic()
+    train_info = train(run, out, resume=resume, progress=show, tensorboard_dir=tb_dir)
     checkpoint = save_supernet(run, out / "supernet.pt")
 
     results: dict = {
@@ -317,7 +326,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
                                                           run.val_loader())
     if not skip_search:
         found = search_supernet(recipe, run.models, run.partition, run.calib_loader(), run.val_loader(),
-                                run.pristine_space, evaluator=evaluator)
+                                run.pristine_space, evaluator=evaluator, progress=show)
         best = found["top"][0]
         results["search"] = {k: v for k, v in found.items() if k != "history"}
         results["search"]["history_size"] = len(found["history"])
@@ -325,7 +334,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         results["best"] = {k: v for k, v in best.items() if k != "arch"}
         atomic_write_json(out / "best_arch.json", best["arch"])
     if truth is not None:
-        preds = predict(run, truth.archs(), evaluator=evaluator)
+        preds = predict(run, truth.archs(), evaluator=evaluator, progress=show)
         pred = [p["predicted_accuracy"] for p in preds]
         true = truth.accuracies()
         params = truth.params()
@@ -349,12 +358,30 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     results["headline"] = headline
     results["default"] = float(default)
     atomic_write_json(out / "results.json", results)
+    figures = []
     if recipe.output.plots:
         from .plots import plot_results
-        plot_results(results, out)
+        figures = plot_results(results, out)
+    final = final_metrics(results)
+    if tb_dir is not None:
+        from .tensorboard_log import log_figures_and_final
+        log_figures_and_final(tb_dir, figures, final, step=recipe.training.epochs)
     if reporter is not None:
-        reporter.final(final_metrics(results))
+        reporter.final(final)
     return results
+
+
+def _epoch_line(row: dict, epochs: int, seconds: float) -> str:
+    """One log line per epoch with what a user watches; every other value is in TensorBoard and results.json."""
+    parts = [f"epoch {row['epoch']}/{epochs}", f"loss={row['loss']:.4f}", f"lr={row['lr']:.4g}"]
+    if "probe_acc" in row:
+        parts.append(f"probe_acc={row['probe_acc']:.2f}%")
+    if "kendall_tau" in row:
+        parts.append(f"tau={row['kendall_tau']:.3f}")
+    if "probe_epoch" in row and row["probe_epoch"] != row["epoch"]:
+        parts.append(f"(probed at epoch {row['probe_epoch']})")
+    parts.append(f"[{seconds:.1f} s]")
+    return "  ".join(parts)
 
 
 def _diagnostics(run: Run, engine: Any) -> Any:

@@ -28,8 +28,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra recipe overrides")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for noisy in ("pytorch_lightning", "lightning", "nni"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from .quiet_logs import quiet_third_party_logs
+    quiet_third_party_logs()
     try:
         from .nni_bridge import NniReporter, nni_parameters
         from .pipeline import run_recipe
@@ -38,6 +38,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         overrides.update(nni_parameters())
         recipe = load_recipe(args.config, overrides)
         out = Path(args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output")
+        out.mkdir(parents=True, exist_ok=True)
+        # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR (NNI_NOTES §5).
+        from .tensorboard_log import link_for_nni_webui
+        link_for_nni_webui(out)
         last = out / "lightning" / "last.ckpt"
         resume = str(last) if last.is_file() else None
         results = run_recipe(recipe, out, reporter=NniReporter(), resume=resume)

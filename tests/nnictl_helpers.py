@@ -83,3 +83,35 @@ def metrics(port: int) -> list[dict]:
         value = json.loads(json.loads(data)) if isinstance(data, str) else data
         out.append({**record, "value": value})
     return out
+
+
+def tiny_trial_template(tmp: Path, repo: Path, ground_truth: object = None, epochs: int = 2) -> Path:
+    """A recipe template whose trial trains a 2-channel, one-cell NAS-Bench-201 supernet for a few steps.
+
+    ``ground_truth`` (a table path) makes the trials report ``kendall_tau`` and friends;
+    ``None`` reports ``best_accuracy`` only.
+    """
+    import yaml
+    raw = yaml.safe_load((repo / "config_templates" / "spos.yaml").read_text())
+    raw["space"]["kwargs"] = {"channels": 2, "cells_per_stage": 1}
+    raw["training"].update(epochs=epochs, max_steps_per_epoch=2)
+    raw["search"].update(max_evaluations=6, population=4, generations=2, select_num=2, mutation_num=2,
+                         crossover_num=2)
+    headline = "kendall_tau" if ground_truth is not None else "best_accuracy"
+    raw["ranking"].update(probe_archs=4, probe_every=1, headline=headline,
+                          ground_truth=str(ground_truth) if ground_truth is not None else None)
+    path = tmp / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def experiment_config(tmp: Path, repo: Path, template: Path, example: str = "spos.yml") -> Path:
+    """``examples/<example>`` pointed at ``template``, run from ``repo``, with its experiment files under ``tmp``."""
+    import yaml
+    config = yaml.safe_load((repo / "examples" / example).read_text())
+    config["trialCommand"] = f"python3 -m nni_dynamic_supernet.trial --config {template}"
+    config["trialCodeDirectory"] = str(repo)
+    config["experimentWorkingDirectory"] = str(tmp / "nni-experiments")
+    path = tmp / "exp.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path

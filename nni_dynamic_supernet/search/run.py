@@ -45,13 +45,15 @@ def build_searcher(recipe: Recipe, constraint: Optional[RangeConstraint]) -> Sea
 
 def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
                     val_loader: Iterable, pristine_space: Optional[nn.Module], device: torch.device | str = "cpu",
-                    evaluator: Optional[SubnetEvaluator] = None) -> dict:
+                    evaluator: Optional[SubnetEvaluator] = None, progress: Optional[bool] = None) -> dict:
     """Run the recipe's searcher on a trained supernet.
 
     Returns a dict with ``top`` (best records, best first: arch, accuracy, loss, params,
     flops), ``history``, ``evaluations``, ``seconds``, ``searcher``, ``bn`` and the
-    searcher's own diagnostics.
+    searcher's own diagnostics. ``progress`` shows a bar of the evaluations (``None``:
+    when interactive, never in an nnictl trial).
     """
+    from ..progress import progress_bar
     from ..training.build import complexity_model_for
     s = recipe.search
     space = partition.space
@@ -70,7 +72,10 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     if evaluator is None:
         evaluator = build_evaluator(recipe, models, partition, calib_loader, val_loader, device)
 
+    bar = progress_bar(desc="search", total=s.max_evaluations, unit="arch", enabled=progress)
+
     def score(arch: dict) -> dict:
+        bar.update(1)
         out = evaluator.evaluate(arch)
         if complexity is not None:
             out["params"] = int(complexity.params(arch))
@@ -80,7 +85,10 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     board = ScoreBoard(score, Budget(s.max_evaluations, s.max_seconds))
     searcher = build_searcher(recipe, constraint)
     started = time.monotonic()
-    diagnostics = searcher.run(space, board)
+    try:
+        diagnostics = searcher.run(space, board)
+    finally:
+        bar.close()
     if not board.history:
         raise ConfigError("search.max_seconds", s.max_seconds,
                           "the search budget ended before the first evaluation; raise it")
