@@ -3,8 +3,11 @@
 It merges the tuner's parameters (dotted recipe keys such as ``strategy`` or
 ``training.lr``) into the template, trains, searches and ranks, reports one
 intermediate dict per epoch and a final dict to nnictl, and writes results.json,
-best_arch.json and the supernet checkpoint to ``$NNI_OUTPUT_DIR`` (or ``--out``). A
-trial whose output directory already holds a Lightning checkpoint resumes from it.
+best_arch.json, the figures and the supernet checkpoint to ``$NNI_OUTPUT_DIR`` (or
+``--out``). A trial whose output directory already holds a Lightning checkpoint resumes
+from it. Trials are quiet: no progress bars, one log line per epoch, and NNI's and
+Lightning's repeated messages hidden. The folder NNI's TensorBoard button reads is linked
+to the output directory.
 """
 from __future__ import annotations
 
