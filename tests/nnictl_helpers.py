@@ -33,6 +33,16 @@ def rest(port: int, path: str) -> object:
         return json.loads(resp.read().decode())
 
 
+def rest_send(port: int, path: str, method: str, body: object = None) -> object:
+    """POST / DELETE ``/api/v1/nni/<path>`` with a JSON body; the decoded answer (``None`` when empty)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/nni/{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        text = resp.read().decode()
+    return json.loads(text) if text else None
+
+
 def _env() -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"

@@ -5,8 +5,8 @@ web UI's "Trials detail" page and checks what a user would look for: every trial
 status in the trial table, its final `default`, sorting by `default`, and the other metric
 keys (`kendall_tau`, `best_acc`, `best_params`, `best_flops`) offered as columns. It also
 checks that each trial's folder holds results.json, best_arch.json and the plots, and that
-the TensorBoard logs sit where NNI's TensorBoard button looks. A screenshot is saved to the
-test's tmp directory.
+NNI's TensorBoard feature (started over REST, as the web UI's button does) serves every
+trial's per-epoch and final scalars. A screenshot is saved to the test's tmp directory.
 
 Skipped, with the reason, where Selenium, chromium or chromedriver is missing (`.ci/run`
 installs them where it can).
@@ -21,8 +21,8 @@ from typing import Any, Optional
 
 import pytest
 
-from .nnictl_helpers import (experiment_config, free_port, metrics, nnictl_experiment, rest, tiny_trial_template,
-                             wait_done)
+from .nnictl_helpers import (experiment_config, free_port, metrics, nnictl_experiment, rest, rest_send,
+                             tiny_trial_template, wait_done)
 
 REPO = Path(__file__).resolve().parents[1]
 EMBEDDED_TABLE = REPO / "nni_dynamic_supernet" / "_resources" / "digits_hard_nb201.json"
@@ -82,6 +82,31 @@ def _sort_state(driver: Any) -> str:
     return driver.find_element(By.XPATH, _DEFAULT_HEADER).get_attribute("aria-sort") or "none"
 
 
+def _check_nni_tensorboard(port: int, jobs: list) -> None:
+    """Start TensorBoard as the web UI's button does, check it serves every trial's scalars, stop it."""
+    import json
+    import time
+    import urllib.request
+    task = rest_send(port, "tensorboard", "POST", {"trials": ",".join(j["trialJobId"] for j in jobs)})
+    try:
+        tags: dict = {}
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(tags) < len(jobs):
+            time.sleep(2)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{task['port']}/data/plugin/scalars/tags",
+                                            timeout=10) as resp:
+                    tags = json.loads(resp.read().decode())
+            except OSError:
+                continue  # TensorBoard is still starting
+        for job in jobs:
+            run = next((r for r in tags if r.startswith(f"{job['sequenceId']}-{job['trialJobId']}")), None)
+            assert run is not None, tags
+            assert {"epoch/loss", "epoch/lr", "epoch/probe_acc", "epoch/kendall_tau", "final/default"} <= set(tags[run])
+    finally:
+        rest_send(port, f"tensorboard/{task['id']}", "DELETE")
+
+
 def _default_column(driver: Any) -> list[float]:
     """The `default` values of the table rows, top to bottom."""
     from selenium.webdriver.common.by import By
@@ -114,6 +139,7 @@ def test_web_ui_shows_trials_metrics_and_sorts_by_default(tmp_path: Path) -> Non
             # Where NNI's TensorBoard button looks (NNI_NOTES §5): <exp root>/trials/<id>/output/tensorboard.
             tb = tmp_path / "nni-experiments" / exp_id / "trials" / job["trialJobId"] / "output" / "tensorboard"
             assert list(tb.glob("events.out.tfevents.*")), tb
+        _check_nni_tensorboard(port, jobs)
 
         driver = _chrome()
         try:
