@@ -88,15 +88,22 @@ def plot_prediction_scatter(results_files: Sequence[Any], path: Path) -> Path:
     n = max(1, len(by_strategy))
     cols = min(4, n)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows) if n > 1 else (4.6, 4.0), squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax, (name, res) in zip(axes.flat, by_strategy.items()):
         preds = res["ranking"]["predictions"]
-        ax.scatter([p["true_accuracy"] for p in preds], [p["predicted_accuracy"] for p in preds], s=8, alpha=0.7)
-        ax.set_title(f"{name} (seed {res['seed']}): tau={res['ranking']['kendall_tau']:.3f}", fontsize=9)
+        ax.scatter([p["true_accuracy"] for p in preds], [p["predicted_accuracy"] for p in preds], s=8, alpha=0.7,
+                   label=f"{len(preds)} subnets")
+        ax.set_title(f"{name} (seed {res['seed']}): Kendall tau={res['ranking']['kendall_tau']:.3f}", fontsize=9)
         ax.set_xlabel("stand-alone test accuracy (%)")
         ax.set_ylabel("supernet val accuracy (%)")
+        ceiling = res["ranking"].get("noise_ceiling", {}).get("kendall_tau")
+        if ceiling is not None:
+            ax.plot([], [], " ", label=f"noise ceiling tau={ceiling:.3f}")  # a legend line, no data
+        ax.legend(fontsize=7, loc="upper left")
+    if n == 1:
+        fig.suptitle("Supernet prediction vs stand-alone accuracy", fontsize=10)
     return save_figure(fig, path)
 
 
