@@ -161,7 +161,8 @@ def test_web_ui_shows_trials_metrics_and_sorts_by_default(tmp_path: Path) -> Non
             # while the table re-renders (it polls the manager), so it is retried until the header reports a sort.
             direction = "none"
             for _ in range(5):
-                driver.find_element(By.XPATH, _DEFAULT_HEADER + "//span[normalize-space(text())='Default metric']").click()
+                header = _DEFAULT_HEADER + "//span[normalize-space(text())='Default metric']"
+                driver.find_element(By.XPATH, header).click()
                 try:
                     WebDriverWait(driver, 5).until(lambda d: _sort_state(d) != "none")
                 except TimeoutException:
@@ -171,6 +172,11 @@ def test_web_ui_shows_trials_metrics_and_sorts_by_default(tmp_path: Path) -> Non
             assert direction in ("ascending", "descending"), direction
             shown = _default_column(driver)
             assert shown == sorted(shown, reverse=direction == "descending"), (direction, shown)
+
+            # Trial detail: expanding a row shows the tuner's parameters of that trial.
+            driver.find_elements(By.CSS_SELECTOR, ".ms-DetailsRow")[0].find_element(By.CSS_SELECTOR, "i.cursor").click()
+            wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".ms-DetailsList"), "Parameters"))
+            assert re.search(r"seed:\s*[01]", driver.find_element(By.CSS_SELECTOR, ".ms-DetailsList").text)
 
             # Every final metric key is offered as a column; show them and check the headers.
             driver.find_element(By.XPATH, "//button[.//*[normalize-space(text())='Add/Remove columns']]").click()
