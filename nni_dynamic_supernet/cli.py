@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, TrainingDiverged
 
 __all__ = ["main", "build_parser", "strategy_table_rst"]
 
@@ -35,7 +35,10 @@ def _read_json(path: str, field: str) -> Any:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .pipeline import run_recipe
     from .recipe import load_recipe
-    recipe = load_recipe(args.config, _overrides(args.set))
+    overrides = _overrides(args.set)
+    if args.skip_nonfinite:
+        overrides["training.skip_nonfinite"] = True
+    recipe = load_recipe(args.config, overrides)
     out = Path(args.out)
     resume = None
     last = out / "lightning" / "last.ckpt"
@@ -44,6 +47,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError("--resume", str(out), "no lightning/last.ckpt in the output directory to resume from")
         resume = str(last)
     results = run_recipe(recipe, out, resume=resume, progress=args.progress, skip_search=args.skip_search)
+    if not results:  # a DDP rank other than 0
+        return 0
     print(json.dumps({k: results[k] for k in ("default", "headline", "checkpoint") if k in results}))
     return 0
 
@@ -203,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="resume from OUT/lightning/last.ckpt")
     _progress_flags(p)
     p.add_argument("--skip-search", action="store_true", help="train only")
+    p.add_argument("--skip-nonfinite", action="store_true",
+                   help="drop steps whose gradients are NaN/inf instead of stopping (training.skip_nonfinite)")
     p.set_defaults(fn=_cmd_train)
 
     p = sub.add_parser("search", help="search a trained supernet checkpoint")
@@ -278,6 +285,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ConfigError as exc:
         print(f"nds: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:
+        print(f"nds: error: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover

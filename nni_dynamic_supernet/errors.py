@@ -28,3 +28,8 @@ class ConfigError(ValueError):
         self.value = value
         self.fix = fix
         super().__init__(f"{field}={value!r}: {fix}")
+
+
+class TrainingDiverged(RuntimeError):
+    """Training stopped on a NaN/inf loss or gradient; the one-line message names the step, the subnet
+    and the last good checkpoint to resume from."""

@@ -32,6 +32,10 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*
 # Our trainer validates subnets itself after each epoch, not through Lightning's val loop.
 warnings.filterwarnings("ignore", message=r".*You defined a `validation_step` but have no `val_dataloader`.*")
 warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval.*")
+# Under DDP the per-epoch row is computed and logged by rank 0 alone, by design.
+warnings.filterwarnings("ignore", message=r".*It is recommended to use `self\.log\(.*sync_dist=True.*")
+# A resumed run writes into its own checkpoint directory.
+warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
 
 import pytorch_lightning as pl  # noqa: E402
 from nni.nas.evaluator.pytorch.lightning import ClassificationModule  # noqa: E402
@@ -151,6 +155,10 @@ class SupernetModule(BaseOneShotLightningModule):
         self._epoch_end_cb = on_epoch_end
         self._data_sampler = data_sampler
         self._pending_state: Optional[dict] = None
+        self._pending_extra: Optional[dict] = None
+        #: Objects with ``state_dict()`` / ``load_state_dict()`` saved in every checkpoint beside the engine
+        #: (the pipeline's per-epoch log and diagnostics), so a resumed run reports what an uninterrupted one does.
+        self.stateful: dict[str, Any] = {}
         self._probe_arch: Optional[dict] = None
         self._partition: Any = None
         #: Called with the engine once it is built (the pipeline attaches diagnostics here).
@@ -173,6 +181,14 @@ class SupernetModule(BaseOneShotLightningModule):
     def setup(self, stage: str = "fit") -> None:  # type: ignore[override]
         super().setup(stage)
         self.ensure_partition()
+        world = int(getattr(self.trainer, "world_size", 1) or 1)
+        sampler = self._data_sampler
+        if world > 1 and sampler is not None:
+            # Every rank draws the same epoch order and keeps every world-th index, so the ranks' batches of
+            # one step together are exactly the single-process batch. DA folds everyone's observations.
+            sampler.num_replicas, sampler.rank = world, int(self.trainer.global_rank)
+            if getattr(sampler, "needs_example_scores", False):
+                sampler.reduce_fn = _all_gather_observations
 
     def build_engine(self, total_steps: int) -> "SupernetEngine":
         """Build the engine over the evaluator's optimizer (plus one param group per extra leaf)."""
@@ -202,6 +218,12 @@ class SupernetModule(BaseOneShotLightningModule):
         if self._pending_state is not None and self.engine is not None:
             self.engine.load_state_dict(self._pending_state)
             self._pending_state = None
+        if self._pending_extra is not None:
+            for key, obj in self.stateful.items():
+                if key in self._pending_extra["stateful"]:
+                    obj.load_state_dict(self._pending_extra["stateful"][key])
+            _set_global_rng(self._pending_extra["rng"])
+            self._pending_extra = None
         lightning_opt = self.optimizers()
         self.engine.step_fn = lightning_opt.step  # type: ignore[union-attr]
 
@@ -218,8 +240,20 @@ class SupernetModule(BaseOneShotLightningModule):
         self.engine.path_sampler.on_epoch_end(epoch, total)  # type: ignore[union-attr]
         if self.engine.data_sampler is not None:  # type: ignore[union-attr]
             self.engine.data_sampler.on_epoch_end(epoch, total)  # type: ignore[union-attr]
-        if self._epoch_end_cb is not None:
+        if self._epoch_end_cb is not None and self.trainer.is_global_zero:
+            # Probes, diagnostics and reporting: rank 0 only (they use no collective, so others need not wait).
             self._epoch_end_cb(self, epoch)
+
+    def on_train_end(self) -> None:
+        """Under DDP, check that every rank ends with the same weights (they train the same paths)."""
+        self.ranks_agree: Optional[bool] = None
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            with torch.no_grad():
+                flat = torch.cat([p.detach().reshape(-1).double().cpu() for p in self.parameters()])
+                digest = torch.stack([flat.sum(), (flat * torch.arange(1, len(flat) + 1, dtype=torch.float64)).sum()])
+            gathered = [torch.zeros_like(digest) for _ in range(torch.distributed.get_world_size())]
+            torch.distributed.all_gather_object(gathered, digest)
+            self.ranks_agree = all(torch.equal(g, gathered[0]) for g in gathered)
 
     def validation_step(self, batch: Any, batch_idx: int) -> Any:
         # Under NasExperiment the evaluator validates: report one fixed subnet's accuracy.
@@ -240,11 +274,76 @@ class SupernetModule(BaseOneShotLightningModule):
         if self.engine is not None:
             checkpoint["nds_engine"] = self.engine.state_dict()
         checkpoint["nds_batches_done"] = self.batches_done
+        checkpoint["nds_extra"] = {"stateful": {k: obj.state_dict() for k, obj in self.stateful.items()},
+                                   "rng": _global_rng()}
+        # NNI's evaluator module saves its constructor arguments (an optimizer class among them); they are not
+        # needed to resume and would make the checkpoint unreadable with weights_only=True.
+        checkpoint.pop("hyper_parameters", None)
+        checkpoint.pop("hparams_name", None)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Optimizers do not exist yet when Lightning restores the module: apply in on_train_start.
         self._pending_state = checkpoint.get("nds_engine")
+        self._pending_extra = checkpoint.get("nds_extra")
         self.batches_done = int(checkpoint.get("nds_batches_done", 0))
+
+
+def _all_gather_observations(index: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every rank's ``(index, score)`` observations of the epoch, concatenated in rank order."""
+    gathered: list = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(gathered, (index.cpu(), scores.cpu()))
+    return torch.cat([i for i, _ in gathered]), torch.cat([s for _, s in gathered])
+
+
+def _global_rng() -> dict:
+    """The process-wide RNG streams (torch CPU, numpy, Python) as plain data."""
+    import random
+
+    import numpy as np
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, state, gauss_py = random.getstate()
+    return {"torch": torch.get_rng_state(), "numpy": [kind, torch.from_numpy(keys.astype("int64")), int(pos),
+                                                      int(has_gauss), float(gauss)],
+            "python": [int(version), torch.tensor(state, dtype=torch.int64),
+                       None if gauss_py is None else float(gauss_py)]}
+
+
+def _set_global_rng(state: dict) -> None:
+    """Restore :func:`_global_rng`."""
+    import random
+
+    import numpy as np
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, py_state, gauss_py = state["python"]
+    random.setstate((version, tuple(int(v) for v in py_state.tolist()), gauss_py))
+
+
+class AtomicCheckpointIO(pl.plugins.io.TorchCheckpointIO):  # type: ignore[misc]
+    """Lightning checkpoint I/O that writes atomically and reads without unpickling objects.
+
+    A checkpoint is serialised in memory, written to a temporary file in the same
+    directory, flushed and renamed over the destination, so a SIGKILL or a full disk
+    never leaves a truncated ``last.ckpt``: the previous one stays. Reading uses
+    ``torch.load(weights_only=True)``: every value our module and Lightning's loops put
+    in a checkpoint is plain data (tensors, numbers, strings, lists, dicts).
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path: Any, storage_options: Optional[Any] = None) -> None:
+        """Write ``checkpoint`` to ``path`` atomically."""
+        from .atomic_io import atomic_torch_save
+        atomic_torch_save(path, checkpoint)
+
+    def load_checkpoint(self, path: Any, map_location: Optional[Any] = lambda storage, loc: storage,
+                        weights_only: Optional[bool] = None) -> dict:
+        """Read a checkpoint as plain data; a truncated or foreign file is a one-line error."""
+        from .errors import ConfigError
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as exc:  # truncated, corrupt, or holding pickled objects
+            raise ConfigError("--resume", str(path), f"cannot be read as a plain-data checkpoint "
+                              f"({type(exc).__name__}); delete it to start over") from None
 
 
 def _first_optimizer(conf: Any) -> torch.optim.Optimizer:
@@ -383,30 +482,42 @@ def make_training_module(recipe: "Recipe", num_classes: int) -> ClassificationMo
 def fit_supernet(module: SupernetModule, train_loader: Any, epochs: int, out_dir: Optional[Path] = None,
                  resume_from: Optional[str] = None, progress: bool = False, tensorboard_dir: Optional[Path] = None,
                  limit_train_batches: Optional[int] = None, accelerator: str = "auto",
-                 devices: Any = "auto", strategy: Any = "auto") -> pl.Trainer:
-    """Train ``module`` with a Lightning ``Trainer`` (checkpoints under ``out_dir/lightning``)."""
+                 devices: Any = "auto", strategy: Any = "auto", num_nodes: int = 1) -> pl.Trainer:
+    """Train ``module`` with a Lightning ``Trainer`` (checkpoints under ``out_dir/lightning``).
+
+    With more than one process (``devices * num_nodes > 1``) the strategy is DDP with unused
+    parameters allowed (a step trains one path; NNI_NOTES §4): gloo on CPU, NCCL on GPU.
+    Lightning starts the other processes itself, or joins those of ``torchrun``.
+    """
+    if isinstance(devices, int) and devices * num_nodes > 1 and strategy == "auto":
+        from pytorch_lightning.strategies import DDPStrategy
+        strategy = DDPStrategy(find_unused_parameters=True,
+                               process_group_backend="gloo" if accelerator == "cpu" else None)
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import TensorBoardLogger
 
     callbacks = []
     if out_dir is not None:
         every = module.recipe.training.checkpoint_every_n_epochs
-        callbacks.append(ModelCheckpoint(dirpath=str(Path(out_dir) / "lightning"), save_last=True, save_top_k=0,
-                                         every_n_epochs=every, save_on_train_epoch_end=True))
+        # One rolling file, rewritten atomically every `every` epochs. (save_last with save_top_k=0 never writes
+        # before the end of training in Lightning 2.6: "last" is only refreshed after a top-k save.)
+        callbacks.append(ModelCheckpoint(dirpath=str(Path(out_dir) / "lightning"), filename="last", save_top_k=1,
+                                         monitor=None, every_n_epochs=every, save_on_train_epoch_end=True,
+                                         enable_version_counter=False))
     logger: Any = False
     if tensorboard_dir is not None:
         logger = TensorBoardLogger(save_dir=str(tensorboard_dir), name="", version="")
     trainer = pl.Trainer(
         max_epochs=epochs, accelerator=accelerator, devices=devices, strategy=strategy, logger=logger,
+        num_nodes=num_nodes,
         callbacks=callbacks, enable_checkpointing=out_dir is not None, enable_progress_bar=progress,
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
         limit_train_batches=limit_train_batches or 1.0, use_distributed_sampler=False,
-        log_every_n_steps=1_000_000, deterministic=False,
+        log_every_n_steps=1_000_000, deterministic=False, plugins=[AtomicCheckpointIO()],
     )
     fit_kwargs: dict = {}
     if resume_from is not None:
         fit_kwargs["ckpt_path"] = resume_from
-        fit_kwargs["weights_only"] = False  # our own checkpoint from this run's output directory
     trainer.fit(module, train_dataloaders=train_loader, **fit_kwargs)
     return trainer
 

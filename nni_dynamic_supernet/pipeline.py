@@ -22,7 +22,7 @@ import torch
 
 from .atomic_io import atomic_torch_save, atomic_write_json
 from .data import build_splits, make_loader
-from .errors import ConfigError
+from .errors import ConfigError, TrainingDiverged
 from .recipe import Recipe
 from .registry import create_space
 
@@ -190,7 +190,10 @@ def resolve_ground_truth(recipe: Recipe, search_space: dict) -> Any:
         from .ranking.nasbench201_db import ground_truth_from_nasbench201
         table = ground_truth_from_nasbench201()
     else:
-        table = GroundTruth.load(source)
+        try:
+            table = GroundTruth.load(source)
+        except ConfigError as exc:  # name the recipe field the user set, not the loader's argument
+            raise ConfigError("ranking.ground_truth", source, exc.fix) from None
     restricted = table.restrict(search_space)
     if len(restricted) == 0:
         raise ConfigError("ranking.ground_truth", source, "shares no architecture with the search space; "
@@ -237,14 +240,29 @@ def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progr
     """Train the supernet(s) of ``run``; return timing and step counts."""
     from .nni_bridge import fit_supernet
     t = run.recipe.training
-    loader = run.loader("train", shuffle=True, drop_last=True, sampler=run.data_sampler)
+    world = t.devices * t.num_nodes
+    loader = run.loader("train", shuffle=True, drop_last=True, sampler=run.data_sampler,
+                        batch_size=run.recipe.data.batch_size // world)
     if len(loader) == 0:
         raise ConfigError("data.batch_size", run.recipe.data.batch_size, "leaves no full training batch; lower it")
     started = time.monotonic()
-    fit_supernet(run.module, loader, t.epochs, out_dir=out_dir, resume_from=resume, progress=progress,
-                 tensorboard_dir=tensorboard_dir, limit_train_batches=t.max_steps_per_epoch, accelerator="cpu"
-                 if run.device.type == "cpu" else "auto")
-    return {"seconds": time.monotonic() - started, "steps": int(run.module.batches_done)}
+    try:
+        accelerator = t.accelerator if t.accelerator != "auto" else ("cpu" if run.device.type == "cpu" else "auto")
+        fit_supernet(run.module, loader, t.epochs, out_dir=out_dir, resume_from=resume, progress=progress,
+                     tensorboard_dir=tensorboard_dir, limit_train_batches=t.max_steps_per_epoch,
+                     accelerator=accelerator, devices=t.devices, num_nodes=t.num_nodes)
+    except TrainingDiverged as exc:
+        last = Path(out_dir) / "lightning" / "last.ckpt" if out_dir is not None else None
+        kept = (f"last good checkpoint {last} (resume with --resume)" if last is not None and last.is_file()
+                else "no checkpoint was written yet")
+        raise TrainingDiverged(f"{exc}; {kept}; lower training.lr or training.grad_clip, "
+                               "or pass --skip-nonfinite") from None
+    engine = run.module.engine
+    info = {"seconds": time.monotonic() - started, "steps": int(run.module.batches_done),
+            "skipped_nonfinite_steps": int(getattr(engine, "skipped_steps", 0))}
+    if world > 1:
+        info.update(world_size=world, ranks_agree=getattr(run.module, "ranks_agree", None))
+    return info
 
 
 def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume: Optional[str] = None,
@@ -259,12 +277,13 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     from .progress import resolve
     show = resolve(True if progress is None and recipe.output.progress else progress)
     from .ranking import ranking_report
-    from .search.run import build_evaluator, search_supernet
+    from .search.run import build_evaluator, check_search_feasible, search_supernet
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    history: list[dict] = []
+    log = EpochLog()
+    history = log.history
     state: dict = {}
 
     def on_epoch_end(module: Any, epoch: int) -> None:
@@ -286,13 +305,12 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
                                                      state["run"].calib_loader(), state["run"].val_loader())
             evaluator = state["evaluator"]
             preds = [evaluator.evaluate(a)["accuracy"] for a in probes]
-            state["probe_row"] = {"probe_acc": float(np.mean(preds)), "probe_epoch": epoch + 1}
+            log.probe_row = {"probe_acc": float(np.mean(preds)), "probe_epoch": epoch + 1}
             if state.get("truth") is not None:
                 from .ranking import kendall_tau
-                state["probe_row"]["kendall_tau"] = float(kendall_tau(preds, [state["truth"].accuracy(a)
-                                                                              for a in probes]))
+                log.probe_row["kendall_tau"] = float(kendall_tau(preds, [state["truth"].accuracy(a) for a in probes]))
         # Between probes the last probe's values are carried, so every epoch's `default` means the same thing.
-        row.update(state.get("probe_row", {}))
+        row.update(log.probe_row)
         row["default"] = float(row.get("kendall_tau", row.get("probe_acc", -row["loss"])))
         history.append(row)
         module.log_dict({f"epoch/{k}": v for k, v in row.items() if k != "epoch"})
@@ -303,12 +321,21 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
 
     run = prepare(recipe, on_epoch_end=on_epoch_end)
     truth = resolve_ground_truth(recipe, run.search_space)
+    check_search_feasible(recipe, run.pristine_space)
+    # Created only once the recipe, data, space, ground truth and constraint are known to be good:
+    # bad input leaves nothing behind.
+    out.mkdir(parents=True, exist_ok=True)
     state.update(run=run, truth=truth, probes=_probe_archs(recipe, truth, run.search_space))
     tb_dir = out / "tensorboard" if recipe.output.tensorboard else None
     if recipe.output.diagnostics:
-        run.module.on_engine_ready = lambda engine: state.update(diagnostics=_diagnostics(run, engine))
+        def attach_diagnostics(engine: Any) -> None:
+            state["diagnostics"] = run.module.stateful["diagnostics"] = _diagnostics(run, engine)
+        run.module.on_engine_ready = attach_diagnostics
+    run.module.stateful["epoch_log"] = log
     state["t0"] = time.monotonic()
     train_info = train(run, out, resume=resume, progress=show, tensorboard_dir=tb_dir)
+    if not run.module.trainer.is_global_zero:
+        return {}  # under DDP, search, ranking and every output file belong to rank 0
     checkpoint = save_supernet(run, out / "supernet.pt")
 
     results: dict = {
@@ -382,6 +409,26 @@ def _epoch_line(row: dict, epochs: int, seconds: float) -> str:
         parts.append(f"(probed at epoch {row['probe_epoch']})")
     parts.append(f"[{seconds:.1f} s]")
     return "  ".join(parts)
+
+
+class EpochLog:
+    """The per-epoch rows of a run and the last probe's values, checkpointed with the supernet.
+
+    A resumed run restores it, so results.json holds every epoch, not only those after the resume.
+    """
+
+    def __init__(self) -> None:
+        self.history: list[dict] = []
+        self.probe_row: dict = {}
+
+    def state_dict(self) -> dict:
+        """The rows and the carried probe values (plain data)."""
+        return {"history": [dict(r) for r in self.history], "probe_row": dict(self.probe_row)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` in place (callers hold a reference to :attr:`history`)."""
+        self.history[:] = [dict(r) for r in state["history"]]
+        self.probe_row = dict(state["probe_row"])
 
 
 def _diagnostics(run: Run, engine: Any) -> Any:

@@ -108,6 +108,13 @@ class TrainingConfig:
     da_unseen: str = "keep"
     checkpoint_every_n_epochs: int = 1
     num_threads: Optional[int] = None
+    # Drop a step whose gradients are NaN/inf instead of stopping the run (the default stops it).
+    skip_nonfinite: bool = False
+    # Lightning devices per node and nodes; more than one process trains with DDP (gloo on CPU, NCCL on GPU).
+    # data.batch_size stays the global batch: each process gets batch_size / (devices * num_nodes) examples.
+    accelerator: str = "auto"
+    devices: int = 1
+    num_nodes: int = 1
 
 
 @dataclass
@@ -170,6 +177,7 @@ _SECTIONS = {
 
 _CHOICES: dict[str, tuple] = {
     "training.optimizer": ("sgd", "adam", "adamw", "rmsprop"),
+    "training.accelerator": ("auto", "cpu", "gpu", "cuda"),
     "training.path_sampler": ("uniform", "strict_fair", "cluster_fair", "importance"),
     "training.lr_schedule": ("cosine", "poly", "constant"),
     "training.lr_policy": ("static", "calr"),
@@ -190,7 +198,7 @@ _CHOICES: dict[str, tuple] = {
 _POSITIVE_INT = {
     "data.batch_size", "data.eval_batch_size", "training.epochs", "search.population", "search.generations",
     "search.select_num", "search.top_k", "ranking.n_bins", "training.ms_num_labels",
-    "training.checkpoint_every_n_epochs", "ranking.probe_every",
+    "training.checkpoint_every_n_epochs", "ranking.probe_every", "training.devices", "training.num_nodes",
 }
 _NON_NEGATIVE = {
     "training.momentum", "training.weight_decay", "training.lr_floor", "training.lr_min",
@@ -306,6 +314,11 @@ class Recipe:
             raise ConfigError("training.num_threads", t.num_threads, "must be a positive integer or null")
         if t.max_steps_per_epoch is not None and t.max_steps_per_epoch <= 0:
             raise ConfigError("training.max_steps_per_epoch", t.max_steps_per_epoch, "must be a positive integer or null")
+        world = t.devices * t.num_nodes
+        if world > 1 and self.data.batch_size % world:
+            raise ConfigError("data.batch_size", self.data.batch_size,
+                              f"is the global batch and must divide evenly over training.devices x "
+                              f"training.num_nodes = {world} processes")
         if t.path_sampler == "cluster_fair" and t.optimizer_state != "separated":
             raise ConfigError("training.path_sampler", t.path_sampler,
                               "cluster_fair needs training.optimizer_state: separated (it trains one MS cluster per step)")

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, TrainingDiverged
 
 __all__ = ["main"]
 
@@ -48,10 +48,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         last = out / "lightning" / "last.ckpt"
         resume = str(last) if last.is_file() else None
         results = run_recipe(recipe, out, reporter=NniReporter(), resume=resume)
-        logging.getLogger("nni_dynamic_supernet").info("final %s=%.4f", results["headline"], results["default"])
+        if results:  # empty on DDP ranks other than 0, which report nothing
+            logging.getLogger("nni_dynamic_supernet").info("final %s=%.4f", results["headline"], results["default"])
     except ConfigError as exc:
         print(f"trial: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:
+        print(f"trial: error: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

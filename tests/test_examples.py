@@ -17,7 +17,8 @@ EXAMPLES = sorted((REPO / "examples").glob("*.yml"))
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_grid_is_valid(path: Path) -> None:
     config = yaml.safe_load(path.read_text())
-    argv = shlex.split(config["trialCommand"])
+    command = config.get("trialCommand") or config["trainingService"]["master"]["command"]  # kubeflow: per role
+    argv = shlex.split(command)
     assert argv[:3] == ["python3", "-m", "nni_dynamic_supernet.trial"]
     template = REPO / argv[argv.index("--config") + 1]
     assert template.is_file()
@@ -34,3 +35,17 @@ def test_example_grid_is_valid(path: Path) -> None:
 @pytest.mark.parametrize("path", sorted((REPO / "config_templates").glob("*.yaml")), ids=lambda p: p.name)
 def test_config_template_is_valid(path: Path) -> None:
     load_recipe(path)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_is_a_valid_nni_experiment_config(path: Path, tmp_path: Path) -> None:
+    """NNI's own config classes accept every example, the remote and Kubeflow ones included."""
+    from nni.experiment.config import ExperimentConfig
+    raw = yaml.safe_load(path.read_text())
+    key = tmp_path / "id_rsa"
+    key.write_text("not a real key")
+    for machine in raw["trainingService"].get("machineList", []):
+        machine["sshKeyFile"] = str(key)  # NNI checks that the key file exists
+    config = ExperimentConfig(**raw)
+    config.validate()
+    assert config.training_service.platform == raw["trainingService"]["platform"]

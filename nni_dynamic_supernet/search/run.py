@@ -16,7 +16,7 @@ from .searchers import Budget, EvolutionSearch, ExhaustiveSearch, RandomSearch, 
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["build_evaluator", "build_searcher", "search_supernet"]
+__all__ = ["build_evaluator", "build_searcher", "build_constraint", "search_supernet"]
 
 
 def build_evaluator(recipe: Recipe, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
@@ -43,6 +43,38 @@ def build_searcher(recipe: Recipe, constraint: Optional[RangeConstraint]) -> Sea
     raise ConfigError("search.searcher", s.searcher, "not available yet; allowed: evolution, random, exhaustive")
 
 
+def _complexity(pristine_space: Optional[nn.Module]) -> Any:
+    from ..training.build import complexity_model_for
+    try:
+        return complexity_model_for(pristine_space) if pristine_space is not None else None
+    except Exception as exc:  # counting is a nicety for results unless a constraint needs it
+        _logger.warning("parameter/FLOPs counting unavailable: %s", exc)
+        return None
+
+
+def build_constraint(recipe: Recipe, complexity: Any) -> Optional[RangeConstraint]:
+    """The search's params/FLOPs range, checked against the space's bounds (``None`` without limits).
+
+    Runs before training too (:func:`nni_dynamic_supernet.pipeline.run_recipe`), so an
+    impossible constraint stops the run before any compute is spent.
+    """
+    s = recipe.search
+    if s.constraint_min is None and s.constraint_max is None:
+        return None
+    if complexity is None:
+        raise ConfigError("search.constraint_max", s.constraint_max, "needs parameter/FLOPs counting of the space")
+    fn = complexity.params if s.constraint_metric == "params" else complexity.flops
+    constraint = RangeConstraint(fn, s.constraint_min, s.constraint_max, s.constraint_metric)
+    constraint.check_feasible(complexity.bounds(s.constraint_metric))
+    return constraint
+
+
+def check_search_feasible(recipe: Recipe, pristine_space: Optional[nn.Module]) -> None:
+    """Raise the constraint's ConfigError now if the recipe's search could never succeed."""
+    if recipe.search.constraint_min is not None or recipe.search.constraint_max is not None:
+        build_constraint(recipe, _complexity(pristine_space))
+
+
 def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
                     val_loader: Iterable, pristine_space: Optional[nn.Module], device: torch.device | str = "cpu",
                     evaluator: Optional[SubnetEvaluator] = None, progress: Optional[bool] = None) -> dict:
@@ -54,21 +86,10 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     when interactive, never in an nnictl trial).
     """
     from ..progress import progress_bar
-    from ..training.build import complexity_model_for
     s = recipe.search
     space = partition.space
-    complexity = None
-    try:
-        complexity = complexity_model_for(pristine_space) if pristine_space is not None else None
-    except Exception as exc:  # counting is a nicety for results unless a constraint needs it
-        _logger.warning("parameter/FLOPs counting unavailable: %s", exc)
-    constraint = None
-    if s.constraint_min is not None or s.constraint_max is not None:
-        if complexity is None:
-            raise ConfigError("search.constraint_max", s.constraint_max, "needs parameter/FLOPs counting of the space")
-        fn = complexity.params if s.constraint_metric == "params" else complexity.flops
-        constraint = RangeConstraint(fn, s.constraint_min, s.constraint_max, s.constraint_metric)
-        constraint.check_feasible(complexity.bounds(s.constraint_metric))
+    complexity = _complexity(pristine_space)
+    constraint = build_constraint(recipe, complexity)
     if evaluator is None:
         evaluator = build_evaluator(recipe, models, partition, calib_loader, val_loader, device)
 

@@ -199,4 +199,4 @@ def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence
 
     return SupernetEngine(models, set_arch, optimizer, path_sampler, lr_policy, state_policy, update_rule,
                           partition, data_sampler=data_sampler, grad_clip=t.grad_clip, criterion=criterion,
-                          op_modules=op_modules)
+                          skip_nonfinite=t.skip_nonfinite, op_modules=op_modules)

@@ -105,6 +105,15 @@ class TrainingDiagnostics:
         self.epochs.append(row)
         return row
 
+    def state_dict(self) -> dict:
+        """What the diagnostics accumulated so far (checkpointed, so a resumed run reports every epoch)."""
+        return {"gammas": torch.tensor(self.gammas, dtype=torch.float64), "epochs": [dict(r) for r in self.epochs]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        self.gammas = [float(g) for g in state["gammas"].tolist()]
+        self.epochs = [dict(r) for r in state["epochs"]]
+
     def _momentum(self, key: Any, params: Sequence[nn.Parameter]) -> Optional[torch.Tensor]:
         states = self.engine.state_policy._states()
         state = states.get(key)

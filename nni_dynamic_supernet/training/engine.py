@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingDiverged
 from .learning_rate import LRPolicy
 from .momentum import OptimizerStatePolicy
 from .partition import Partition
@@ -30,8 +30,8 @@ from .updates import UpdateRule
 __all__ = ["SupernetEngine", "NonFiniteLossError"]
 
 
-class NonFiniteLossError(RuntimeError):
-    """A step produced a NaN or infinite loss; the message names the step and the subnet."""
+class NonFiniteLossError(TrainingDiverged):
+    """A step produced a NaN or infinite loss or gradient; the message names the step and the subnet."""
 
 
 class SupernetEngine:
@@ -79,6 +79,8 @@ class SupernetEngine:
         self.backward: Callable[[torch.Tensor], None] = lambda loss: loss.backward()
         # Lightning's optimizer step when run by the bridge (keeps its step counting and precision hooks).
         self.step_fn: Callable[[], Any] = optimizer.step
+        #: Steps dropped because their gradients were not finite (``skip_nonfinite``).
+        self.skipped_steps = 0
         self.last_lr = 0.0
         self.last_paths: list[dict] = []
         #: Called as ``fn(step, paths)`` after every step (diagnostics; must not change training state).
@@ -98,13 +100,24 @@ class SupernetEngine:
         """Zero gradients with ``set_to_none`` so unused ops are skipped by the optimizer."""
         self.optimizer.zero_grad(set_to_none=True)
 
-    def optimizer_step(self, key: Hashable, step: int, arch: Optional[dict]) -> None:
-        """Clip, select the optimizer state ``key``, set the LR and step.
+    def optimizer_step(self, key: Hashable, step: int, arch: Optional[dict]) -> bool:
+        """Check, clip, select the optimizer state ``key``, set the LR and step.
 
         ``arch`` is the single path of the step (its CaLR factor scales the LR) or
         ``None`` for an accumulated multi-path step (factors were applied to the losses).
+        Gradients are checked *before* anything moves: a NaN or infinite gradient (a
+        non-finite loss, or an exploding one whose norm overflows) raises
+        :class:`NonFiniteLossError` naming the step and the subnet, so the weights, the
+        optimizer state and the last checkpoint stay those of the last good step. With
+        ``skip_nonfinite`` the step is dropped instead. Returns whether the step was taken.
         """
-        self._drop_zero_grads()
+        if not self._prepare_grads():
+            subnet = arch if arch is not None else self._current_arch
+            if not self.skip_nonfinite:
+                raise NonFiniteLossError(f"non-finite gradient at step {step} training subnet {subnet}")
+            self.skipped_steps += 1
+            self.zero_grad()
+            return False
         if self.grad_clip is not None:
             params = [p for p in self._params if p.grad is not None]
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
@@ -115,21 +128,30 @@ class SupernetEngine:
             group["lr"] = lr
         self.last_lr = lr
         self.step_fn()
+        return True
 
-    def _drop_zero_grads(self) -> None:
-        """Set all-zero gradients to ``None``, as the official SPOS code does (METHODS §1.1.4).
+    def _prepare_grads(self) -> bool:
+        """Null all-zero gradients and report whether the rest are finite, with one device sync.
 
-        An op on the path whose output is multiplied away (a NAS-Bench-201 edge feeding only
-        ``none`` edges) gets an all-zero gradient, not ``None``; without this the optimizer
-        would still apply weight decay and stale momentum to it.
+        All-zero gradients become ``None``, as the official SPOS code does (METHODS
+        §1.1.4): an op on the path whose output is multiplied away (a NAS-Bench-201 edge
+        feeding only ``none`` edges) gets an all-zero gradient, not ``None``, and the
+        optimizer would still apply weight decay and stale momentum to it.
         """
         with_grad = [p for p in self._params if p.grad is not None]
         if not with_grad:
-            return
-        nonzero = torch.stack([p.grad.ne(0).any() for p in with_grad]).tolist()  # one device sync
-        for p, keep in zip(with_grad, nonzero):
+            return True
+        grads = [p.grad for p in with_grad]
+        try:
+            norms = torch.stack(torch._foreach_norm(grads)).float()
+        except RuntimeError:  # mixed devices or dtypes
+            norms = torch.stack([torch.linalg.vector_norm(g).float().to(grads[0].device) for g in grads])
+        # A NaN norm is != 0, so a NaN gradient is kept (and reported) rather than nulled.
+        flags = torch.cat([norms.ne(0), torch.isfinite(norms).all().reshape(1)]).tolist()
+        for p, keep in zip(with_grad, flags[:-1]):
             if not keep:
                 p.grad = None
+        return bool(flags[-1])
 
     def observe_examples(self, index: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         """Give the data sampler each example's importance ``||softmax(z) - onehot(y)||``, at no extra forward."""
@@ -201,6 +223,7 @@ class SupernetEngine:
             index = torch.full((len(y),), -1, dtype=torch.long, device=y.device)
         else:
             x, y, index = batch[0], batch[1], batch[2]
+        skipped_before = self.skipped_steps
         leaf = self.partition.sample_leaf()
         paths = self.path_sampler.sample(self.partition.leaves[leaf])
         self.last_paths = paths
@@ -210,9 +233,11 @@ class SupernetEngine:
         for observer in self.step_observers:
             observer(step, paths)
         if not torch.isfinite(loss):
-            message = f"non-finite loss {float(loss)} at step {step} training subnet {paths[0]}"
+            # Reached only when the update rule dropped the step itself (Reptile restores theta) or skipping is on.
             if not self.skip_nonfinite:
-                raise NonFiniteLossError(message + "; lower training.lr or pass --skip-nonfinite")
+                raise NonFiniteLossError(f"non-finite loss {float(loss)} at step {step} training subnet {paths[0]}")
+            if self.skipped_steps == skipped_before:  # the update rule dropped it without asking optimizer_step
+                self.skipped_steps += 1
         return loss
 
     # ------------------------------------------------------------------ state

@@ -382,15 +382,53 @@ def test_leaf_sampling_is_proportional_and_seeded():
 
 
 # ---------------------------------------------------------------------------------------------- robustness
-def test_nonfinite_loss_raises_or_skips():
-    engine = _engine(_recipe("spos"))
+def _weights(engine) -> list:
+    return [p.detach().clone() for p in engine.params]
+
+
+def _optimizer_state(engine) -> list:
+    return [{k: v.clone() for k, v in engine.optimizer.state[p].items()} for p in engine.params
+            if p in engine.optimizer.state]
+
+
+@pytest.mark.parametrize("strategy", ["spos", "fairnas", "spos_calr_ms"])
+def test_nonfinite_loss_stops_before_the_weights_move(strategy):
+    engine = _engine(_recipe(strategy))
+    engine.train_step(_batch(0), 0)  # momentum buffers exist: a late step would change them too
+    before, state_before = _weights(engine), _optimizer_state(engine)
     x, y = _batch()
     x[0, 0, 0, 0] = float("nan")
-    with pytest.raises(NonFiniteLossError, match="step 4"):
+    with pytest.raises(NonFiniteLossError, match=r"step 4 training subnet \{"):
         engine.train_step((x, y), 4)
+    assert all(torch.equal(a, b) for a, b in zip(before, _weights(engine)))
+    after = _optimizer_state(engine)
+    assert len(after) == len(state_before)
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(state_before, after) for k in a)
+
+
+def test_skip_nonfinite_drops_the_step_and_counts_it():
+    engine = _engine(_recipe("spos"))
     engine.skip_nonfinite = True
+    before = _weights(engine)
+    x, y = _batch()
+    x[0, 0, 0, 0] = float("nan")
     loss = engine.train_step((x, y), 5)
     assert not torch.isfinite(loss)
+    assert engine.skipped_steps == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, _weights(engine)))
+    assert all(p.grad is None for p in engine.params)
+    engine.train_step(_batch(1), 6)  # training goes on with the next good batch
+    assert engine.skipped_steps == 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, _weights(engine)))
+
+
+def test_exploding_gradient_is_caught_before_clipping_hides_it():
+    engine = _engine(_recipe("spos"))  # grad_clip 5 would rescale an inf norm to NaN weights
+    x, y = _batch()
+    before = _weights(engine)
+    with pytest.raises(NonFiniteLossError, match="step 7"):
+        engine.train_step((x * 1e38, y), 7)
+    assert all(torch.equal(a, b) for a, b in zip(before, _weights(engine)))
 
 
 def test_engine_state_dict_round_trip_resumes_identically():

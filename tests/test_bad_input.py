@@ -1,0 +1,140 @@
+"""Bad input: every case stops ``nds`` with one line that names the field and the fix, a non-zero
+exit status, and no partial output file.
+
+Each row of :data:`CASES` is ``(id, argv, field)``: the command line (``{ckpt}``, ``{tmp}`` and
+``{out}`` are filled in), and the field or input the error line must name.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from nni_dynamic_supernet import cli
+
+_TINY = {
+    "strategy": "spos", "seed": 0,
+    "space": {"name": "nas_bench_201", "kwargs": {"channels": 2, "cells_per_stage": 1}},
+    "data": {"name": "digits_hard", "batch_size": 16, "eval_batch_size": 200, "train_subset": 128},
+    "training": {"epochs": 1, "max_steps_per_epoch": 1, "num_threads": 1},
+    "search": {"searcher": "random", "max_evaluations": 2, "bn_batches": 1},
+    "ranking": {"ground_truth": None, "headline": "best_accuracy", "probe_archs": 0},
+    "output": {"tensorboard": False, "plots": False, "diagnostics": False},
+}
+
+
+def _train(*sets: str) -> list[str]:
+    argv = ["train", "--config", "{tmp}/tiny.yaml", "--out", "{out}"]
+    for s in sets:
+        argv += ["--set", s]
+    return argv
+
+
+CASES = [
+    # recipe: names
+    ("unknown-strategy", _train("strategy=nope"), "strategy"),
+    ("unknown-space", _train("space.name=nope"), "space.name"),
+    ("unknown-dataset", _train("data.name=nope"), "data.name"),
+    ("unknown-searcher", _train("search.searcher=nope"), "search.searcher"),
+    ("unknown-lr-policy", _train("training.lr_policy=nope"), "training.lr_policy"),
+    ("unknown-path-sampler", _train("training.path_sampler=nope"), "training.path_sampler"),
+    ("unknown-optimizer-state", _train("training.optimizer_state=nope"), "training.optimizer_state"),
+    ("unknown-top-level-key", _train("nope=1"), "nope"),
+    ("unknown-field", _train("training.nope=1"), "training.nope"),
+    ("unknown-ms-label", _train("strategy=spos_ms", "training.ms_labels=[nope]"), "training.ms_labels"),
+    ("unknown-split-label", _train("strategy=fsnas", "training.split_label=nope"), "training.split_label"),
+    # recipe: types and ranges
+    ("epochs-not-a-number", _train("training.epochs=abc"), "training.epochs"),
+    ("epochs-negative", _train("training.epochs=-1"), "training.epochs"),
+    ("batch-size-zero", _train("data.batch_size=0"), "data.batch_size"),
+    ("eval-batch-size-negative", _train("data.eval_batch_size=-5"), "data.eval_batch_size"),
+    ("lr-negative", _train("training.lr=-0.1"), "training.lr"),
+    ("lr-nan", _train("training.lr=.nan"), "training.lr"),
+    ("momentum-negative", _train("training.momentum=-0.5"), "training.momentum"),
+    ("gamma-min-above-max", _train("strategy=spos_calr", "training.gamma_min=5", "training.gamma_max=2"),
+     "training.gamma_min"),
+    ("probe-every-zero", _train("ranking.probe_every=0"), "ranking.probe_every"),
+    ("seed-negative", _train("seed=-3"), "seed"),
+    ("val-fraction-one", _train("data.val_fraction=1.0"), "data.val_fraction"),
+    ("select-above-population", _train("search.select_num=99", "search.population=4"), "search.select_num"),
+    ("constraint-min-above-max", _train("search.constraint_min=10", "search.constraint_max=1"),
+     "search.constraint_min"),
+    # impossible constraint and data that cannot work
+    ("impossible-constraint", _train("search.constraint_max=1"), "search.constraint"),
+    ("dataset-too-small", _train("data.train_subset=4"), "data.batch_size"),
+    ("missing-dataset-root", _train("data.name=cifar10", "data.root={tmp}/no-such-dir", "data.download=false"),
+     "data.root"),
+    # files
+    ("missing-config", ["train", "--config", "{tmp}/no-such.yaml", "--out", "{out}"], "--config"),
+    ("config-not-yaml", ["train", "--config", "{tmp}/broken.yaml", "--out", "{out}"], "--config"),
+    ("resume-without-checkpoint", _train() + ["--resume"], "--resume"),
+    ("corrupt-checkpoint", ["search", "--checkpoint", "{tmp}/corrupt.pt", "--out", "{out}"], "--checkpoint"),
+    ("truncated-checkpoint", ["search", "--checkpoint", "{tmp}/truncated.pt", "--out", "{out}"], "--checkpoint"),
+    ("checkpoint-of-another-space", ["search", "--checkpoint", "{tmp}/other_space.pt", "--out", "{out}"],
+     "--checkpoint"),
+    ("not-our-checkpoint", ["search", "--checkpoint", "{tmp}/foreign.pt", "--out", "{out}"], "--checkpoint"),
+    ("missing-checkpoint", ["search", "--checkpoint", "{tmp}/none.pt", "--out", "{out}"], "--checkpoint"),
+    ("arch-unknown-label", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/bad_label.json",
+                            "--out", "{out}/preds.json"], "arch"),
+    ("arch-unknown-choice", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/bad_choice.json",
+                             "--out", "{out}/preds.json"], "arch"),
+    ("archs-not-a-list", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/not_list.json",
+                          "--out", "{out}/preds.json"], "--archs"),
+    ("ground-truth-disjoint", _train("ranking.ground_truth={tmp}/disjoint_table.json"), "ranking.ground_truth"),
+    ("ground-truth-missing", _train("ranking.ground_truth={tmp}/no-table.json"), "ranking.ground_truth"),
+    ("predictions-not-json", ["rank", "--predictions", "{tmp}/broken.yaml", "--ground-truth", "{tmp}/table.json",
+                              "--out", "{out}/rank.json"], "--predictions"),
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny trained checkpoint plus every broken file the cases point at."""
+    tmp = tmp_path_factory.mktemp("bad_input")
+    (tmp / "tiny.yaml").write_text(json.dumps(_TINY))
+    assert cli.main(["train", "--config", str(tmp / "tiny.yaml"), "--out", str(tmp / "trained")]) == 0
+    ckpt = tmp / "trained" / "supernet.pt"
+    payload = torch.load(ckpt, weights_only=True)
+    data = ckpt.read_bytes()
+    (tmp / "truncated.pt").write_bytes(data[: len(data) // 2])
+    (tmp / "corrupt.pt").write_bytes(b"\x00not a torch file" * 10)
+    torch.save({"state_dict": {}}, tmp / "foreign.pt")
+    other = dict(payload, search_space={**payload["search_space"], "extra_label": ["a", "b"]})
+    torch.save(other, tmp / "other_space.pt")
+    (tmp / "broken.yaml").write_text("training: [unclosed\n")
+    labels = list(payload["search_space"])
+    good = {k: v[0] for k, v in payload["search_space"].items()}
+    (tmp / "bad_label.json").write_text(json.dumps([{**good, "no_such_label": 1}]))
+    (tmp / "bad_choice.json").write_text(json.dumps([{**good, labels[0]: "no_such_op"}]))
+    (tmp / "not_list.json").write_text(json.dumps({"arch": good}))
+    table = json.loads((Path(cli.__file__).parent / "_resources" / "digits_hard_nb201.json").read_text())
+    (tmp / "table.json").write_text(json.dumps(table))
+    for record in table["entries"]:
+        record["arch"] = {f"other_{k}": v for k, v in record["arch"].items()}
+    (tmp / "disjoint_table.json").write_text(json.dumps(table))
+    return {"tmp": str(tmp), "ckpt": str(ckpt)}
+
+
+def test_the_table_is_large_enough() -> None:
+    assert len(CASES) >= 30
+    assert len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("argv, field", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_clear_line_and_no_output(argv: list, field: str, files: dict, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    filled = [a.format(out=out, **files) for a in argv]
+    capsys.readouterr()
+    code = cli.main(filled)
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    lines = err.splitlines()
+    assert len(lines) == 1, f"expected one error line, got:\n{err}"
+    assert lines[0].startswith("nds: error: ")
+    assert field in lines[0], f"the line does not name {field!r}: {lines[0]}"
+    assert ":" in lines[0][len("nds: error: "):], "the line must say how to fix it"
+    left = [p for p in out.rglob("*")] if out.exists() else []
+    assert not left, f"partial output left behind: {left}"
