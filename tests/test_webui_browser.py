@@ -114,8 +114,8 @@ def _default_column(driver: Any) -> list[float]:
     return [float(v) for v in re.findall(r"(-?\d+(?:\.\d+)?(?:e-?\d+)?) \((?:FINAL|LATEST)\)", text)]
 
 
-# Not marked slow although it takes about a minute: CI runs the default selection and must exercise it
-# (like test_nnictl.py).
+# Not marked slow although it takes one to three minutes (most of it the two nnictl trials): CI runs the
+# default selection and must exercise it, like test_nnictl.py.
 def test_web_ui_shows_trials_metrics_and_sorts_by_default(tmp_path: Path) -> None:
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
