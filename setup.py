@@ -34,7 +34,7 @@ setup(
         "peewee>=3.14,<4",
         "setuptools>=77.0.3,<81",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "selenium>=4.10"]},
     entry_points={
         "console_scripts": ["nds = nni_dynamic_supernet.cli:main"],
         "nni_dynamic_supernet.strategies": [f"{n} = nni_dynamic_supernet.strategies:{n}" for n in STRATEGIES],

@@ -1,4 +1,4 @@
-"""The ``nds`` command: train, search, evaluate, rank, export, bench, list.
+"""The ``nds`` command: train, search, evaluate, rank, export, plot, bench, list.
 
 Every user error is printed as one line (``nds: error: field=value: fix``) with exit
 status 2, and leaves no partial output file behind.
@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 
 from .errors import ConfigError, TrainingDiverged
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "strategy_table_rst"]
 
 
 def _overrides(pairs: Optional[Sequence[str]]) -> dict:
@@ -117,8 +117,28 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _short_citation(paper: str) -> str:
+    # "Guo et al., Single Path One-Shot NAS ..., ECCV 2020" -> "Guo et al., ECCV 2020"
+    parts = [p.strip() for p in paper.split(",")]
+    return f"{parts[0]}, {parts[-1]}" if len(parts) > 2 else paper
+
+
+def strategy_table_rst() -> str:
+    """The README's strategy table (name, one-line purpose, paper), generated from the registry."""
+    from .registry import get_preset, list_strategies
+    rows = [(f"``{n}``", get_preset(n).summary, _short_citation(get_preset(n).paper)) for n in list_strategies()]
+    header = ("strategy", "purpose", "paper")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(3)]
+    rule = "  ".join("=" * w for w in widths)
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([rule, line(header), rule, *map(line, rows), rule])
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from .registry import get_preset, list_spaces, list_strategies
+    if args.rst:
+        print(strategy_table_rst())
+        return 0
     print("strategies:")
     for name in list_strategies():
         print(f"  {name:18s} {get_preset(name).summary}")
@@ -131,7 +151,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_bench_build(args: argparse.Namespace) -> int:
     from .bench.build import bench_info, build_ground_truth
     build_ground_truth(args.out, n_archs=args.archs, seeds=tuple(args.seeds), sample_seed=args.sample_seed,
-                       workers=args.workers, progress=not args.quiet)
+                       workers=args.workers, progress=False if args.quiet else None)
     print(bench_info(args.out))
     return 0
 
@@ -150,6 +170,34 @@ def _cmd_bench_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_flags(p: argparse.ArgumentParser) -> None:
+    # Default: bars when stderr is a terminal and this is no nnictl trial.
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--progress", dest="progress", action="store_true", default=None,
+                       help="always show progress bars (default: only on a terminal, never in nnictl trials)")
+    group.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .plots import plot_compare, plot_prediction_scatter, plot_results
+    data = _read_json(args.results, "RESULTS")
+    out = Path(args.out) if args.out else Path(args.results).resolve().parent
+    if isinstance(data, dict) and "summary" in data and "runs" in data:  # compare.json of `nds bench compare`
+        written = [plot_compare(data["summary"], out / "compare_tau.png", noise=data.get("noise_ceiling"))]
+        if data["runs"]:
+            written.append(plot_prediction_scatter([r["results"] for r in data["runs"]], out / "compare_scatter.png"))
+    elif isinstance(data, dict) and "training" in data:
+        written = plot_results(data, out)
+    else:
+        raise ConfigError("RESULTS", args.results, "is neither a results.json of nds train / a trial nor a "
+                                                   "compare.json of nds bench compare")
+    for path in written:
+        print(path)
+    if not written:
+        print(f"{args.results}: nothing to plot (no history, ranking or diagnostics in it)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``nds``."""
     parser = argparse.ArgumentParser(prog="nds", description="Weight-sharing supernet training and ranking for NNI.")
@@ -161,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field (dotted key)")
     p.add_argument("--resume", action="store_true", help="resume from OUT/lightning/last.ckpt")
-    p.add_argument("--progress", action="store_true", help="show progress bars")
+    _progress_flags(p)
     p.add_argument("--skip-search", action="store_true", help="train only")
     p.add_argument("--skip-nonfinite", action="store_true",
                    help="drop steps whose gradients are NaN/inf instead of stopping (training.skip_nonfinite)")
@@ -179,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--archs", required=True, help="JSON list of {label: choice} objects")
     p.add_argument("--out", required=True, help="predictions JSON")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
-    p.add_argument("--progress", action="store_true")
+    _progress_flags(p)
     p.set_defaults(fn=_cmd_evaluate)
 
     p = sub.add_parser("rank", help="rank predictions against a ground-truth table")
@@ -195,7 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(fn=_cmd_export)
 
+    p = sub.add_parser("plot", help="draw every figure of a results.json (or a compare.json) as PNG")
+    p.add_argument("results", metavar="RESULTS.json", help="results.json of a run, or compare.json of bench compare")
+    p.add_argument("--out", help="output directory (default: the JSON file's directory)")
+    p.set_defaults(fn=_cmd_plot)
+
     p = sub.add_parser("list", help="list strategies and spaces")
+    p.add_argument("--rst", action="store_true", help="print the strategy table of the README (reStructuredText)")
     p.set_defaults(fn=_cmd_list)
 
     bench = sub.add_parser("bench", help="the embedded ranking benchmark")
@@ -227,8 +281,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    for noisy in ("pytorch_lightning", "lightning", "nni"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from .quiet_logs import quiet_third_party_logs
+    quiet_third_party_logs(verbose=args.verbose)
     try:
         return int(args.fn(args) or 0)
     except ConfigError as exc:

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 import torch
 import torch.nn as nn
 
-warnings.filterwarnings("ignore", message=r".*is found to be not a nn\.Module", category=RuntimeWarning)
-warnings.filterwarnings("ignore", message=r".*training_service will be ignored.*")
+from .quiet_logs import install_nni_filters  # noqa: E402
+
+# NNI's import-time "not a nn.Module" warning and NasExperiment's "training_service will be ignored".
+install_nni_filters()
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 # Our trainer validates subnets itself after each epoch, not through Lightning's val loop.
 warnings.filterwarnings("ignore", message=r".*You defined a `validation_step` but have no `val_dataloader`.*")

@@ -227,7 +227,8 @@ def _tracked_archs(recipe: Recipe, truth: Any, search_space: dict) -> list[dict]
             + [{"arch": archs[i], "group": "random", "true_accuracy": float(accs[i])} for i in rest])
 
 
-def search_run(run: Run, out_dir: Optional[Path] = None, evaluator: Any = None, truth: Any = None) -> dict:
+def search_run(run: Run, out_dir: Optional[Path] = None, evaluator: Any = None, truth: Any = None,
+               progress: Optional[bool] = None) -> dict:
     """Run the recipe's searcher on ``run``'s supernet, transferring it first when ``search.transfer_to`` is set.
 
     A shifted search writes the moved supernet to ``out_dir/supernet_shifted.pt``
@@ -244,7 +245,8 @@ def search_run(run: Run, out_dir: Optional[Path] = None, evaluator: Any = None, 
     shifted: list = []
     found = search_supernet(run.recipe, target.models, run.partition, target.calib_loader(), target.val_loader(),
                             target.pristine_space, target.device, evaluator=evaluator, train_set=target.splits.train,
-                            tracked=_tracked_archs(run.recipe, truth, run.search_space), shifted_models=shifted)
+                            tracked=_tracked_archs(run.recipe, truth, run.search_space), shifted_models=shifted,
+                            progress=progress)
     if s.transfer_to is not None:
         found["transfer"] = {"num_classes": target.splits.num_classes, "classes": list(target.splits.classes),
                              "data": target.recipe.to_dict()["data"], "freeze_features": s.freeze_features}
@@ -302,8 +304,11 @@ def _probe_archs(recipe: Recipe, truth: Any, search_space: dict) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------- stages
-def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: bool = False) -> list[dict]:
-    """Predicted accuracy of each architecture (val accuracy after the recipe's BN policy), in order."""
+def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: Optional[bool] = None) -> list[dict]:
+    """Predicted accuracy of each architecture (val accuracy after the recipe's BN policy), in order.
+
+    ``progress``: ``None`` shows a bar when interactive (never in an nnictl trial); ``True`` / ``False`` force it.
+    """
     from .search.run import build_evaluator
     for arch in archs:
         missing = set(run.search_space) - set(arch)
@@ -314,10 +319,8 @@ def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: bo
                               + "; ".join(f"{k}: {v}" for k, v in run.search_space.items()))
     evaluator = evaluator or build_evaluator(run.recipe, run.models, run.partition, run.calib_loader(),
                                              run.val_loader(), run.device)
-    iterator: Any = archs
-    if progress:
-        from tqdm import tqdm
-        iterator = tqdm(archs, desc="evaluate", unit="arch")
+    from .progress import progress_bar
+    iterator = progress_bar(archs, desc="evaluate", unit="arch", enabled=progress)
     return [{"arch": dict(a), "predicted_accuracy": float(evaluator.evaluate(a)["accuracy"])} for a in iterator]
 
 
@@ -352,15 +355,22 @@ def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progr
 
 
 def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume: Optional[str] = None,
-               progress: bool = False, skip_search: bool = False) -> dict:
+               progress: Optional[bool] = None, skip_search: bool = False) -> dict:
     """Train, search and rank one recipe; write results.json, best_arch.json and supernet.pt to ``out_dir``.
 
+    ``progress`` shows Lightning's training bar and bars for the search and the final
+    ranking: ``None`` (default) when interactive and ``recipe.output.progress`` is not
+    forcing it, ``True`` / ``False`` to force. Never in an nnictl trial (quiet mode).
     Returns the results dict (the ``results.json`` content).
     """
+    from .progress import resolve
+    show = resolve(True if progress is None and recipe.output.progress else progress)
     from .ranking import ranking_report
     from .search.run import build_evaluator, check_search_feasible
 
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     log = EpochLog()
     history = log.history
     state: dict = {}
@@ -393,7 +403,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         row["default"] = float(row.get("kendall_tau", row.get("probe_acc", -row["loss"])))
         history.append(row)
         module.log_dict({f"epoch/{k}": v for k, v in row.items() if k != "epoch"})
-        _logger.info("epoch %d: %s", row["epoch"], ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+        _logger.info("%s", _epoch_line(row, recipe.training.epochs, time.monotonic() - state.get("t0", started)))
+        state["t0"] = time.monotonic()
         if reporter is not None:
             reporter.intermediate(row)
 
@@ -410,7 +421,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
             state["diagnostics"] = run.module.stateful["diagnostics"] = _diagnostics(run, engine)
         run.module.on_engine_ready = attach_diagnostics
     run.module.stateful["epoch_log"] = log
-    train_info = train(run, out, resume=resume, progress=progress, tensorboard_dir=tb_dir)
+    state["t0"] = time.monotonic()
+    train_info = train(run, out, resume=resume, progress=show, tensorboard_dir=tb_dir)
     if not run.module.trainer.is_global_zero:
         return {}  # under DDP, search, ranking and every output file belong to rank 0
     checkpoint = save_supernet(run, out / "supernet.pt")
@@ -430,7 +442,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     evaluator = state.get("evaluator") or build_evaluator(recipe, run.models, run.partition, run.calib_loader(),
                                                           run.val_loader())
     if not skip_search:
-        found = search_run(run, out, evaluator=evaluator, truth=truth)
+        found = search_run(run, out, evaluator=evaluator, truth=truth, progress=show)
         best = found["top"][0]
         results["search"] = {k: v for k, v in found.items() if k != "history"}
         results["search"]["history_size"] = len(found["history"])
@@ -438,7 +450,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         results["best"] = {k: v for k, v in best.items() if k != "arch"}
         atomic_write_json(out / "best_arch.json", best["arch"])
     if truth is not None:
-        preds = predict(run, truth.archs(), evaluator=evaluator)
+        preds = predict(run, truth.archs(), evaluator=evaluator, progress=show)
         pred = [p["predicted_accuracy"] for p in preds]
         true = truth.accuracies()
         params = truth.params()
@@ -462,12 +474,30 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     results["headline"] = headline
     results["default"] = float(default)
     atomic_write_json(out / "results.json", results)
+    figures = []
     if recipe.output.plots:
         from .plots import plot_results
-        plot_results(results, out)
+        figures = plot_results(results, out)
+    final = final_metrics(results)
+    if tb_dir is not None:
+        from .tensorboard_log import log_figures_and_final
+        log_figures_and_final(tb_dir, figures, final, step=recipe.training.epochs)
     if reporter is not None:
-        reporter.final(final_metrics(results))
+        reporter.final(final)
     return results
+
+
+def _epoch_line(row: dict, epochs: int, seconds: float) -> str:
+    """One log line per epoch with what a user watches; every other value is in TensorBoard and results.json."""
+    parts = [f"epoch {row['epoch']}/{epochs}", f"loss={row['loss']:.4f}", f"lr={row['lr']:.4g}"]
+    if "probe_acc" in row:
+        parts.append(f"probe_acc={row['probe_acc']:.2f}%")
+    if "kendall_tau" in row:
+        parts.append(f"tau={row['kendall_tau']:.3f}")
+    if "probe_epoch" in row and row["probe_epoch"] != row["epoch"]:
+        parts.append(f"(probed at epoch {row['probe_epoch']})")
+    parts.append(f"[{seconds:.1f} s]")
+    return "  ".join(parts)
 
 
 class EpochLog:

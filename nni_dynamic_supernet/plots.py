@@ -16,12 +16,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .atomic_io import atomic_write_bytes  # noqa: E402
 
 __all__ = ["plot_compare", "plot_prediction_scatter", "plot_predicted_vs_true", "plot_sampling_diagnostics",
-           "plot_partition_tree",
-           "save_figure", "RESULT_PLOTS", "result_plot", "plot_results"]
+           "plot_partition_tree", "plot_lr_by_complexity", "save_figure", "RESULT_PLOTS", "result_plot", "plot_results"]
 
 #: Figures drawn from one run's results.json: file stem -> ``fn(results, path) -> path or None``.
 #: A plotter returns ``None`` when the run holds nothing for it (a run without PA has no PA plot).
@@ -89,15 +89,22 @@ def plot_prediction_scatter(results_files: Sequence[Any], path: Path) -> Path:
     n = max(1, len(by_strategy))
     cols = min(4, n)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows) if n > 1 else (4.6, 4.0), squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax, (name, res) in zip(axes.flat, by_strategy.items()):
         preds = res["ranking"]["predictions"]
-        ax.scatter([p["true_accuracy"] for p in preds], [p["predicted_accuracy"] for p in preds], s=8, alpha=0.7)
-        ax.set_title(f"{name} (seed {res['seed']}): tau={res['ranking']['kendall_tau']:.3f}", fontsize=9)
+        ax.scatter([p["true_accuracy"] for p in preds], [p["predicted_accuracy"] for p in preds], s=8, alpha=0.7,
+                   label=f"{len(preds)} subnets")
+        ax.set_title(f"{name} (seed {res['seed']}): Kendall tau={res['ranking']['kendall_tau']:.3f}", fontsize=9)
         ax.set_xlabel("stand-alone test accuracy (%)")
         ax.set_ylabel("supernet val accuracy (%)")
+        ceiling = res["ranking"].get("noise_ceiling", {}).get("kendall_tau")
+        if ceiling is not None:
+            ax.plot([], [], " ", label=f"noise ceiling tau={ceiling:.3f}")  # a legend line, no data
+        ax.legend(fontsize=7, loc="upper left")
+    if n == 1:
+        fig.suptitle("Supernet prediction vs stand-alone accuracy", fontsize=10)
     return save_figure(fig, path)
 
 
@@ -154,7 +161,51 @@ def plot_sampling_diagnostics(results: Any, path: Path) -> Optional[Path]:
             ax.set_title("Gradient variance per epoch")
             ax.legend(fontsize=7)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(f"{res.get('strategy', '')} (seed {res.get('seed', '')})", fontsize=9)
+    return save_figure(fig, path)
+
+
+@result_plot("lr_by_complexity")
+def plot_lr_by_complexity(results: Any, path: Path) -> Optional[Path]:
+    """CaLR: the LR schedule of the smallest, median and largest subnet, and the exponent of sampled subnets.
+
+    ``None`` when the run has no LR curves or every subnet follows the same schedule
+    (static LR): the figure exists to show how CaLR separates them.
+    """
+    res = _load(results)
+    diagnostics = res.get("diagnostics", {})
+    curves = diagnostics.get("lr_curves", {})
+    steps = curves.get("steps")
+    named = [(name, c) for name, c in curves.items() if name != "steps" and isinstance(c, dict) and c.get("lr")]
+    if not steps or len(named) < 2 or all(c["lr"] == named[0][1]["lr"] for _, c in named):
+        return None
+    metric = res.get("recipe", {}).get("training", {}).get("complexity_metric", "params")
+    unit = "FLOPs" if metric == "flops" else "parameters"
+    gamma = diagnostics.get("gamma", {})
+    panels = 2 if gamma.get("counts") else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.0 * panels, 3.6), squeeze=False)
+    ax = axes[0, 0]
+    for name, curve in named:
+        label = name
+        if curve.get("complexity") is not None:
+            label += f" ({curve['complexity']:,.0f} {unit}"
+            label += f", γ={curve['gamma']:.2f})" if curve.get("gamma") is not None else ")"
+        ax.plot(steps, curve["lr"], label=label)
+    ax.set_xlabel("training step (batches)")
+    ax.set_ylabel("learning rate")
+    ax.set_title("LR schedule by subnet complexity")
+    ax.legend(fontsize=7)
+    if panels == 2:
+        ax = axes[0, 1]
+        edges = gamma["edges"]
+        ax.bar(edges[:-1], gamma["counts"], width=[b - a for a, b in zip(edges[:-1], edges[1:])], align="edge",
+               color="tab:purple", alpha=0.8, label=f"sampled subnets (mean γ={gamma['mean']:.2f})")
+        ax.set_xlabel("CaLR exponent γ (larger: LR decays faster)")
+        ax.set_ylabel("sampled subnets (count)")
+        ax.set_title("Exponent of the subnets trained")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{res.get('strategy', '')} (seed {res.get('seed', '')}): complexity-aware LR", fontsize=9)
     return save_figure(fig, path)
 
 

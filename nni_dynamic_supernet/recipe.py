@@ -190,7 +190,14 @@ class RankingConfig:
 
 @dataclass
 class OutputConfig:
-    """What a run writes besides results.json."""
+    """What a run writes besides results.json.
+
+    ``tensorboard``: Lightning's TensorBoard log in ``OUT/tensorboard`` (per-epoch scalars,
+    then the figures and final metrics); ``plots``: the registered PNG figures beside
+    results.json; ``diagnostics``: the gradient / momentum / CaLR diagnostics; ``progress``:
+    force progress bars on even when stderr is not a terminal (bars show on a terminal
+    anyway, and never in an nnictl trial).
+    """
 
     tensorboard: bool = True
     plots: bool = True

@@ -3,8 +3,11 @@
 It merges the tuner's parameters (dotted recipe keys such as ``strategy`` or
 ``training.lr``) into the template, trains, searches and ranks, reports one
 intermediate dict per epoch and a final dict to nnictl, and writes results.json,
-best_arch.json and the supernet checkpoint to ``$NNI_OUTPUT_DIR`` (or ``--out``). A
-trial whose output directory already holds a Lightning checkpoint resumes from it.
+best_arch.json, the figures and the supernet checkpoint to ``$NNI_OUTPUT_DIR`` (or
+``--out``). A trial whose output directory already holds a Lightning checkpoint resumes
+from it. Trials are quiet: no progress bars, one log line per epoch, and NNI's and
+Lightning's repeated messages hidden. The folder NNI's TensorBoard button reads is linked
+to the output directory.
 """
 from __future__ import annotations
 
@@ -28,8 +31,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra recipe overrides")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for noisy in ("pytorch_lightning", "lightning", "nni"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from .quiet_logs import quiet_third_party_logs
+    quiet_third_party_logs()
     try:
         from .nni_bridge import NniReporter, nni_parameters
         from .pipeline import run_recipe
@@ -38,6 +41,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         overrides.update(nni_parameters())
         recipe = load_recipe(args.config, overrides)
         out = Path(args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output")
+        out.mkdir(parents=True, exist_ok=True)
+        # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR (NNI_NOTES §5).
+        from .tensorboard_log import link_for_nni_webui
+        link_for_nni_webui(out)
         last = out / "lightning" / "last.ckpt"
         resume = str(last) if last.is_file() else None
         results = run_recipe(recipe, out, reporter=NniReporter(), resume=resume)

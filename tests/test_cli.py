@@ -107,6 +107,33 @@ def test_shifted_search_on_a_partitioned_checkpoint_then_evaluate(trained: Path)
     assert pred[0]["predicted_accuracy"] == pytest.approx(found["top"][0]["accuracy"])  # scored on the final weights
 
 
+def test_plot_redraws_every_figure_the_results_hold(trained: Path, capsys: pytest.CaptureFixture) -> None:
+    capsys.readouterr()
+    assert main(["plot", str(trained / "run" / "results.json"), "--out", str(trained / "plots")]) == 0
+    written = capsys.readouterr().out.split()
+    names = {Path(p).name for p in written}
+    # fsnas_calr_ms: CaLR LR curves; no ground truth, so no prediction scatter.
+    assert "lr_by_complexity.png" in names and "predicted_vs_true.png" not in names
+    assert names == {p.name for p in (trained / "run").glob("*.png")}  # the same figures the run drew
+    assert all(Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+
+
+def test_plot_draws_the_compare_chart(tmp_path: Path) -> None:
+    results = {"strategy": "spos", "seed": 0, "ranking": {"kendall_tau": 0.5, "predictions": [
+        {"predicted_accuracy": 50.0, "true_accuracy": 60.0}, {"predicted_accuracy": 55.0, "true_accuracy": 70.0}]}}
+    compare = {"summary": [{"strategy": "spos", "kendall_tau": 0.5, "kendall_tau_std": 0.1}],
+               "runs": [{"results": results}], "noise_ceiling": {"kendall_tau": 0.8}}
+    (tmp_path / "compare.json").write_text(json.dumps(compare))
+    assert main(["plot", str(tmp_path / "compare.json")]) == 0
+    assert (tmp_path / "compare_tau.png").is_file() and (tmp_path / "compare_scatter.png").is_file()
+
+
+def test_plot_refuses_other_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "x.json").write_text("[1, 2]")
+    assert main(["plot", str(tmp_path / "x.json")]) == 2
+    assert "RESULTS" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, field", [
     (["train", "--config", "missing.yaml", "--out", "{tmp}/o"], "--config"),
     (["train", "--out", "{tmp}/o", "--set", "strategy=nope"], "strategy"),

@@ -285,7 +285,7 @@ def build_ground_truth(
     seeds: Sequence[int] = (0, 1),
     sample_seed: int = 2026,
     workers: int = 1,
-    progress: bool = True,
+    progress: Optional[bool] = None,
     limit: Optional[int] = None,
     *,
     _epochs: Optional[int] = None,
@@ -311,7 +311,8 @@ def build_ground_truth(
         Worker processes (``spawn``); 1 trains in this process. Use at most the number of
         free cores: each worker trains single-threaded.
     progress
-        Show a tqdm progress bar on stderr.
+        Show a progress bar on stderr: ``None`` when interactive (a terminal, not an nnictl
+        trial), ``True`` / ``False`` to force it on or off.
     limit
         Run at most this many (arch, seed) jobs in this call, then stop; ``None`` runs all.
         Stopping early leaves the sidecar in place for the next call.
@@ -354,10 +355,10 @@ def build_ground_truth(
     pending = [(arch, seed) for arch, seed in jobs if (arch_key(arch), seed) not in done]
     to_run = pending if limit is None else pending[:limit]
 
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(pending), desc="bench build", unit="job",
-               disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(desc="bench build", total=len(jobs), unit="job", enabled=progress)
+    bar.update(len(jobs) - len(pending))
     sidecar = _Sidecar(sidecar_path, fingerprint) if to_run else None
     train_seconds = 0.0
     start = time.perf_counter()

@@ -48,7 +48,8 @@ def _run_one(job: dict) -> dict:
         raise ConfigError("ranking.ground_truth", None, "bench compare needs a ground-truth table")
     out = Path(job["out"])
     started = time.monotonic()
-    results = run_recipe(recipe, out, skip_search=True)
+    # The compare bar is the only bar: a training bar per run would interleave with it.
+    results = run_recipe(recipe, out, skip_search=True, progress=False)
     seconds = time.monotonic() - started
     ranking = results.get("ranking")
     if ranking is None:
@@ -161,5 +162,5 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
 
 
 def _progress(iterable: Any, total: Optional[int] = None) -> Any:
-    from tqdm import tqdm
-    return tqdm(iterable, total=total, desc="bench compare", unit="run")
+    from ..progress import progress_bar
+    return progress_bar(iterable, desc="bench compare", total=total, unit="run")

@@ -106,7 +106,8 @@ def check_search_feasible(recipe: Recipe, pristine_space: Optional[nn.Module]) -
 def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
                     val_loader: Iterable, pristine_space: Optional[nn.Module], device: torch.device | str = "cpu",
                     evaluator: Optional[SubnetEvaluator] = None, train_set: Any = None,
-                    tracked: Optional[Sequence[dict]] = None, shifted_models: Optional[list] = None) -> dict:
+                    tracked: Optional[Sequence[dict]] = None, shifted_models: Optional[list] = None,
+                    progress: Optional[bool] = None) -> dict:
     """Run the recipe's searcher on a trained supernet.
 
     Returns a dict with ``top`` (best records, best first: arch, accuracy, loss, params,
@@ -117,8 +118,10 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     left as trained) on ``train_set``; the moved copies are appended to ``shifted_models``
     when given. ``tracked`` (dicts with ``arch``, ``group`` and optionally
     ``true_accuracy``) are re-scored before the search and after every generation, off the
-    budget and off ``seconds`` (paper Fig. 3).
+    budget and off ``seconds`` (paper Fig. 3). ``progress`` shows a bar of the evaluations
+    (``None``: when interactive, never in an nnictl trial).
     """
+    from ..progress import progress_bar
     s = recipe.search
     space = partition.space
     complexity = _complexity(pristine_space)
@@ -141,7 +144,10 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     elif evaluator is None:
         evaluator = build_evaluator(recipe, models, partition, calib_loader, val_loader, device)
 
+    bar = progress_bar(desc="search", total=s.max_evaluations, unit="arch", enabled=progress)
+
     def score(arch: dict) -> dict:
+        bar.update(1)
         out = evaluator.evaluate(arch)
         if complexity is not None:
             out["params"] = int(complexity.params(arch))
@@ -156,7 +162,10 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     tracker.record(-1)
     started = time.monotonic()
     board.budget.started = started  # a time budget counts from here, not from building the evaluator
-    diagnostics = searcher.run(space, board)
+    try:
+        diagnostics = searcher.run(space, board)
+    finally:
+        bar.close()
     seconds = time.monotonic() - started - tracker.seconds
     if not board.history:
         raise ConfigError("search.max_seconds", s.max_seconds,
