@@ -25,13 +25,12 @@ excluded from the timing.
 from __future__ import annotations
 
 import statistics
-import time
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
-from .common import make_run
+from .common import CLOCK, make_run
 from .pada import _Replay
 
 _TRAINER_FLAGS = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -40,7 +39,7 @@ _TRAINER_FLAGS = dict(logger=False, enable_checkpointing=False, enable_progress_
 
 
 class _StepClock(pl.Callback):
-    """Wall time from the start of batch ``warmup`` to the end of the last batch."""
+    """CPU time (:data:`~benchmarks.common.CLOCK`) from the start of batch ``warmup`` to the end of the last batch."""
 
     def __init__(self, warmup: int) -> None:
         self.warmup = warmup
@@ -48,10 +47,10 @@ class _StepClock(pl.Callback):
 
     def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
         if batch_idx == self.warmup:
-            self.start = time.perf_counter()
+            self.start = CLOCK()
 
     def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.end = time.perf_counter()
+        self.end = CLOCK()
 
 
 def _nni_module(run: Any) -> Any:

@@ -101,8 +101,14 @@ class SupernetEngine:
         return self.models[leaf](x)
 
     def zero_grad(self) -> None:
-        """Zero gradients with ``set_to_none`` so unused ops are skipped by the optimizer."""
-        self.optimizer.zero_grad(set_to_none=True)
+        """Zero gradients with ``set_to_none`` so unused ops are skipped by the optimizer.
+
+        What ``optimizer.zero_grad(set_to_none=True)`` does, without its profiler and hook
+        bookkeeping (a millisecond per call on a CPU step).
+        """
+        for p in self._params:
+            if p.grad is not None:
+                p.grad = None
 
     def optimizer_step(self, key: Hashable, step: int, arch: Optional[dict]) -> bool:
         """Check, clip, select the optimizer state ``key``, set the LR and step.
