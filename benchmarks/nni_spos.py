@@ -21,6 +21,11 @@ draw and then trains NNI's recorded paths (step time depends strongly on the ops
 path, so different path mixes would swamp the overheads being compared). Each repeat is
 one ``Trainer.fit`` per side, interleaved; the first ``warmup`` steps of every fit are
 excluded from the timing.
+
+The floor: a third side, **raw**, is the least any SPOS implementation must do, a plain
+PyTorch loop (no Lightning) of set path, forward, cross-entropy, ``zero_grad``, backward
+and the same SGD step on the same paths and batches. ``raw / NNI`` is the best ratio an
+implementation with zero overhead could reach on this machine and model.
 """
 from __future__ import annotations
 
@@ -91,10 +96,29 @@ def _fit(module: Any, data: list, warmup: int) -> float:
     return (clock.end - clock.start) / (len(data) - warmup)
 
 
+def _raw_loop(run: Any, data: list, archs: list, warmup: int) -> float:
+    """CPU seconds per step of the bare SPOS loop on ``run``'s supernet (see the module docstring)."""
+    from nni_dynamic_supernet.nni_bridge import arch_setter
+    model = run.module.model
+    model.train()
+    set_arch = arch_setter(model)
+    optimizer = run.module.training_module.configure_optimizers()
+    start = 0.0
+    for i, ((x, y), arch) in enumerate(zip(data, archs)):
+        if i == warmup:
+            start = CLOCK()
+        set_arch(arch)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return (CLOCK() - start) / (len(data) - warmup)
+
+
 def steps_per_second(repeats: int = 7, steps: int = 16, warmup: int = 4) -> dict:
     """Steps/s of our spos divided by steps/s of NNI's RandomOneShot (target >= 1.2)."""
     torch.set_num_threads(1)
-    ours_run, nni_run = make_run("spos"), make_run("spos")
+    ours_run, nni_run, raw_run = make_run("spos"), make_run("spos"), make_run("spos")
     nni = _nni_module(nni_run)
     ours = ours_run.module
     labels = list(ours_run.search_space)
@@ -103,7 +127,7 @@ def steps_per_second(repeats: int = 7, steps: int = 16, warmup: int = 4) -> dict
         data.append((batch[0], batch[1]))
         if len(data) == steps + warmup:
             break
-    ours_s, nni_s = [], []
+    ours_s, nni_s, raw_s = [], [], []
     for _ in range(repeats + 1):  # the first round is a whole-fit warm-up
         nni.recorded = []
         nni_s.append(_fit(nni, data, warmup))
@@ -114,9 +138,14 @@ def steps_per_second(repeats: int = 7, steps: int = 16, warmup: int = 4) -> dict
 
         ours.on_engine_ready = replay
         ours_s.append(_fit(ours, data, warmup))
-    ours_s, nni_s = ours_s[1:], nni_s[1:]
+        raw_s.append(_raw_loop(raw_run, data, archs, warmup))
+    ours_s, nni_s, raw_s = ours_s[1:], nni_s[1:], raw_s[1:]
     per_round = [n / o for o, n in zip(ours_s, nni_s)]  # (1/o) / (1/n)
+    floor = [n / w for w, n in zip(raw_s, nni_s)]
     return {"spos / NNI RandomOneShot steps per second": {
         "median": statistics.median(per_round), "min": min(per_round), "max": max(per_round),
         "numerator_s": statistics.median(ours_s), "denominator_s": statistics.median(nni_s),
-        "steps_per_s_ours": 1.0 / statistics.median(ours_s), "steps_per_s_nni": 1.0 / statistics.median(nni_s)}}
+        "steps_per_s_ours": 1.0 / statistics.median(ours_s), "steps_per_s_nni": 1.0 / statistics.median(nni_s)},
+        "floor: bare PyTorch SPOS loop / NNI RandomOneShot steps per second": {
+        "median": statistics.median(floor), "min": min(floor), "max": max(floor),
+        "numerator_s": statistics.median(raw_s), "denominator_s": statistics.median(nni_s)}}

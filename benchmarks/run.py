@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import calr_ms, evaluation, nni_spos, pada, scaling, sumnas
+from . import ablation, calr_ms, evaluation, nni_spos, pada, scaling, sumnas
 
 
 def gm_split_phase() -> dict:
@@ -46,6 +46,9 @@ BENCHMARKS = {
     "shifted_evolution": shifted_evolution,  # TODO hook (supernet-shifting merge)
 }
 
+#: Run only when named with ``--only`` (slow: one Lightning fit per undone optimisation and round).
+OPTIONAL = {"ablation": ablation.gains}
+
 #: Tables of rows rather than ratios (printed after the ratios).
 TABLES = {"scaling": scaling.table}
 
@@ -53,7 +56,7 @@ TABLES = {"scaling": scaling.table}
 def main() -> None:
     """Run the selected benchmarks and print/write their ratios."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
-    parser.add_argument("--only", nargs="+", choices=sorted([*BENCHMARKS, *TABLES]))
+    parser.add_argument("--only", nargs="+", choices=sorted([*BENCHMARKS, *OPTIONAL, *TABLES]))
     parser.add_argument("--out", default="benchmarks/results.json")
     args = parser.parse_args()
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
@@ -63,7 +66,7 @@ def main() -> None:
         if name in TABLES:
             tables[name] = TABLES[name]()["rows"]
         else:
-            for key, value in BENCHMARKS[name]().items():
+            for key, value in {**BENCHMARKS, **OPTIONAL}[name]().items():
                 results[key] = {**value, "benchmark": name}
         print(f"[{name}: {time.monotonic() - started:.0f} s]")
     print(f"\n{'measure (ratio of CPU times, interleaved repeats)':55s} {'median':>8s} {'min':>8s} {'max':>8s}")
