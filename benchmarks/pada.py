@@ -10,14 +10,13 @@ own sampler's draw.
 from __future__ import annotations
 
 import statistics
-import time
 
 import torch
 
 from nni_dynamic_supernet.training.gradient_variance import GradientVarianceMonitor
 from nni_dynamic_supernet.training.paths import UniformPathSampler
 
-from .common import batches, make_run, ratio, time_side_by_side, train_steps
+from .common import CLOCK, batches, make_run, ratio, time_side_by_side, train_steps
 
 
 class _Replay:
@@ -58,11 +57,11 @@ def _epoch_end_seconds(run, repeats: int = 5) -> float:
         g = torch.Generator().manual_seed(r)
         for start in range(0, n - size + 1, size):  # one epoch of per-example scores, batch by batch
             engine.data_sampler.observe(torch.randint(0, n, (size,), generator=g), torch.rand(size, generator=g))
-        started = time.perf_counter()
+        started = CLOCK()
         engine.path_sampler.on_epoch_end(r, repeats)
         engine.data_sampler.on_epoch_end(r, repeats)
         list(engine.data_sampler)  # the next epoch's draw, as the loader makes it
-        times.append(time.perf_counter() - started)
+        times.append(CLOCK() - started)
     return statistics.median(times)
 
 

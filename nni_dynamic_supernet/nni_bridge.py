@@ -268,14 +268,27 @@ class SupernetModule(BaseOneShotLightningModule):
 
         return draw
 
+    def on_train_epoch_start(self) -> None:
+        self._epoch_means = {"train_loss": _EpochMean(), "lr": _EpochMean()}
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss = self.engine.train_step(batch, self.batches_done)  # type: ignore[union-attr]
         self.batches_done += 1
-        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(batch[1]))
-        self.log("lr", float(self.engine.last_lr), prog_bar=True, on_step=False, on_epoch=True)
+        # Lightning's ``self.log`` costs ~0.3 ms a call in Python (7% of a tiny CPU step for two
+        # calls); the epoch means are accumulated here with its arithmetic and logged once.
+        means = getattr(self, "_epoch_means", None)
+        if means is None:
+            means = self._epoch_means = {"train_loss": _EpochMean(), "lr": _EpochMean()}
+        size = len(batch[1])
+        means["train_loss"].add(loss, size)
+        # ``self.log`` of a float weighs it by the batch size it finds in the batch (its first tensor).
+        means["lr"].add(torch.tensor(float(self.engine.last_lr), device=loss.device), len(batch[0]))
         return loss
 
     def on_train_epoch_end(self) -> None:
+        for name, mean in getattr(self, "_epoch_means", {}).items():
+            if mean.count:
+                self.log(name, mean.compute(), prog_bar=True, on_step=False, on_epoch=True, batch_size=1)
         epoch = int(self.current_epoch)
         total = int(self.trainer.max_epochs or 1)
         self.engine.path_sampler.on_epoch_end(epoch, total)  # type: ignore[union-attr]
@@ -329,6 +342,34 @@ class SupernetModule(BaseOneShotLightningModule):
         self._pending_state = checkpoint.get("nds_engine")
         self._pending_extra = checkpoint.get("nds_extra")
         self.batches_done = int(checkpoint.get("nds_batches_done", 0))
+
+
+class _EpochMean:
+    """The epoch mean of a per-step value, with the arithmetic of Lightning's ``self.log(..., on_epoch=True)``.
+
+    Lightning keeps ``value + x * batch_size`` in the default float dtype and an integer
+    count, and divides at the end; logging the result once with ``batch_size=1`` then
+    gives exactly the value that logging every step gave (``0 + m * 1 = m``, ``m / 1 = m``).
+    """
+
+    def __init__(self) -> None:
+        self.value: Optional[torch.Tensor] = None
+        self.count = 0
+
+    def add(self, value: torch.Tensor, batch_size: int) -> None:
+        """Accumulate one step's ``value`` (a scalar tensor), weighted by ``batch_size``."""
+        value = value.detach()
+        if value.dtype not in (torch.float32, torch.float64):
+            value = value.to(torch.get_default_dtype())
+        if self.value is None:
+            self.value = torch.tensor(0.0, dtype=torch.get_default_dtype(), device=value.device)
+        self.value = self.value + value * batch_size
+        self.count += batch_size
+
+    def compute(self) -> torch.Tensor:
+        """The weighted mean (a tensor on the values' device; no host sync)."""
+        assert self.value is not None
+        return self.value / torch.tensor(self.count, device=self.value.device)
 
 
 def _all_gather_observations(index: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -516,7 +557,10 @@ def make_training_module(recipe: "Recipe", num_classes: int) -> ClassificationMo
 
     t = recipe.training
     optimizers = {
-        "sgd": functools.partial(torch.optim.SGD, momentum=t.momentum, nesterov=t.nesterov and t.momentum > 0),
+        # foreach: torch picks it on CUDA only; on the CPU it runs the same per-tensor kernels in one C++
+        # loop instead of a Python loop over the parameters (bit-identical updates, ~10% of a tiny CPU step).
+        "sgd": functools.partial(torch.optim.SGD, momentum=t.momentum, nesterov=t.nesterov and t.momentum > 0,
+                                 foreach=True),
         "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
         "rmsprop": functools.partial(torch.optim.RMSprop, momentum=t.momentum),
     }

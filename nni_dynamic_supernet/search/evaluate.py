@@ -7,6 +7,12 @@ the statistics and re-estimate them on training batches for each subnet before
 validating. The policy is explicit (``recalibrate`` N batches, or ``inherit`` the
 trained statistics) and recorded in results.
 
+Only the BN layers on the evaluated path are reset, recalibrated, snapshotted and
+restored: a BN inside an unchosen candidate op never runs in the subnet's forward, so
+touching it changed nothing but cost time that grew with the number of candidates.
+Validation accumulates its loss and hit counts on the device and reads them once per
+subnet (one host-device sync instead of two per batch).
+
 Evaluation never changes the supernet: BN buffers and momenta are snapshotted and
 restored, and no gradient is taken (NNI_NOTES §3: ``freeze`` shares op modules with
 the supernet, so we evaluate in place instead of on a frozen copy).
@@ -68,8 +74,7 @@ class SubnetEvaluator:
         self.val_batches = list(val_batches)
         self.calib_batches = list(calib_batches)
         self.bn_mode = bn_mode
-        self._bns = [[m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-                     for model in self.models]
+        self._bns = [_bn_layers_with_conditions(model) for model in self.models]
         self.evaluations = 0
 
     @property
@@ -85,32 +90,48 @@ class SubnetEvaluator:
         model = self.models[leaf]
         was_training = model.training
         self.set_arch[leaf](arch)
-        saved = self._snapshot(leaf) if self.bn_mode == "recalibrate" else None
+        bns = self.active_bn_layers(leaf, arch) if self.bn_mode == "recalibrate" else []
+        saved = self._snapshot(bns) if self.bn_mode == "recalibrate" else None
         try:
             if saved is not None:
-                self._recalibrate(leaf, model)
+                self._recalibrate(bns, model)
             model.eval()
-            correct, loss_sum, count = 0, 0.0, 0
+            count = 0
+            # Float64 sums of the per-batch float32 sums: the same IEEE additions as Python floats,
+            # so the results are bit-identical to reading each batch back, without the syncs.
+            loss_sum = torch.zeros((), dtype=torch.float64, device=self.val_batches[0][1].device)
+            correct = torch.zeros((), dtype=torch.int64, device=loss_sum.device)
             for x, y in self.val_batches:
                 logits = model(x)
-                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-                correct += int((logits.argmax(1) == y).sum())
+                loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+                correct += (logits.argmax(1) == y).sum()
                 count += len(y)
         finally:
             if saved is not None:
-                self._restore(leaf, saved)
+                self._restore(bns, saved)
             model.train(was_training)
         self.evaluations += 1
-        return {"accuracy": 100.0 * correct / count, "loss": loss_sum / count}
+        return {"accuracy": 100.0 * int(correct) / count, "loss": float(loss_sum) / count}
 
-    def _snapshot(self, leaf: int) -> list:
+    def active_bn_layers(self, leaf: int, arch: dict) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The BN layers of sub-supernet ``leaf`` that run in ``arch``'s forward pass.
+
+        A BN is on the path when every layer choice above it selects the candidate that
+        contains it; a label missing from ``arch`` counts as selected (kept, to be safe).
+        """
+        return [bn for bn, conditions in self._bns[leaf]
+                if all(arch.get(label, choice) == choice for label, choice in conditions)]
+
+    @staticmethod
+    def _snapshot(bns: list) -> list:
         return [(bn.running_mean.clone() if bn.running_mean is not None else None,
                  bn.running_var.clone() if bn.running_var is not None else None,
                  bn.num_batches_tracked.clone() if bn.num_batches_tracked is not None else None,
-                 bn.momentum) for bn in self._bns[leaf]]
+                 bn.momentum) for bn in bns]
 
-    def _restore(self, leaf: int, saved: list) -> None:
-        for bn, (mean, var, count, momentum) in zip(self._bns[leaf], saved):
+    @staticmethod
+    def _restore(bns: list, saved: list) -> None:
+        for bn, (mean, var, count, momentum) in zip(bns, saved):
             if mean is not None:
                 bn.running_mean.copy_(mean)
                 bn.running_var.copy_(var)
@@ -118,11 +139,35 @@ class SubnetEvaluator:
                 bn.num_batches_tracked.copy_(count)
             bn.momentum = momentum
 
-    def _recalibrate(self, leaf: int, model: nn.Module) -> None:
-        for bn in self._bns[leaf]:
+    def _recalibrate(self, bns: list, model: nn.Module) -> None:
+        for bn in bns:
             if bn.track_running_stats:
                 bn.reset_running_stats()
                 bn.momentum = None  # cumulative average: independent of batch order
         model.train()
         for x, _ in self.calib_batches:
             model(x)
+
+
+def _bn_layers_with_conditions(model: nn.Module) -> list[tuple[nn.modules.batchnorm._BatchNorm, tuple]]:
+    """Every BN layer of ``model`` with the ``(label, choice)`` selections it needs to run.
+
+    Walks the module tree once; a candidate ``name`` of a layer choice (an NNI supernet
+    module with ``label`` and ``names``) adds ``(label, name)`` to everything below it.
+    """
+    out: list = []
+
+    def walk(module: nn.Module, conditions: tuple) -> None:
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            out.append((module, conditions))
+        names = getattr(module, "names", None)
+        label = getattr(module, "label", None)
+        candidates = {}
+        if names is not None and isinstance(label, str):
+            candidates = {id(module[name]): (label, name) for name in names}
+        for child in module.children():
+            extra = candidates.get(id(child))
+            walk(child, conditions + (extra,) if extra is not None else conditions)
+
+    walk(model, ())
+    return out

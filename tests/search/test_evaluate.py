@@ -189,3 +189,35 @@ def test_build_evaluator_from_recipe():
                               _batches(5, seed=2), _batches(3, seed=1))
     assert inherit.policy["bn_batches"] == 0
     assert evaluator.evaluate(ARCH_A) != inherit.evaluate(ARCH_A)
+
+
+def test_active_bn_layers_are_exactly_those_that_run():
+    """The BN set the evaluator recalibrates is the set a forward of the arch actually calls."""
+    supernet = _supernet()
+    evaluator = _evaluator(supernet)
+    all_bns = [m for m in supernet.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    ran: set = set()
+    hooks = [bn.register_forward_hook(lambda m, i, o: ran.add(id(m))) for bn in all_bns]
+    try:
+        for arch in (ARCH_A, ARCH_B):
+            ran.clear()
+            arch_setter(supernet)(arch)
+            with torch.no_grad():
+                supernet(_batches(1, seed=5)[0][0])
+            active = evaluator.active_bn_layers(0, arch)
+            assert {id(bn) for bn in active} == ran
+            assert len(active) < len(all_bns)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def test_active_path_recalibration_scores_equal_full_recalibration(monkeypatch):
+    """Recalibrating only the path's BN layers gives bit-identical scores and leaves the same supernet state."""
+    fast_net, full_net = _supernet(), _supernet()
+    fast, full = _evaluator(fast_net), _evaluator(full_net)
+    every = [[bn for bn, _ in layers] for layers in full._bns]
+    monkeypatch.setattr(full, "active_bn_layers", lambda leaf, arch: every[leaf])
+    for arch in (ARCH_A, ARCH_B, ARCH_A):
+        assert fast.evaluate(arch) == full.evaluate(arch)
+    _assert_state_equal(_state(fast_net), _state(full_net))

@@ -510,3 +510,17 @@ def test_complexity_model_cache_is_per_space(kind, monkeypatch):
     assert cm_large is not cm_small
     assert cm_large.bounds("params")[1] > cm_small.bounds("params")[1]
     assert build.complexity_model_for(small).bounds("params") == cm_small.bounds("params")
+
+
+def test_train_step_restores_train_mode_of_every_module_after_eval():
+    """The step's cheap train-mode check still catches a model (or one submodule) left in eval mode."""
+    engine = _engine(_recipe("spos"))
+    model = engine.models[0]
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    engine.train_step(_batch(), 0)
+    model.eval()
+    engine.train_step(_batch(1), 1)
+    assert all(m.training for m in model.modules())
+    bns[0].eval()  # one submodule only: the root still says training
+    engine.train_step(_batch(2), 2)
+    assert all(m.training for m in model.modules())
