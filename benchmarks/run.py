@@ -14,15 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import ablation, calr_ms, evaluation, nni_spos, pada, scaling, shifting, sumnas
-
-
-def gm_split_phase() -> dict:
-    """TODO(GM-NAS merge): gm_spos split-phase seconds / seconds of the spos epochs it replaces.
-
-    Filled after the GM-NAS branch is merged; skipped (no row) until then.
-    """
-    return {}
+from . import ablation, calr_ms, evaluation, gm, nni_spos, pada, scaling, shifting, sumnas
 
 
 BENCHMARKS = {
@@ -35,7 +27,7 @@ BENCHMARKS = {
     "sumnas_memory": sumnas.memory,
     "shifting_search_time": shifting.search_time,
     "evaluation_vs_forward": evaluation.evaluation_vs_forward,
-    "gm_split_phase": gm_split_phase,  # TODO hook (GM-NAS merge)
+    "gm_split_phase": gm.split_phase,
 }
 
 #: Run only when named with ``--only`` (slow: one Lightning fit per undone optimisation and round).
@@ -71,7 +63,7 @@ def main() -> None:
             print(f"{'':{len(name) + 2}s}{row['dimension']:16s} {row['value']:8d} {row['step_s'] * 1e3:9.2f} "
                   f"{row['memory_bytes'] / 1024:11.1f}  {row['note']}")
         if name == "scaling":
-            print(f"{'':{len(name) + 2}s}GM leaves: TODO (filled after the GM-NAS merge). CUDA: no GPU available to us.")
+            print(f"{'':{len(name) + 2}s}CUDA: no GPU available to us.")
     payload = {"results": results, "tables": tables, "clock": "process CPU time",
                "machine": platform.platform(), "torch": torch.__version__,
                "threads": torch.get_num_threads(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}

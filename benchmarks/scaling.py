@@ -3,8 +3,8 @@
 Each row is one setting; step times are the median CPU seconds per step over interleaved
 repeats on the suite's space, data and batch size (one thread). Memory is the bytes the
 technique keeps beyond the parameters: MS optimizer states, SUMNAS snapshot + accumulator
-+ inner momentum, DA per-example scores and distribution. GM leaves are a TODO hook filled
-after the GM-NAS merge. No GPU was available to us, so there is no CUDA table.
++ inner momentum, DA per-example scores and distribution; for GM leaves, every leaf's weights and
+optimizer state. No GPU was available to us, so there is no CUDA table.
 """
 from __future__ import annotations
 
@@ -82,9 +82,33 @@ def da_dataset_size(sizes: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000)
     return rows
 
 
-def gm_leaves() -> list[dict]:
-    """TODO(GM-NAS merge): step time and memory against the number of GM leaves (sub-supernets)."""
-    return []
+def gm_leaves(repeats: int = 5, steps: int = 8, levels: tuple[int, ...] = (0, 1, 2, 3)) -> list[dict]:
+    """gm_spos after 0..3 binary splits (1, 2, 4, 8 leaves): step time and weight + optimizer-state bytes.
+
+    The splits use the ``random`` edge rule (the cut itself is timed by ``benchmarks.gm``); a step
+    trains one leaf, so step time should not grow, while memory grows with the leaves.
+    """
+    from .gm import _draw
+    torch.set_num_threads(1)
+    runs = {}
+    for n in levels:
+        if n == 0:
+            runs[n] = make_run("spos")
+            continue
+        run = make_run("gm_spos", **{"training.split_branching": [2] * n, "training.split_epochs": list(range(1, n + 1)),
+                                     "training.gm_edge_rule": "random", "training.gm_restart": "none",
+                                     "training.epochs": n + 1})
+        run.module.engine.partition.maybe_split(n, run.module.engine, _draw(run))
+        runs[n] = run
+    data = batches(runs[0], steps)
+    times = time_side_by_side({f"l{n}": train_steps(run, data) for n, run in runs.items()}, repeats=repeats)
+    rows = []
+    for n, run in runs.items():
+        weights = sum(p.numel() * p.element_size() for p in run.module.engine.params)
+        leaves = run.module.engine.partition.num_leaves
+        rows.append(_row("GM leaves", leaves, statistics.median(times[f"l{n}"]) / steps, weights + state_bytes(run),
+                         f"weights {weights} B + optimizer states"))
+    return rows
 
 
 def table() -> dict:
