@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from .searchers import ScoreBoard, Searcher, arch_key
+from .searchers import ScoreBoard, Searcher, arch_key, mutate
 
 __all__ = ["NSGA2Search", "non_dominated_sort", "crowding_distance", "pareto_front"]
 
@@ -136,8 +136,7 @@ class NSGA2Search(Searcher):
                 break
             a, b = self._tournament(records, rank, crowd), self._tournament(records, rank, crowd)
             child = {label: (a[label] if self.rng.rand() < 0.5 else b[label]) for label in a}
-            child = {label: (space[label][self.rng.randint(len(space[label]))]
-                             if self.rng.rand() < self.mutation_prob else value) for label, value in child.items()}
+            child = mutate(child, space, self.rng, self.mutation_prob)
             if self.legal(child) and arch_key(child) not in seen:
                 seen.add(arch_key(child))
                 out.append(child)

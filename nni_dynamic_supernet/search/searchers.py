@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Budget", "ScoreBoard", "Searcher", "ExhaustiveSearch", "RandomSearch", "EvolutionSearch", "arch_key"]
+__all__ = ["Budget", "ScoreBoard", "Searcher", "ExhaustiveSearch", "RandomSearch", "EvolutionSearch", "arch_key",
+           "mutate"]
 
 
 def arch_key(arch: dict) -> tuple:
@@ -26,6 +27,12 @@ def arch_key(arch: dict) -> tuple:
 
 
 _key = arch_key
+
+
+def mutate(arch: dict, space: dict, rng: np.random.RandomState, prob: float) -> dict:
+    """``arch`` with each label redrawn uniformly from ``space`` with probability ``prob`` (SPOS / NSGA-II mutation)."""
+    return {label: (space[label][rng.randint(len(space[label]))] if rng.rand() < prob else value)
+            for label, value in arch.items()}
 
 
 @dataclass
@@ -197,8 +204,7 @@ class EvolutionSearch(Searcher):
             if len(out) >= count or not parents:
                 break
             parent = parents[self.rng.randint(len(parents))]
-            child = {label: (space[label][self.rng.randint(len(space[label]))]
-                             if self.rng.rand() < self.mutation_prob else value) for label, value in parent.items()}
+            child = mutate(parent, space, self.rng, self.mutation_prob)
             if self.legal(child) and _key(child) not in seen:
                 seen.add(_key(child))
                 out.append(child)
