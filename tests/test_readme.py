@@ -26,3 +26,9 @@ def test_every_image_of_the_readme_exists() -> None:
     assert "docs/webui_spos_calr.png" in images
     for image in images:
         assert (README.parent / image).is_file(), image
+
+
+def test_every_example_is_listed() -> None:
+    text = README.read_text()
+    for example in sorted((README.parent / "examples").glob("*.yml")):
+        assert f"``examples/{example.name}``" in text, example.name
