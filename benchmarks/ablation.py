@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from .common import make_run
+from .common import batches, make_run
 from .nni_spos import _fit, _nni_module
 from .pada import _Replay
 
@@ -60,11 +60,7 @@ def gains(repeats: int = 5, steps: int = 16, warmup: int = 4) -> dict:
             module.training_step = _old_training_step(module)
         modules[name] = module
     labels = list(nni_run.search_space)
-    data = []
-    for batch in nni_run.loader("train", shuffle=True, drop_last=True):
-        data.append((batch[0], batch[1]))
-        if len(data) == steps + warmup:
-            break
+    data = [(batch[0], batch[1]) for batch in batches(nni_run, steps + warmup)]
     per_round: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for r in range(repeats + 1):  # round 0 warms up
         nni.recorded = []

@@ -35,7 +35,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from .common import CLOCK, make_run
+from .common import CLOCK, batches, make_run
 from .pada import _Replay
 
 _TRAINER_FLAGS = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -122,11 +122,7 @@ def steps_per_second(repeats: int = 7, steps: int = 16, warmup: int = 4) -> dict
     nni = _nni_module(nni_run)
     ours = ours_run.module
     labels = list(ours_run.search_space)
-    data = []
-    for batch in ours_run.loader("train", shuffle=True, drop_last=True):
-        data.append((batch[0], batch[1]))
-        if len(data) == steps + warmup:
-            break
+    data = [(batch[0], batch[1]) for batch in batches(ours_run, steps + warmup)]
     ours_s, nni_s, raw_s = [], [], []
     for _ in range(repeats + 1):  # the first round is a whole-fit warm-up
         nni.recorded = []

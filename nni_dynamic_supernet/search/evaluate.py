@@ -27,7 +27,27 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 
-__all__ = ["SubnetEvaluator", "take_batches"]
+__all__ = ["SubnetEvaluator", "take_batches", "snapshot_bn", "restore_bn"]
+
+
+def snapshot_bn(bns: Sequence[nn.modules.batchnorm._BatchNorm]) -> list:
+    """Copies of the running statistics, batch counters and momenta of ``bns`` (for :func:`restore_bn`)."""
+    return [(bn.running_mean.clone() if bn.running_mean is not None else None,
+             bn.running_var.clone() if bn.running_var is not None else None,
+             bn.num_batches_tracked.clone() if bn.num_batches_tracked is not None else None,
+             bn.momentum) for bn in bns]
+
+
+def restore_bn(bns: Sequence[nn.modules.batchnorm._BatchNorm], saved: list) -> None:
+    """Put back what :func:`snapshot_bn` copied, in place."""
+    with torch.no_grad():
+        for bn, (mean, var, count, momentum) in zip(bns, saved):
+            if mean is not None:
+                bn.running_mean.copy_(mean)
+                bn.running_var.copy_(var)
+            if count is not None:
+                bn.num_batches_tracked.copy_(count)
+            bn.momentum = momentum
 
 
 def take_batches(loader: Iterable, n: int, device: torch.device | str = "cpu") -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -91,7 +111,7 @@ class SubnetEvaluator:
         was_training = model.training
         self.set_arch[leaf](arch)
         bns = self.active_bn_layers(leaf, arch) if self.bn_mode == "recalibrate" else []
-        saved = self._snapshot(bns) if self.bn_mode == "recalibrate" else None
+        saved = snapshot_bn(bns) if self.bn_mode == "recalibrate" else None
         try:
             if saved is not None:
                 self._recalibrate(bns, model)
@@ -108,7 +128,7 @@ class SubnetEvaluator:
                 count += len(y)
         finally:
             if saved is not None:
-                self._restore(bns, saved)
+                restore_bn(bns, saved)
             model.train(was_training)
         self.evaluations += 1
         return {"accuracy": 100.0 * int(correct) / count, "loss": float(loss_sum) / count}
@@ -121,23 +141,6 @@ class SubnetEvaluator:
         """
         return [bn for bn, conditions in self._bns[leaf]
                 if all(arch.get(label, choice) == choice for label, choice in conditions)]
-
-    @staticmethod
-    def _snapshot(bns: list) -> list:
-        return [(bn.running_mean.clone() if bn.running_mean is not None else None,
-                 bn.running_var.clone() if bn.running_var is not None else None,
-                 bn.num_batches_tracked.clone() if bn.num_batches_tracked is not None else None,
-                 bn.momentum) for bn in bns]
-
-    @staticmethod
-    def _restore(bns: list, saved: list) -> None:
-        for bn, (mean, var, count, momentum) in zip(bns, saved):
-            if mean is not None:
-                bn.running_mean.copy_(mean)
-                bn.running_var.copy_(var)
-            if count is not None:
-                bn.num_batches_tracked.copy_(count)
-            bn.momentum = momentum
 
     def _recalibrate(self, bns: list, model: nn.Module) -> None:
         for bn in bns:

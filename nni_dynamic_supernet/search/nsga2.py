@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from .searchers import ScoreBoard, Searcher, arch_key, mutate
+from .searchers import ScoreBoard, Searcher, arch_key, mutate, score_each
 
 __all__ = ["NSGA2Search", "non_dominated_sort", "crowding_distance", "pareto_front"]
 
@@ -157,25 +157,13 @@ class NSGA2Search(Searcher):
 
     def run(self, space: dict[str, list], board: ScoreBoard) -> dict:
         seen: set = set()
-        candidates = []
-        for _ in range(max(10 * self.population, 100)):
-            if len(candidates) >= self.population:
-                break
-            arch = self.random_arch(space)
-            if self.legal(arch) and arch_key(arch) not in seen:
-                seen.add(arch_key(arch))
-                candidates.append(arch)
+        candidates = self.random_fill(space, seen, self.population)
         if not candidates:
             raise ConfigError("search.constraint", "min/max", "no architecture satisfies the search constraint")
         population: list[dict] = []
         progress = []
         for generation in range(self.generations):
-            records = []
-            for arch in candidates:
-                record = board.score(arch)
-                if record is None:
-                    break
-                records.append(record)
+            records = score_each(board, candidates)
             if not records and not population:
                 break
             population = self._select(population + records)

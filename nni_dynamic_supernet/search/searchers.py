@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ConfigError
 
 __all__ = ["Budget", "ScoreBoard", "Searcher", "ExhaustiveSearch", "RandomSearch", "EvolutionSearch", "arch_key",
-           "mutate"]
+           "mutate", "score_each"]
 
 
 def arch_key(arch: dict) -> tuple:
@@ -26,7 +26,17 @@ def arch_key(arch: dict) -> tuple:
     return tuple(sorted(arch.items()))
 
 
-_key = arch_key
+
+
+def score_each(board: "ScoreBoard", archs: list[dict]) -> list[dict]:
+    """The records of ``archs`` in order, stopping where the board's budget runs out."""
+    records = []
+    for arch in archs:
+        record = board.score(arch)
+        if record is None:
+            break
+        records.append(record)
+    return records
 
 
 def mutate(arch: dict, space: dict, rng: np.random.RandomState, prob: float) -> dict:
@@ -119,6 +129,18 @@ class Searcher:
         """One uniformly random architecture."""
         return {label: choices[self.rng.randint(len(choices))] for label, choices in space.items()}
 
+    def random_fill(self, space: dict, seen: set, count: int) -> list[dict]:
+        """Up to ``count`` random legal architectures not in ``seen`` (added to it), with bounded attempts."""
+        out: list[dict] = []
+        for _ in range(max(10 * count, 100)):
+            if len(out) >= count:
+                break
+            arch = self.random_arch(space)
+            if self.legal(arch) and arch_key(arch) not in seen:
+                seen.add(arch_key(arch))
+                out.append(arch)
+        return out
+
     def run(self, space: dict[str, list], board: ScoreBoard) -> dict:
         """Search; return searcher-specific diagnostics (the records are on ``board``)."""
         raise NotImplementedError
@@ -152,7 +174,7 @@ class RandomSearch(Searcher):
         misses = 0
         while not board.budget.exhausted() and len(board.cache) < size and misses < 10_000:
             arch = self.random_arch(space)
-            if not self.legal(arch) or _key(arch) in board.cache:
+            if not self.legal(arch) or arch_key(arch) in board.cache:
                 misses += 1
                 continue
             misses = 0
@@ -187,17 +209,6 @@ class EvolutionSearch(Searcher):
         #: Called with the generation index after each generation (diagnostics: tracked architectures).
         self.on_generation_end: Optional[Callable[[int], None]] = None
 
-    def _random_fill(self, space: dict, seen: set, count: int) -> list[dict]:
-        out: list[dict] = []
-        for _ in range(max(10 * count, 100)):
-            if len(out) >= count:
-                break
-            arch = self.random_arch(space)
-            if self.legal(arch) and _key(arch) not in seen:
-                seen.add(_key(arch))
-                out.append(arch)
-        return out
-
     def _mutants(self, space: dict, parents: list[dict], seen: set, count: int) -> list[dict]:
         out: list[dict] = []
         for _ in range(10 * count):
@@ -205,8 +216,8 @@ class EvolutionSearch(Searcher):
                 break
             parent = parents[self.rng.randint(len(parents))]
             child = mutate(parent, space, self.rng, self.mutation_prob)
-            if self.legal(child) and _key(child) not in seen:
-                seen.add(_key(child))
+            if self.legal(child) and arch_key(child) not in seen:
+                seen.add(arch_key(child))
                 out.append(child)
         return out
 
@@ -218,8 +229,8 @@ class EvolutionSearch(Searcher):
             a = parents[self.rng.randint(len(parents))]
             b = parents[self.rng.randint(len(parents))]
             child = {label: (a[label] if self.rng.rand() < 0.5 else b[label]) for label in a}
-            if self.legal(child) and _key(child) not in seen:
-                seen.add(_key(child))
+            if self.legal(child) and arch_key(child) not in seen:
+                seen.add(arch_key(child))
                 out.append(child)
         return out
 
@@ -237,17 +248,11 @@ class EvolutionSearch(Searcher):
 
     def evaluate_generation(self, candidates: list[dict], board: ScoreBoard, generation: int) -> list[dict]:
         """Score one generation's candidates (hook for searchers that also train the supernet)."""
-        records = []
-        for arch in candidates:
-            record = board.score(arch)
-            if record is None:
-                break
-            records.append(record)
-        return records
+        return score_each(board, candidates)
 
     def run(self, space: dict[str, list], board: ScoreBoard) -> dict:
         seen = self.new_seen(board)
-        candidates = self._random_fill(space, seen, self.population)
+        candidates = self.random_fill(space, seen, self.population)
         if not candidates:
             raise ConfigError("search.constraint", "min/max", "no architecture satisfies the search constraint")
         parents: list[dict] = []
@@ -255,7 +260,7 @@ class EvolutionSearch(Searcher):
         for generation in range(self.generations):
             parents = self.refresh_parents(parents, board)
             records = self.evaluate_generation(candidates, board, generation)
-            pool = {_key(r["arch"]): r for r in parents + records}
+            pool = {arch_key(r["arch"]): r for r in parents + records}
             parents = sorted(pool.values(), key=lambda r: -r["accuracy"])[: self.select_num]
             if records:
                 accs = [r["accuracy"] for r in records]
@@ -270,7 +275,7 @@ class EvolutionSearch(Searcher):
             parent_archs = [r["arch"] for r in parents]
             children = self._mutants(space, parent_archs, seen, self.mutation_num)
             children += self._crossovers(parent_archs, seen, self.crossover_num)
-            children += self._random_fill(space, seen, self.population - len(children))
+            children += self.random_fill(space, seen, self.population - len(children))
             if not children:
                 break
             candidates = children

@@ -34,6 +34,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, default_collate
 
 from ..errors import ConfigError
+from ..training.engine import null_zero_grads
+from .evaluate import restore_bn, snapshot_bn
 from .searchers import EvolutionSearch, ScoreBoard, arch_key
 
 __all__ = ["SupernetShifter", "ShiftedEvolution", "shifting_optimizer"]
@@ -151,8 +153,7 @@ class SupernetShifter:
         self.set_arch[leaf](arch)
         # The evaluator owns BN statistics (it recalibrates per subnet): shifting must not leak
         # its train-mode running averages into later scores, so they are put back afterwards.
-        saved = [(bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone())
-                 if bn.track_running_stats and bn.running_mean is not None else None for bn in self._bns[leaf]]
+        saved = snapshot_bn(self._bns[leaf])
         model.train()
         total = 0.0
         try:
@@ -165,12 +166,7 @@ class SupernetShifter:
                 if self.update == "per_candidate":
                     self.step()
         finally:
-            with torch.no_grad():
-                for bn, state in zip(self._bns[leaf], saved):
-                    if state is not None:
-                        bn.running_mean.copy_(state[0])
-                        bn.running_var.copy_(state[1])
-                        bn.num_batches_tracked.copy_(state[2])
+            restore_bn(self._bns[leaf], saved)
             model.train(was_training)
         self.candidates += 1
         self.losses.append(total / self.iters)
@@ -188,10 +184,7 @@ class SupernetShifter:
         """One optimizer step on the gradients gathered so far, then clear them (``None``, not zero)."""
         # An op whose output is multiplied away (an NB201 edge feeding only `none`) gets an exact-zero
         # gradient: drop it so momentum and weight decay leave that op alone, as they leave unused ones.
-        with torch.no_grad():
-            for p in self.params:
-                if p.grad is not None and not bool(p.grad.ne(0).any()):
-                    p.grad = None
+        null_zero_grads(self.params)
         if any(p.grad is not None for p in self.params):
             self.optimizer.step()
             self.steps += 1

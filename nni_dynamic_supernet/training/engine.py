@@ -27,11 +27,40 @@ from .partition import Partition
 from .paths import PathSampler
 from .updates import UpdateRule
 
-__all__ = ["SupernetEngine", "NonFiniteLossError"]
+__all__ = ["SupernetEngine", "NonFiniteLossError", "null_zero_grads"]
 
 
 class NonFiniteLossError(TrainingDiverged):
     """A step produced a NaN or infinite loss or gradient; the message names the step and the subnet."""
+
+
+def _norms(grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of each tensor, as one float tensor (fused where the tensors allow it)."""
+    try:
+        return torch.stack(torch._foreach_norm(list(grads))).float()
+    except RuntimeError:  # mixed devices or dtypes
+        return torch.stack([torch.linalg.vector_norm(g).float().to(grads[0].device) for g in grads])
+
+
+def null_zero_grads(params: Sequence[nn.Parameter]) -> bool:
+    """Null all-zero gradients and report whether the rest are finite, with one device sync.
+
+    All-zero gradients become ``None``, as the official SPOS code does (METHODS §1.1.4): an
+    op on the path whose output is multiplied away (a NAS-Bench-201 edge feeding only
+    ``none`` edges) gets an all-zero gradient, not ``None``, and the optimizer would still
+    apply weight decay and stale momentum to it. Used by the training step and by supernet
+    shifting.
+    """
+    with_grad = [p for p in params if p.grad is not None]
+    if not with_grad:
+        return True
+    norms = _norms([p.grad for p in with_grad])
+    # A NaN norm is != 0, so a NaN gradient is kept (and reported) rather than nulled.
+    flags = torch.cat([norms.ne(0), torch.isfinite(norms).all().reshape(1)]).tolist()
+    for p, keep in zip(with_grad, flags[:-1]):
+        if not keep:
+            p.grad = None
+    return bool(flags[-1])
 
 
 class SupernetEngine:
@@ -123,7 +152,7 @@ class SupernetEngine:
         optimizer state and the last checkpoint stay those of the last good step. With
         ``skip_nonfinite`` the step is dropped instead. Returns whether the step was taken.
         """
-        if not self._prepare_grads():
+        if not null_zero_grads(self._params):
             subnet = arch if arch is not None else self._current_arch
             if not self.skip_nonfinite:
                 raise NonFiniteLossError(f"non-finite gradient at step {step} training subnet {subnet}")
@@ -141,29 +170,6 @@ class SupernetEngine:
         self.last_lr = lr
         self.step_fn()
         return True
-
-    def _prepare_grads(self) -> bool:
-        """Null all-zero gradients and report whether the rest are finite, with one device sync.
-
-        All-zero gradients become ``None``, as the official SPOS code does (METHODS
-        §1.1.4): an op on the path whose output is multiplied away (a NAS-Bench-201 edge
-        feeding only ``none`` edges) gets an all-zero gradient, not ``None``, and the
-        optimizer would still apply weight decay and stale momentum to it.
-        """
-        with_grad = [p for p in self._params if p.grad is not None]
-        if not with_grad:
-            return True
-        grads = [p.grad for p in with_grad]
-        try:
-            norms = torch.stack(torch._foreach_norm(grads)).float()
-        except RuntimeError:  # mixed devices or dtypes
-            norms = torch.stack([torch.linalg.vector_norm(g).float().to(grads[0].device) for g in grads])
-        # A NaN norm is != 0, so a NaN gradient is kept (and reported) rather than nulled.
-        flags = torch.cat([norms.ne(0), torch.isfinite(norms).all().reshape(1)]).tolist()
-        for p, keep in zip(with_grad, flags[:-1]):
-            if not keep:
-                p.grad = None
-        return bool(flags[-1])
 
     def observe_examples(self, index: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         """Give the data sampler each example's importance ``||softmax(z) - onehot(y)||``, at no extra forward."""
@@ -218,10 +224,7 @@ class SupernetEngine:
                     owner.append(len(keys) - 1)
         norms = {key: 0.0 for key in keys}
         if grads:
-            try:
-                per_tensor = torch.stack(torch._foreach_norm(grads)).float()
-            except RuntimeError:  # mixed devices or dtypes
-                per_tensor = torch.stack([torch.linalg.vector_norm(g).float().to(grads[0].device) for g in grads])
+            per_tensor = _norms(grads)
             sums = torch.zeros(len(keys), dtype=per_tensor.dtype, device=per_tensor.device)
             sums.index_add_(0, torch.tensor(owner, device=per_tensor.device), per_tensor)
             norms.update(zip(keys, sums.tolist()))
