@@ -14,15 +14,8 @@ import torch
 
 from nni_dynamic_supernet import cli
 
-_TINY = {
-    "strategy": "spos", "seed": 0,
-    "space": {"name": "nas_bench_201", "kwargs": {"channels": 2, "cells_per_stage": 1}},
-    "data": {"name": "digits_hard", "batch_size": 16, "eval_batch_size": 200, "train_subset": 128},
-    "training": {"epochs": 1, "max_steps_per_epoch": 1, "num_threads": 1},
-    "search": {"searcher": "random", "max_evaluations": 2, "bn_batches": 1},
-    "ranking": {"ground_truth": None, "headline": "best_accuracy", "probe_archs": 0},
-    "output": {"tensorboard": False, "plots": False, "diagnostics": False},
-}
+from .tiny_recipe import write_recipe
+
 
 
 def _train(*sets: str) -> list[str]:
@@ -93,7 +86,7 @@ CASES = [
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A tiny trained checkpoint plus every broken file the cases point at."""
     tmp = tmp_path_factory.mktemp("bad_input")
-    (tmp / "tiny.yaml").write_text(json.dumps(_TINY))
+    write_recipe(tmp / "tiny.yaml", output={"diagnostics": False})
     assert cli.main(["train", "--config", str(tmp / "tiny.yaml"), "--out", str(tmp / "trained")]) == 0
     ckpt = tmp / "trained" / "supernet.pt"
     payload = torch.load(ckpt, weights_only=True)

@@ -27,6 +27,8 @@ import torch
 from nni_dynamic_supernet import cli
 from nni_dynamic_supernet.registry import list_strategies
 
+from .tiny_recipe import write_recipe
+
 #: Relative L2 distance allowed between the DDP and the single-process supernet weights (BN over half batches).
 WEIGHT_TOLERANCE = 0.25
 
@@ -35,21 +37,12 @@ FAST = ("spos_calr_ms", "pada", "sumnas", "gm_spos")
 
 
 def _config(tmp_path: Path, strategy: str, devices: int) -> Path:
-    recipe = {
-        "strategy": strategy, "seed": 0,
-        "space": {"name": "nas_bench_201", "kwargs": {"channels": 2, "cells_per_stage": 1}},
-        "data": {"name": "digits_hard", "batch_size": 16, "eval_batch_size": 200, "train_subset": 256},
-        "training": {"epochs": 2, "max_steps_per_epoch": 3, "num_threads": 1, "devices": devices},
-        "search": {"searcher": "random", "max_evaluations": 3, "bn_batches": 1},
-        "ranking": {"ground_truth": None, "headline": "best_accuracy", "probe_archs": 2},
-        "output": {"tensorboard": False, "plots": False},
-    }
+    training = {"epochs": 2, "max_steps_per_epoch": 3, "devices": devices}
     if strategy.startswith("gm_"):
         # Splits inside the 2 tiny epochs, with few gradient-matching batches.
-        recipe["training"].update({"split_epochs": [1], "split_branching": [2], "gm_batches": 2})
-    path = tmp_path / f"{strategy}_{devices}.yaml"
-    path.write_text(json.dumps(recipe))
-    return path
+        training.update({"split_epochs": [1], "split_branching": [2], "gm_batches": 2})
+    return write_recipe(tmp_path / f"{strategy}_{devices}.yaml", strategy=strategy, training=training,
+                        data={"train_subset": 256}, search={"max_evaluations": 3}, ranking={"probe_archs": 2})
 
 
 def _flat(path: Path) -> torch.Tensor:

@@ -11,15 +11,9 @@ import torch
 from nni_dynamic_supernet import cli
 from nni_dynamic_supernet.training.engine import SupernetEngine
 
-_RECIPE = {
-    "strategy": "spos", "seed": 0,
-    "space": {"name": "nas_bench_201", "kwargs": {"channels": 2, "cells_per_stage": 1}},
-    "data": {"name": "digits_hard", "batch_size": 16, "eval_batch_size": 200, "train_subset": 128},
-    "training": {"epochs": 3, "max_steps_per_epoch": 2, "num_threads": 1},
-    "search": {"searcher": "random", "max_evaluations": 2, "bn_batches": 1},
-    "ranking": {"ground_truth": None, "headline": "best_accuracy", "probe_archs": 0},
-    "output": {"tensorboard": False, "plots": False, "diagnostics": False},
-}
+from .tiny_recipe import write_recipe
+
+_CHANGES = {"training": {"epochs": 3, "max_steps_per_epoch": 2}, "output": {"diagnostics": False}}
 POISONED_STEP = 3  # in the second epoch: the first epoch's checkpoint is the last good one
 
 
@@ -37,8 +31,7 @@ def poisoned(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(poisoned: None, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture) -> None:
-    config = tmp_path / "r.yaml"
-    config.write_text(json.dumps(_RECIPE))
+    config = write_recipe(tmp_path / "r.yaml", **_CHANGES)
     out = tmp_path / "out"
     code = cli.main(["train", "--config", str(config), "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
@@ -54,8 +47,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(poisoned: None, tm
 
 
 def test_skip_nonfinite_trains_through_and_counts(poisoned: None, tmp_path: Path) -> None:
-    config = tmp_path / "r.yaml"
-    config.write_text(json.dumps(_RECIPE))
+    config = write_recipe(tmp_path / "r.yaml", **_CHANGES)
     out = tmp_path / "out"
     assert cli.main(["train", "--config", str(config), "--out", str(out), "--skip-nonfinite"]) == 0
     results = json.loads((out / "results.json").read_text())

@@ -22,6 +22,8 @@ from nni_dynamic_supernet import cli
 from nni_dynamic_supernet.registry import list_strategies
 from nni_dynamic_supernet.training.engine import SupernetEngine
 
+from .tiny_recipe import write_recipe
+
 EPOCHS, STEPS = 3, 3
 
 #: Fields that legitimately differ between two runs of the same recipe (wall time, file locations).
@@ -29,22 +31,14 @@ _TIMING_KEYS = {"seconds", "checkpoint"}
 
 
 def _config(tmp_path: Path, strategy: str) -> Path:
-    recipe = {
-        "strategy": strategy, "seed": 3,
-        "space": {"name": "nas_bench_201", "kwargs": {"channels": 2, "cells_per_stage": 1}},
-        "data": {"name": "digits_hard", "batch_size": 16, "eval_batch_size": 200, "train_subset": 256},
-        "training": {"epochs": EPOCHS, "max_steps_per_epoch": STEPS, "num_threads": 1},
-        "search": {"searcher": "evolution", "max_evaluations": 6, "population": 4, "generations": 2,
-                   "select_num": 2, "mutation_num": 2, "crossover_num": 2, "bn_batches": 1},
-        "ranking": {"ground_truth": None, "headline": "best_accuracy", "probe_archs": 2},
-        "output": {"tensorboard": False, "plots": False},
-    }
+    training = {"epochs": EPOCHS, "max_steps_per_epoch": STEPS}
     if strategy.startswith("gm_"):
         # Splits after epochs 1 and 2 (one before and one after the kill, whatever the step), few GM batches.
-        recipe["training"].update({"split_epochs": [1, 2], "gm_batches": 2})
-    path = tmp_path / f"{strategy}.yaml"
-    path.write_text(json.dumps(recipe))  # JSON is YAML
-    return path
+        training.update({"split_epochs": [1, 2], "gm_batches": 2})
+    return write_recipe(tmp_path / f"{strategy}.yaml", strategy=strategy, seed=3, training=training,
+                        data={"train_subset": 256}, ranking={"probe_archs": 2},
+                        search={"searcher": "evolution", "max_evaluations": 6, "population": 4, "generations": 2,
+                                "select_num": 2, "mutation_num": 2, "crossover_num": 2})
 
 
 def _killed_run(config: str, out: str, kill_at: int) -> None:
