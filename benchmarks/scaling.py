@@ -111,6 +111,10 @@ def gm_leaves(repeats: int = 5, steps: int = 8, levels: tuple[int, ...] = (0, 1,
     return rows
 
 
-def table() -> dict:
-    """Every scaling row, for ``benchmarks.run``."""
+def table(tiny: bool = False) -> dict:
+    """Every scaling row, for ``benchmarks.run`` (``tiny``: one short repeat of two sizes each, a smoke test)."""
+    if tiny:
+        return {"rows": ms_clusters(repeats=1, steps=1, labels=(1, 2)) + sumnas_k(repeats=1, steps=1, ks=(1, 2))
+                + da_dataset_size(sizes=(100, 1_000), batch_size=16, repeats=1)
+                + gm_leaves(repeats=1, steps=1, levels=(0, 1))}
     return {"rows": ms_clusters() + sumnas_k() + da_dataset_size() + gm_leaves()}

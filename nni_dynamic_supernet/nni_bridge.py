@@ -244,24 +244,31 @@ class SupernetModule(BaseOneShotLightningModule):
     def _gm_batches(self) -> Callable:
         """``draw(rng) -> (x, y)``: a fresh random training batch for gradient matching.
 
-        Drawn by index from the training set with the partition's own RNG, so the training
-        loader's order is untouched and a resumed run draws the same batches. Under
-        ``torch.distributed`` every rank draws the same indices and keeps its own slice.
+        Nothing is gathered until a GM split actually draws a batch (every strategy calls
+        the partition at the epoch ends; only GM-NAS draws). From a map-style loader
+        (``dataset`` and ``batch_size``) the batch is drawn by index with the partition's own
+        RNG, so the training loader's order is untouched and a resumed run draws the same
+        batches; under ``torch.distributed`` every rank draws the same indices and keeps its
+        own slice. Any other iterable of ``(x, y, ...)`` batches gives its ``k``-th batch, ``k``
+        drawn with the same RNG.
         """
-        loader = self.trainer.train_dataloader
-        if isinstance(loader, (list, tuple)):
-            loader = loader[0]
-        elif isinstance(loader, dict):
-            loader = next(iter(loader.values()))
-        dataset, size = loader.dataset, int(loader.batch_size or 1)
-        collate = loader.collate_fn or torch.utils.data.default_collate
-        device = next(self.model.parameters()).device
-        rank, world = 0, 1
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        module = self
 
         def draw(rng: Any) -> tuple[torch.Tensor, torch.Tensor]:
-            index = rng.choice(len(dataset), size=min(size * world, len(dataset)), replace=False)
+            loader = _as_loader(module.trainer.train_dataloader)
+            device = next(module.model.parameters()).device
+            dataset, size = getattr(loader, "dataset", None), getattr(loader, "batch_size", None)
+            if dataset is None or size is None or not hasattr(dataset, "__getitem__"):
+                k = int(rng.randint(len(loader)))
+                for i, batch in enumerate(loader):
+                    if i == k:
+                        return batch[0].to(device), batch[1].to(device)
+                raise RuntimeError(f"the training loader yielded fewer than {k + 1} batches")
+            collate = getattr(loader, "collate_fn", None) or torch.utils.data.default_collate
+            rank, world = 0, 1
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+            index = rng.choice(len(dataset), size=min(int(size) * world, len(dataset)), replace=False)
             mine = index[rank::world] if world > 1 else index
             batch = collate([dataset[int(i)] for i in mine])
             return batch[0].to(device), batch[1].to(device)
