@@ -53,7 +53,7 @@ _logger = logging.getLogger(__name__)
 __all__ = [
     "mutate_to_supernet", "supernet_modules", "arch_setter", "op_modules", "shared_labels",
     "SupernetModule", "DynamicSupernetStrategy", "make_training_module", "fit_supernet",
-    "nni_parameters", "NniReporter",
+    "nni_parameters", "NniReporter", "local_batchnorm", "revert_sync_batchnorm", "lightning_precision",
 ]
 
 
@@ -186,6 +186,10 @@ class SupernetModule(BaseOneShotLightningModule):
     def setup(self, stage: str = "fit") -> None:  # type: ignore[override]
         super().setup(stage)
         self.ensure_partition()
+        if self.recipe.training.channels_last:
+            # NHWC weights; the inputs follow in training_step. Idempotent, and before the engine caches parameters.
+            for model in self.supernets():
+                model.to(memory_format=torch.channels_last)
         world = int(getattr(self.trainer, "world_size", 1) or 1)
         sampler = self._data_sampler
         if world > 1 and sampler is not None:
@@ -231,6 +235,11 @@ class SupernetModule(BaseOneShotLightningModule):
             self._pending_extra = None
         lightning_opt = self.optimizers()
         self.engine.step_fn = lightning_opt.step  # type: ignore[union-attr]
+        # training.precision 16: the engine unscales, checks and updates the scale itself (see engine.optimizer_step).
+        plugin = self.trainer.precision_plugin
+        if type(plugin) is pl.plugins.precision.MixedPrecision:  # an evaluator's own Trainer(precision="16-mixed")
+            plugin.__class__ = _ScalerStepPrecision
+        self.engine.scaler = getattr(plugin, "scaler", None)  # type: ignore[union-attr]
         self.engine.steps_done = self.batches_done  # type: ignore[union-attr]
         self._split_due(int(self.current_epoch))  # a split at epoch 0, or one a resumed run has not made yet
 
@@ -279,6 +288,8 @@ class SupernetModule(BaseOneShotLightningModule):
         self._epoch_means = {"train_loss": _EpochMean(), "lr": _EpochMean()}
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if self.recipe.training.channels_last and batch[0].dim() == 4:
+            batch = (batch[0].contiguous(memory_format=torch.channels_last), *batch[1:])
         loss = self.engine.train_step(batch, self.batches_done)  # type: ignore[union-attr]
         self.batches_done += 1
         # Lightning's ``self.log`` costs ~0.3 ms a call in Python (7% of a tiny CPU step for two
@@ -303,7 +314,10 @@ class SupernetModule(BaseOneShotLightningModule):
             self.engine.data_sampler.on_epoch_end(epoch, total)  # type: ignore[union-attr]
         if self._epoch_end_cb is not None and self.trainer.is_global_zero:
             # Probes, diagnostics and reporting: rank 0 only (they use no collective, so others need not wait).
-            self._epoch_end_cb(self, epoch)
+            # SyncBatchNorm would wait for the other ranks in BN recalibration: rank 0 recalibrates with local
+            # statistics of its full calibration batches, what a single process computes.
+            with local_batchnorm(self):
+                self._epoch_end_cb(self, epoch)
         # After the epoch's probe (it measures the trained leaves) and before the checkpoint callback.
         self._split_due(epoch + 1)
 
@@ -377,6 +391,71 @@ class _EpochMean:
         """The weighted mean (a tensor on the values' device; no host sync)."""
         assert self.value is not None
         return self.value / torch.tensor(self.count, device=self.value.device)
+
+
+class _LocalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """A ``SyncBatchNorm`` seen as a plain BatchNorm (same parameters and buffers, local statistics)."""
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
+
+class local_batchnorm:
+    """Context manager: every ``SyncBatchNorm`` of ``module`` computes local statistics inside it.
+
+    The modules stay the same objects (their class is swapped and restored), so cached
+    module lists and the optimizer are untouched. Used where one rank alone runs BN in train
+    mode (recalibration before evaluation), which would otherwise wait for the other ranks.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self.swapped = [m for m in module.modules() if isinstance(m, nn.SyncBatchNorm)]
+
+    def __enter__(self) -> "local_batchnorm":
+        for m in self.swapped:
+            m.__class__ = _LocalBatchNorm
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for m in self.swapped:
+            m.__class__ = nn.SyncBatchNorm
+
+
+def revert_sync_batchnorm(module: nn.Module) -> nn.Module:
+    """Make every ``SyncBatchNorm`` of ``module`` a local BatchNorm for good (search after DDP training)."""
+    local_batchnorm(module).__enter__()
+    return module
+
+
+class _ScalerStepPrecision(pl.plugins.precision.MixedPrecision):  # type: ignore[misc]
+    """Lightning's float16 mixed precision for our manual step: the engine owns the GradScaler calls.
+
+    :meth:`SupernetEngine.optimizer_step` unscales, checks the gradients (an overflow lowers the
+    scale and skips the step) and updates the scale; by the time Lightning's optimizer step runs
+    the gradients are known finite, so it only steps the optimizer (no second unscale, and not
+    ``GradScaler.step``'s host read of the overflow flag).
+    """
+
+    def optimizer_step(self, optimizer: Any, model: Any, closure: Callable[[], Any], **kwargs: Any) -> Any:
+        from torch.amp.grad_scaler import OptState
+        state = self.scaler._per_optimizer_states[id(optimizer)] if self.scaler is not None else None
+        if state is None or state["stage"] is not OptState.UNSCALED:
+            return super().optimizer_step(optimizer, model=model, closure=closure, **kwargs)
+        closure()
+        self._after_closure(model, optimizer)
+        return optimizer.step(**kwargs)
+
+
+def lightning_precision(precision: str, accelerator: str) -> tuple[Any, list]:
+    """``(Trainer precision, extra plugins)`` for ``training.precision`` (``32``, ``bf16`` or ``16``)."""
+    if precision == "16":
+        if accelerator == "cpu":
+            from .errors import ConfigError
+            raise ConfigError("training.precision", precision,
+                              "16 (float16 with a GradScaler) needs a CUDA GPU; use bf16 on the CPU")
+        return None, [_ScalerStepPrecision("16-mixed", "cuda")]
+    return {"32": "32-true", "bf16": "bf16-mixed"}[precision], []
 
 
 def _all_gather_observations(index: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -585,6 +664,11 @@ def fit_supernet(module: SupernetModule, train_loader: Any, epochs: int, out_dir
     parameters allowed (a step trains one path; NNI_NOTES §4): gloo on CPU, NCCL on GPU.
     Lightning starts the other processes itself, or joins those of ``torchrun``.
     """
+    t = module.recipe.training
+    precision, precision_plugins = lightning_precision(t.precision, accelerator)
+    # SyncBatchNorm needs NCCL (CUDA tensors); gloo on the CPU keeps per-process statistics.
+    sync_bn = bool(t.sync_batchnorm and isinstance(devices, int) and devices * num_nodes > 1
+                   and accelerator != "cpu" and torch.cuda.is_available())
     if isinstance(devices, int) and devices * num_nodes > 1 and strategy == "auto":
         from pytorch_lightning.strategies import DDPStrategy
         strategy = DDPStrategy(find_unused_parameters=True,
@@ -609,7 +693,8 @@ def fit_supernet(module: SupernetModule, train_loader: Any, epochs: int, out_dir
         callbacks=callbacks, enable_checkpointing=out_dir is not None, enable_progress_bar=progress,
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
         limit_train_batches=limit_train_batches or 1.0, use_distributed_sampler=False,
-        log_every_n_steps=1_000_000, deterministic=False, plugins=[AtomicCheckpointIO()],
+        log_every_n_steps=1_000_000, deterministic=False, plugins=[AtomicCheckpointIO(), *precision_plugins],
+        sync_batchnorm=sync_bn, **({"precision": precision} if precision is not None else {}),
     )
     fit_kwargs: dict = {}
     if resume_from is not None:

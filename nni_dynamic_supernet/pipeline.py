@@ -71,8 +71,10 @@ class Run:
         d = self.recipe.data
         dataset = getattr(self.splits, split)
         size = batch_size or (d.batch_size if split == "train" else d.eval_batch_size)
+        pin = d.pin_memory if d.pin_memory is not None else self.device.type == "cuda"
         return make_loader(dataset, size, shuffle=shuffle, seed=self.recipe.seed + seed_offset,
-                           drop_last=drop_last, num_workers=d.num_workers if split == "train" else 0, sampler=sampler)
+                           drop_last=drop_last, num_workers=d.num_workers if split == "train" else 0, sampler=sampler,
+                           pin_memory=pin)
 
     def calib_loader(self) -> Any:
         """Training batches used for BN recalibration: fixed, so evaluation is deterministic."""
@@ -132,7 +134,16 @@ def prepare(recipe: Recipe, on_epoch_end: Optional[Callable] = None) -> Run:
                             on_epoch_end=on_epoch_end, data_sampler=data_sampler)
     module.ensure_partition()
     from .training.build import search_space_of_model
-    return Run(recipe, splits, space, strategy.pristine_space, module, search_space_of_model(space))
+    return Run(recipe, splits, space, strategy.pristine_space, module, search_space_of_model(space),
+               training_device(recipe))
+
+
+def training_device(recipe: Recipe) -> torch.device:
+    """The device training runs on: CUDA for ``training.accelerator`` gpu/cuda, or auto with a GPU present."""
+    accelerator = recipe.training.accelerator
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
 
 
 def save_supernet(run: Run, path: Path, models: Optional[Sequence[Any]] = None) -> Path:
@@ -334,12 +345,19 @@ def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progr
                         batch_size=run.recipe.data.batch_size // world)
     if len(loader) == 0:
         raise ConfigError("data.batch_size", run.recipe.data.batch_size, "leaves no full training batch; lower it")
+    if run.recipe.data.on_device:
+        from .data.device import DeviceLoader
+        loader = DeviceLoader(loader, run.device)
     started = time.monotonic()
     try:
         accelerator = t.accelerator if t.accelerator != "auto" else ("cpu" if run.device.type == "cpu" else "auto")
         fit_supernet(run.module, loader, t.epochs, out_dir=out_dir, resume_from=resume, progress=progress,
                      tensorboard_dir=tensorboard_dir, limit_train_batches=t.max_steps_per_epoch,
                      accelerator=accelerator, devices=t.devices, num_nodes=t.num_nodes)
+        from .nni_bridge import revert_sync_batchnorm
+        # Lightning leaves the module on the CPU after fit; evaluation and search run on the training device,
+        # on one process (local BatchNorm statistics).
+        revert_sync_batchnorm(run.module).to(run.device)
     except TrainingDiverged as exc:
         last = Path(out_dir) / "lightning" / "last.ckpt" if out_dir is not None else None
         kept = (f"last good checkpoint {last} (resume with --resume)" if last is not None and last.is_file()
@@ -349,6 +367,8 @@ def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progr
     engine = run.module.engine
     info = {"seconds": time.monotonic() - started, "steps": int(run.module.batches_done),
             "skipped_nonfinite_steps": int(getattr(engine, "skipped_steps", 0))}
+    if t.precision == "16":
+        info["scaler_skipped_steps"] = int(getattr(engine, "scaler_skips", 0))
     if world > 1:
         info.update(world_size=world, ranks_agree=getattr(run.module, "ranks_agree", None))
     return info

@@ -53,6 +53,11 @@ class DataConfig:
     batch_size: int = 64
     eval_batch_size: int = 256
     num_workers: int = 0
+    # Page-locked host batches copied with non_blocking=True; null: on when training on CUDA.
+    pin_memory: Optional[bool] = None
+    # Keep the whole training split on the training device as tensors and batch it there (small sets:
+    # digits, CIFAR-10); no loader, no host-to-device copy per step. Not with data.augment or several processes.
+    on_device: bool = False
     # A relabelled view of the dataset: class c becomes label_map[c] (e.g. digit parity), in every split.
     label_map: Optional[list] = None
 
@@ -125,6 +130,14 @@ class TrainingConfig:
     accelerator: str = "auto"
     devices: int = 1
     num_nodes: int = 1
+    # Lightning precision: 32 (float32), bf16 (bfloat16 autocast; also on CPU) or 16 (float16 autocast with a
+    # GradScaler; CUDA only). Weights, optimizer states and the update stay float32 in every mode.
+    precision: str = "32"
+    # Inputs and convolution weights in NHWC memory format (faster convolutions on tensor-core GPUs).
+    channels_last: bool = False
+    # Under multi-GPU DDP, BatchNorm layers become SyncBatchNorm: statistics over the global batch, as one
+    # process on the whole batch computes them (false: per-GPU statistics). No effect on CPU or one device.
+    sync_batchnorm: bool = True
 
 
 @dataclass
@@ -213,6 +226,7 @@ _SECTIONS = {
 _CHOICES: dict[str, tuple] = {
     "training.optimizer": ("sgd", "adam", "adamw", "rmsprop"),
     "training.accelerator": ("auto", "cpu", "gpu", "cuda"),
+    "training.precision": ("32", "bf16", "16"),
     "training.path_sampler": ("uniform", "strict_fair", "cluster_fair", "importance"),
     "training.lr_schedule": ("cosine", "poly", "constant"),
     "training.lr_policy": ("static", "calr"),
@@ -313,6 +327,8 @@ class Recipe:
         if len(rest) != 1:
             raise ConfigError(dotted, value, "nested keys are only allowed under space.kwargs")
         name = rest[0]
+        if dotted == "training.precision" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # YAML reads `precision: 16` as a number
         hints = get_type_hints(type(section))
         if name not in hints:
             allowed = ", ".join(f.name for f in dataclasses.fields(section))
@@ -365,6 +381,12 @@ class Recipe:
         if t.path_sampler == "cluster_fair" and t.optimizer_state != "separated":
             raise ConfigError("training.path_sampler", t.path_sampler,
                               "cluster_fair needs training.optimizer_state: separated (it trains one MS cluster per step)")
+        if t.precision == "16" and t.accelerator == "cpu":
+            raise ConfigError("training.precision", t.precision,
+                              "16 (float16 with a GradScaler) needs a CUDA GPU; use bf16 on the CPU")
+        if self.data.on_device and (self.data.augment or world > 1):
+            raise ConfigError("data.on_device", True, "keeps one fixed tensor copy of the training split: "
+                              "not with data.augment or several processes; set it to false")
         _check_importance(self)
         _check_gradient_matching(self)
         _check_reptile(self)  # Reptile over a single uniform path is a valid (if unusual) combination.

@@ -573,6 +573,7 @@ def make_loader(
     drop_last: bool,
     sampler: Sampler | None = None,
     num_workers: int = 0,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """Create a DataLoader whose batch order depends only on ``seed``.
 
@@ -597,6 +598,8 @@ def make_loader(
         generator; this loader's generator is not passed to it.
     num_workers
         Worker processes; with more than 0 they are kept alive between epochs.
+    pin_memory
+        Page-locked batches, so the copy to a GPU (``non_blocking``) overlaps computation.
 
     Returns
     -------
@@ -617,4 +620,5 @@ def make_loader(
         num_workers=int(num_workers),
         generator=generator,
         persistent_workers=num_workers > 0,
+        pin_memory=bool(pin_memory),
     )

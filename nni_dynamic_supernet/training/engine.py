@@ -110,6 +110,12 @@ class SupernetEngine:
         self.step_fn: Callable[[], Any] = optimizer.step
         #: Steps dropped because their gradients were not finite (``skip_nonfinite``).
         self.skipped_steps = 0
+        #: The float16 path's ``torch.amp.GradScaler`` (set by the bridge for ``training.precision: 16``); None
+        #: otherwise. Losses are then scaled by ``backward`` and every step unscales before checking.
+        self.scaler: Any = None
+        #: float16 steps skipped because the scaled gradients overflowed (the scaler lowered its scale);
+        #: loss-scale calibration, not divergence: they never count as ``skipped_steps`` nor raise.
+        self.scaler_skips = 0
         self.last_lr = 0.0
         self.last_paths: list[dict] = []
         #: Called as ``fn(step, paths)`` after every step (diagnostics; must not change training state).
@@ -141,7 +147,16 @@ class SupernetEngine:
             if p.grad is not None:
                 p.grad = None
 
-    def optimizer_step(self, key: Hashable, step: int, arch: Optional[dict]) -> bool:
+    def inverse_loss_scale(self) -> Optional[torch.Tensor]:
+        """``1 / scale`` of the float16 GradScaler as a device tensor (no host sync), or None without one.
+
+        Update rules that apply gradients themselves (Reptile's inner steps) unscale with it.
+        """
+        if self.scaler is None:
+            return None
+        return self.scaler._scale.double().reciprocal().float()
+
+    def optimizer_step(self, key: Hashable, step: int, arch: Optional[dict], grads_scaled: bool = True) -> bool:
         """Check, clip, select the optimizer state ``key``, set the LR and step.
 
         ``arch`` is the single path of the step (its CaLR factor scales the LR) or
@@ -151,8 +166,28 @@ class SupernetEngine:
         :class:`NonFiniteLossError` naming the step and the subnet, so the weights, the
         optimizer state and the last checkpoint stay those of the last good step. With
         ``skip_nonfinite`` the step is dropped instead. Returns whether the step was taken.
+
+        With a float16 GradScaler the gradients are unscaled first (so clipping, the
+        check and PA's gradient norms see true gradients). A non-finite gradient is then
+        the scaler's overflow: the scale is lowered and the step skipped, as ``torch.amp``
+        does, and counted in :attr:`scaler_skips`; a non-finite *loss* is still caught as
+        divergence by :meth:`train_step`. ``grads_scaled=False`` says the ``.grad`` tensors
+        are not scaled losses' gradients (Reptile's weight differences): they are multiplied
+        by the scale first, exactly (the scale is a power of two), so one unscaling serves both.
         """
+        scaler = self.scaler
+        if scaler is not None:
+            if not grads_scaled:
+                grads = [p.grad for p in self._params if p.grad is not None]
+                if grads:
+                    torch._foreach_mul_(grads, scaler._scale)
+            scaler.unscale_(self.optimizer)
         if not null_zero_grads(self._params):
+            if scaler is not None:
+                scaler.update()  # lowers the scale from the overflow unscale_ recorded
+                self.scaler_skips += 1
+                self.zero_grad()
+                return False
             subnet = arch if arch is not None else self._current_arch
             if not self.skip_nonfinite:
                 raise NonFiniteLossError(f"non-finite gradient at step {step} training subnet {subnet}")
@@ -169,6 +204,8 @@ class SupernetEngine:
             group["lr"] = lr
         self.last_lr = lr
         self.step_fn()
+        if scaler is not None:
+            scaler.update()
         return True
 
     def observe_examples(self, index: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:

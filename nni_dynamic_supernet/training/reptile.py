@@ -199,6 +199,8 @@ class ReptileStep(UpdateRule):
         # Persistent inner momentum: state key -> {engine parameter index: buffer} (from its first gradient on).
         self._persistent: dict[Hashable, dict[int, torch.Tensor]] = {}
         self._peak_path_momentum = 0
+        #: float16 only: a device flag set when an inner gradient overflowed (read once per path group).
+        self._inner_overflow: Optional[torch.Tensor] = None
         self._pending: Optional[dict] = None
 
     # ------------------------------------------------------------------ bookkeeping
@@ -286,12 +288,29 @@ class ReptileStep(UpdateRule):
                 torch._foreach_sub_(a_list, p_list, alpha=weight)
                 torch._foreach_copy_(p_list, s_list)
 
-        if not bool(torch.isfinite(all_total)):
+        overflow = self._inner_overflow
+        if overflow is not None:
+            # float16: one read for both flags. An inner gradient overflow (finite losses) is the GradScaler's
+            # business, not divergence: lower the scale and skip the outer step (theta is restored).
+            self._inner_overflow = None
+            # Each path's first loss is taken at theta, before any inner update: finite first losses with an
+            # overflow mean the scale was too high (later inner losses may be NaN from the overflowed update).
+            finite, first_finite, overflowed = torch.stack(
+                [torch.isfinite(all_total), torch.isfinite(first_total), overflow.reshape(()).bool()]).tolist()
+            if first_finite and overflowed:
+                scaler = engine.scaler
+                scaler.update(new_scale=scaler._scale * scaler.get_backoff_factor())
+                engine.scaler_skips += 1
+                return first_total, True
+        else:
+            finite = bool(torch.isfinite(all_total))
+        if not finite:
             # theta is restored: skipping the outer step leaves the supernet as it was.
             return first_total, False
         for i, acc in zip(union, acc_all):
             params[i].grad = acc
-        engine.optimizer_step(key, step, None if multi else group[0])
+        # The outer "gradient" is a weight difference, not a scaled loss's gradient.
+        engine.optimizer_step(key, step, None if multi else group[0], grads_scaled=False)
         for arch in group:
             # PA scores ops by the gradient the step used, as after GradientStep: here each op's
             # (clipped) Reptile difference, which is eps1 times its gradient at k = 1.
@@ -328,7 +347,7 @@ class ReptileStep(UpdateRule):
                 self._check_isolation(engine, index, idx)
                 first = loss.detach()
             total = total + loss.detach()
-            self._inner_update(params, idx, store)
+            self._inner_update(params, idx, store, engine.inverse_loss_scale())
         if self.inner_state == "reset" and store:
             self._peak_path_momentum = max(self._peak_path_momentum,
                                            sum(t.numel() * t.element_size() for t in store.values()))
@@ -358,10 +377,18 @@ class ReptileStep(UpdateRule):
                     f"Reptile: parameter #{i} {tuple(p.shape)} received a gradient but belongs to no chosen op of the "
                     "path; the update rule snapshots only the path's parameters. Are all choices LayerChoices?")
 
-    def _inner_update(self, params: list, idx: list[int], store: dict[int, torch.Tensor]) -> None:
+    def _inner_update(self, params: list, idx: list[int], store: dict[int, torch.Tensor],
+                      inverse_scale: Optional[torch.Tensor] = None) -> None:
         """One SGD-with-momentum step on the path's parameters that have a gradient; then clear the gradients."""
         ps = [params[i] for i in idx if params[i].grad is not None]
         live = [i for i in idx if params[i].grad is not None]
+        if ps and inverse_scale is not None:
+            # float16: true gradients before clipping and the inner SGD; an overflow is flagged on the device
+            # and read once per path group with the finiteness check (no extra host sync).
+            if self._inner_overflow is None:
+                self._inner_overflow = torch.zeros(1, device=ps[0].device)
+            torch._amp_foreach_non_finite_check_and_unscale_([p.grad for p in ps], self._inner_overflow,
+                                                             inverse_scale)
         if ps:
             if self.inner_grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(ps, self.inner_grad_clip)
