@@ -1,0 +1,276 @@
+"""The GPU check: ``python -m benchmarks.gpu`` (``benchmarks/gpu_check.sh`` runs it), one summary table.
+
+Built to run whole in at most 8 minutes on one GPU (and on the CPU with ``--cpu --tiny``, to
+check the script itself). It prints and writes (``--out``, JSON):
+
+* the test suite's CUDA-marked tests (``pytest -m cuda``): passed / failed / skipped;
+* steps/s of spos, spos_calr_ms, fairnas, pada, sumnas (k = 2) and gm_spos on NAS-Bench-201
+  with 16 channels and 5 cells per stage on synthetic 32 x 32 inputs (CIFAR's shape), in
+  float32 and bf16, and NNI 3.0's ``RandomOneShot`` on the same space, data and paths
+  budget, each with its peak GPU memory; each technique's step time over spos (fairnas for
+  sumnas) beside the papers' overhead bounds;
+* one short ``nds train`` end to end and a DDP run on one GPU (``devices: 1``, DDP strategy).
+
+Steps are timed with wall time around ``torch.cuda.synchronize()`` (CPU time means nothing
+for GPU work); every side runs warm-up steps first, then the sides run interleaved repeats.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+STRATEGIES = ["spos", "spos_calr_ms", "fairnas", "pada", "sumnas", "gm_spos"]
+#: Step-time bounds of the papers: technique / reference strategy <= bound.
+BOUNDS = {"spos_calr_ms": ("spos", 1.03), "pada": ("spos", 1.13), "sumnas": ("fairnas", 1.05 * 2)}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _base(tiny: bool, device: torch.device, precision: str, batch_size: int) -> dict:
+    space = {"channels": 2, "cells_per_stage": 1} if tiny else {"channels": 16, "cells_per_stage": 5}
+    return {
+        "seed": 0, "space": {"name": "nas_bench_201", "kwargs": space},
+        "data": {"name": "digits_hard", "batch_size": batch_size},
+        "training": {"epochs": 1, "precision": precision, "accelerator": "cpu" if device.type == "cpu" else "gpu",
+                     "reptile_steps": 2, "gm_batches": 2},
+        "ranking": {"ground_truth": None, "headline": "best_accuracy"},
+        "output": {"tensorboard": False, "diagnostics": False},
+    }
+
+
+def _synthetic(n_batches: int, batch_size: int, size: int, device: torch.device) -> list:
+    """Fixed random ``(x, y, index)`` batches of CIFAR's shape, already on ``device``."""
+    g = torch.Generator().manual_seed(0)
+    return [(torch.randn(batch_size, 3, size, size, generator=g).to(device),
+             torch.randint(0, 10, (batch_size,), generator=g).to(device),
+             torch.arange(i * batch_size, (i + 1) * batch_size, device=device)) for i in range(n_batches)]
+
+
+def _autocast(device: torch.device, precision: str) -> Any:
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(device.type, enabled=False)
+
+
+def _ours(strategy: str, base: dict, device: torch.device, data: list, precision: str) -> Callable[[], None]:
+    """Steps of our engine on ``data`` (the Lightning module's engine, without the Trainer loop)."""
+    from nni_dynamic_supernet.nni_bridge import DynamicSupernetStrategy, SupernetModule, make_training_module
+    from nni_dynamic_supernet.recipe import Recipe
+    from nni_dynamic_supernet.registry import create_space
+    from nni_dynamic_supernet.training.build import build_data_sampler
+    recipe = Recipe.from_dict({**base, "strategy": strategy, "data": {"name": "digits_hard",
+                                                                      "batch_size": base["data"]["batch_size"]}})
+    torch.manual_seed(0)
+    space = create_space("nas_bench_201", **base["space"]["kwargs"], num_classes=10, in_channels=3,
+                         input_size=data[0][0].shape[-1])
+    nni_strategy = DynamicSupernetStrategy(recipe)
+    nni_strategy.mutate_model(space)
+    training_module = make_training_module(recipe, 10)
+    training_module.set_model(space)
+    sampler = build_data_sampler(recipe, sum(len(b[1]) for b in data))  # PA&DA's DA observes example scores
+    module = SupernetModule(training_module, recipe, pristine_space=nni_strategy.pristine_space, data_sampler=sampler)
+    module.ensure_partition()
+    module.to(device)
+    engine = module.build_engine(10_000)
+    state = {"step": 0}
+
+    def go() -> None:
+        for batch in data:
+            with _autocast(device, precision):
+                engine.train_step(batch, state["step"])
+            state["step"] += 1
+    return go
+
+
+def _nni(base: dict, device: torch.device, data: list, precision: str) -> Callable[[], None]:
+    """NNI 3.0 RandomOneShot's step (its Lightning module's training_step + automatic optimization by hand)."""
+    from nni.nas.evaluator.pytorch.lightning import ClassificationModule
+    from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
+    from nni.nas.oneshot.pytorch.strategy import RandomOneShot
+
+    from nni_dynamic_supernet.registry import create_space
+    torch.manual_seed(0)
+    space = create_space("nas_bench_201", **base["space"]["kwargs"], num_classes=10, in_channels=3,
+                         input_size=data[0][0].shape[-1])
+    strategy = RandomOneShot()
+    strategy.mutate_model(space)
+    cls = ClassificationModule(learning_rate=0.05, weight_decay=5e-4, num_classes=10, export_onnx=False,
+                               optimizer=lambda params, lr, weight_decay: torch.optim.SGD(
+                                   params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay))
+    cls.set_model(space)
+    module = RandomSamplingLightningModule(cls).to(device)
+    module.log = lambda *a, **k: None  # no Trainer here: logging is a no-op, as our side logs per epoch
+    module.training_module.log = module.log
+    optimizer = cls.configure_optimizers()
+    model = module.model
+    model.train()
+
+    def go() -> None:
+        for x, y, _ in data:
+            module.resample()
+            with _autocast(device, precision):
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return go
+
+
+def _time(fns: dict[str, Callable[[], None]], device: torch.device, repeats: int, steps: int) -> dict:
+    """Median steps/s of each side over interleaved repeats (after one warm-up round), with peak memory."""
+    for fn in fns.values():
+        fn()
+    _sync(device)
+    seconds: dict[str, list[float]] = {name: [] for name in fns}
+    peak: dict[str, int] = {}
+    for r in range(repeats):
+        for name, fn in fns.items():
+            if device.type == "cuda" and r == 0:
+                torch.cuda.reset_peak_memory_stats(device)
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            seconds[name].append(time.perf_counter() - start)
+            if device.type == "cuda" and r == 0:
+                peak[name] = int(torch.cuda.max_memory_allocated(device))
+    return {name: {"steps_per_s": steps / statistics.median(s), "peak_mem_mib": peak.get(name, 0) / 2 ** 20}
+            for name, s in seconds.items()}
+
+
+def throughput(device: torch.device, tiny: bool, repeats: int, steps: int, batch_size: int) -> dict:
+    """Steps/s and peak memory of every strategy and of NNI's RandomOneShot, in float32 and bf16."""
+    size = 8 if tiny else 32
+    data = _synthetic(steps, batch_size, size, device)
+    out: dict = {}
+    for precision in ("32", "bf16"):
+        base = _base(tiny, device, precision, batch_size)
+        sides = {name: _ours(name, base, device, data, precision) for name in STRATEGIES}
+        sides["NNI RandomOneShot"] = _nni(base, device, data, precision)
+        out[precision] = _time(sides, device, repeats, steps)
+    return out
+
+
+def _cli(args: list[str], timeout: int) -> dict:
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "nni_dynamic_supernet.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+    return {"ok": proc.returncode == 0, "seconds": time.perf_counter() - started,
+            "tail": (proc.stdout + proc.stderr).strip().splitlines()[-3:]}
+
+
+def end_to_end(device: torch.device, tiny: bool) -> dict:
+    """One short ``nds train`` through the CLI, and one DDP run on one device through the pipeline."""
+    space = {"channels": 2, "cells_per_stage": 1} if tiny else {"channels": 16, "cells_per_stage": 5}
+    accel = "cpu" if device.type == "cpu" else "gpu"
+    recipe = {"strategy": "spos", "seed": 0, "space": {"name": "nas_bench_201", "kwargs": space},
+              "data": {"name": "digits_hard", "batch_size": 64, "train_subset": 512},
+              "training": {"epochs": 1, "max_steps_per_epoch": 4, "accelerator": accel, "precision": "bf16"},
+              "search": {"searcher": "random", "max_evaluations": 2, "bn_batches": 1},
+              "ranking": {"ground_truth": None, "headline": "best_accuracy", "probe_archs": 0},
+              "output": {"tensorboard": False, "plots": False}}
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "recipe.yml"
+        path.write_text(json.dumps(recipe))
+        out["nds train"] = _cli(["train", "--config", str(path), "--out", str(Path(tmp) / "out")], timeout=240)
+        started = time.perf_counter()
+        try:
+            from pytorch_lightning.strategies import DDPStrategy
+
+            from nni_dynamic_supernet.nni_bridge import fit_supernet
+            from nni_dynamic_supernet.pipeline import prepare
+            from nni_dynamic_supernet.recipe import Recipe
+            run = prepare(Recipe.from_dict(recipe))
+            loader = run.loader("train", shuffle=True, drop_last=True)
+            ddp = DDPStrategy(find_unused_parameters=True, process_group_backend="gloo" if accel == "cpu" else None)
+            trainer = fit_supernet(run.module, loader, 1, limit_train_batches=4, accelerator=accel, devices=1,
+                                   strategy=ddp)
+            out["DDP, 1 device"] = {"ok": int(run.module.batches_done) == 4, "seconds": time.perf_counter() - started,
+                                    "tail": [f"{run.module.batches_done} steps, strategy {type(trainer.strategy).__name__}"]}
+        except Exception as exc:  # reported in the table, not raised: the rest of the check still prints
+            out["DDP, 1 device"] = {"ok": False, "seconds": time.perf_counter() - started,
+                                    "tail": [f"{type(exc).__name__}: {exc}"]}
+    return out
+
+
+def cuda_tests(device: torch.device) -> dict:
+    """The test suite's CUDA-marked tests (skipped without CUDA)."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "cuda", "tests", "-p", "no:cacheprovider"],
+                          capture_output=True, text=True, timeout=240)
+    last = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return {"ok": proc.returncode in (0, 5), "summary": last}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the GPU check and print its summary table."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu")
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU (checks the script, not the GPU)")
+    parser.add_argument("--tiny", action="store_true", help="a tiny space and few steps (a smoke test)")
+    parser.add_argument("--out", default="benchmarks/results_gpu.json")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["tests", "throughput", "end_to_end"])
+    args = parser.parse_args(argv)
+    if not args.cpu and not torch.cuda.is_available():
+        parser.error("no CUDA device: pass --cpu --tiny to check the script on the CPU")
+    device = torch.device("cpu" if args.cpu else "cuda")
+    if args.cpu:
+        torch.set_num_threads(1)
+    else:
+        torch.backends.cudnn.benchmark = True
+    started = time.perf_counter()
+    report: dict = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+                    "torch": torch.__version__}
+    if "tests" not in args.skip:
+        report["cuda_tests"] = cuda_tests(device)
+    if "throughput" not in args.skip:
+        steps, repeats = (3, 1) if args.tiny else (20, 3)
+        report["throughput"] = throughput(device, args.tiny, repeats, steps, 16 if args.tiny else 64)
+    if "end_to_end" not in args.skip:
+        report["end_to_end"] = end_to_end(device, args.tiny)
+    report["seconds"] = time.perf_counter() - started
+    _print(report)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _print(report: dict) -> None:
+    print(f"\nGPU check on {report['device']} (torch {report['torch']}), {report['seconds']:.0f} s")
+    if "cuda_tests" in report:
+        print(f"  CUDA-marked tests: {'ok' if report['cuda_tests']['ok'] else 'FAILED'} "
+              f"({report['cuda_tests']['summary']})")
+    table = report.get("throughput")
+    if table:
+        print(f"\n  {'side':20s} {'fp32 steps/s':>13s} {'bf16 steps/s':>13s} {'bf16 speed-up':>14s} "
+              f"{'fp32 MiB':>9s} {'bf16 MiB':>9s} {'time/ref fp32':>14s} {'bound':>6s}")
+        for name in table["32"]:
+            a, b = table["32"][name], table["bf16"][name]
+            ref, bound = BOUNDS.get(name, (None, None))
+            if name == "NNI RandomOneShot":
+                ref, bound = "spos", None
+            over = (table["32"][ref]["steps_per_s"] / a["steps_per_s"]) if ref else float("nan")
+            label = f"{over:.3f}" + (f" ({ref})" if ref else "")
+            print(f"  {name:20s} {a['steps_per_s']:13.1f} {b['steps_per_s']:13.1f} "
+                  f"{b['steps_per_s'] / a['steps_per_s']:14.2f} {a['peak_mem_mib']:9.1f} {b['peak_mem_mib']:9.1f} "
+                  f"{label:>14s} {bound if bound else '':>6}")
+        for precision in ("32", "bf16"):
+            ratio = table[precision]["spos"]["steps_per_s"] / table[precision]["NNI RandomOneShot"]["steps_per_s"]
+            print(f"  spos / NNI RandomOneShot steps/s ({precision}): {ratio:.3f} (target >= 1.2)")
+    for name, row in report.get("end_to_end", {}).items():
+        print(f"  {name}: {'ok' if row['ok'] else 'FAILED'} in {row['seconds']:.0f} s  {' | '.join(row['tail'][-1:])}")
+
+
+if __name__ == "__main__":
+    main()
