@@ -29,7 +29,23 @@ def test_example_grid_is_valid(path: Path) -> None:
     assert config["maxTrialNumber"] == len(grid)
     for values in grid:
         recipe = load_recipe(template, {**extra, **dict(zip(names, values))})
-        assert recipe.ranking.ground_truth == "auto"
+        # The embedded benchmark's own table, or NAS-Bench-201's for the CIFAR-10 paper templates.
+        expected = "nasbench201" if recipe.data.name == "cifar10" else "auto"
+        assert recipe.ranking.ground_truth == expected
+
+
+def test_gpu_example_asks_one_gpu_per_trial() -> None:
+    from nni.experiment.config import ExperimentConfig
+    raw = yaml.safe_load((REPO / "examples" / "spos_calr_gpu.yml").read_text())
+    config = ExperimentConfig(**raw)
+    config.validate()
+    assert config.trial_gpu_number == 1
+    argv = shlex.split(raw["trialCommand"])
+    recipe = load_recipe(REPO / argv[argv.index("--config") + 1],
+                         dict(parse_override(argv[i + 1]) for i, a in enumerate(argv) if a == "--set"))
+    assert (recipe.space.name, recipe.data.name, recipe.space.kwargs) == (
+        "nas_bench_201", "cifar10", {"channels": 16, "cells_per_stage": 5})
+    assert recipe.training.epochs < 250 and recipe.training.accelerator == "gpu"
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "config_templates").glob("*.yaml")), ids=lambda p: p.name)
