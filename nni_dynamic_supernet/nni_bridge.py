@@ -304,6 +304,7 @@ class SupernetModule(BaseOneShotLightningModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
+        self.engine.check_deferred()  # type: ignore[union-attr]
         for name, mean in getattr(self, "_epoch_means", {}).items():
             if mean.count:
                 self.log(name, mean.compute(), prog_bar=True, on_step=False, on_epoch=True, batch_size=1)

@@ -116,6 +116,12 @@ class SupernetEngine:
         #: float16 steps skipped because the scaled gradients overflowed (the scaler lowered its scale);
         #: loss-scale calibration, not divergence: they never count as ``skipped_steps`` nor raise.
         self.scaler_skips = 0
+        # Optimizer steps whose gradients were verified finite (the step's one host read), and the deferred
+        # loss check: a non-finite loss whose gradients were all finite cannot have moved the weights, so
+        # it is flagged on the device and raised at :meth:`check_deferred` (epoch end) instead of read per step.
+        self._checked_steps = 0
+        self._loss_flags: list[torch.Tensor] = []
+        self._loss_steps: list[tuple[int, dict]] = []
         self.last_lr = 0.0
         self.last_paths: list[dict] = []
         #: Called as ``fn(step, paths)`` after every step (diagnostics; must not change training state).
@@ -203,6 +209,7 @@ class SupernetEngine:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.last_lr = lr
+        self._checked_steps += 1
         self.step_fn()
         if scaler is not None:
             scaler.update()
@@ -276,6 +283,7 @@ class SupernetEngine:
         else:
             x, y, index = batch[0], batch[1], batch[2]
         skipped_before = self.skipped_steps
+        checked_before = self._checked_steps
         leaf = self.partition.sample_leaf()
         paths = self.path_sampler.sample(self.partition.leaves[leaf])
         self.last_paths = paths
@@ -286,6 +294,11 @@ class SupernetEngine:
         self.steps_done = step + 1
         for observer in self.step_observers:
             observer(step, paths)
+        if self._checked_steps > checked_before and not self.skip_nonfinite:
+            # Every optimizer step of this step read its gradients finite: defer the loss check (no host sync).
+            self._loss_flags.append(torch.isfinite(loss.detach()))
+            self._loss_steps.append((step, paths[0]))
+            return loss
         if not torch.isfinite(loss):
             # Reached only when the update rule dropped the step itself (Reptile restores theta) or skipping is on.
             if not self.skip_nonfinite:
@@ -293,6 +306,21 @@ class SupernetEngine:
             if self.skipped_steps == skipped_before:  # the update rule dropped it without asking optimizer_step
                 self.skipped_steps += 1
         return loss
+
+    def check_deferred(self) -> None:
+        """Read the deferred loss checks (one host sync); raise :class:`NonFiniteLossError` for the first bad step.
+
+        Called at the epoch end and before any evaluation; the weights are those of the last
+        good optimizer step either way (non-finite gradients are caught when they occur).
+        """
+        flags, steps = self._loss_flags, self._loss_steps
+        self._loss_flags, self._loss_steps = [], []
+        if not flags:
+            return
+        bad = torch.nonzero(~torch.stack(flags)).reshape(-1).tolist()
+        if bad:
+            step, subnet = steps[bad[0]]
+            raise NonFiniteLossError(f"non-finite loss at step {step} training subnet {subnet}")
 
     def _ensure_train_mode(self) -> None:
         """Put every model in train mode, calling ``train()`` only when some module is not.

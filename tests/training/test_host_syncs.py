@@ -1,0 +1,97 @@
+"""Host-device synchronisations per training step.
+
+On a GPU every read of a device value on the host (``.item()``, ``.tolist()``, ``bool()``,
+``float()``, ``int()``) stalls the CPU until the GPU has caught up, so the hot loop keeps
+them to one per optimizer step (the gradient check that keeps the weights of the last good
+step). On the CPU the test counts the calls through patched ``torch.Tensor`` methods; with
+CUDA, ``torch.cuda.set_sync_debug_mode`` counts the real ones.
+"""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from nni_dynamic_supernet.pipeline import prepare
+from nni_dynamic_supernet.recipe import Recipe
+from tests.tiny_recipe import tiny_recipe
+
+torch.set_num_threads(1)
+READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__")
+
+
+class _CountReads:
+    """Count host reads of tensors while active (patched methods of ``torch.Tensor``)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.saved: dict = {}
+
+    def __enter__(self) -> "_CountReads":
+        for name in READS:
+            original = getattr(torch.Tensor, name)
+            self.saved[name] = original
+
+            def counted(tensor, *args, _original=original, **kwargs):
+                self.count += 1
+                return _original(tensor, *args, **kwargs)
+            setattr(torch.Tensor, name, counted)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name, original in self.saved.items():
+            setattr(torch.Tensor, name, original)
+
+
+def _engine(strategy: str, device: str = "cpu"):
+    from benchmarks.common import batches
+    run = prepare(Recipe.from_dict(tiny_recipe(strategy=strategy)))
+    run.module.to(device)
+    engine = run.module.build_engine(100)
+    data = [tuple(t.to(device) for t in batch) for batch in batches(run, 8)]
+    return engine, data
+
+
+@pytest.mark.parametrize("strategy", ["spos", "spos_calr_ms", "fairnas"])
+def test_one_host_read_per_step(strategy: str) -> None:
+    engine, data = _engine(strategy)
+    for step, batch in enumerate(data[:3]):  # warm-up: caches, lazily built tables
+        engine.train_step(batch, step)
+    with _CountReads() as reads:
+        for step, batch in enumerate(data[3:], start=3):
+            engine.train_step(batch, step)
+    assert reads.count == len(data[3:]), f"{reads.count} host reads in {len(data[3:])} steps"
+    with _CountReads() as reads:
+        engine.check_deferred()  # the deferred loss checks: one read for the whole epoch
+    assert reads.count == 1
+
+
+def test_deferred_loss_check_names_the_step() -> None:
+    from nni_dynamic_supernet.training.engine import NonFiniteLossError
+    engine, data = _engine("spos")
+    engine.train_step(data[0], 0)
+    engine._loss_flags[-1] = torch.tensor(False)  # as if step 0's loss had been NaN with finite gradients
+    with pytest.raises(NonFiniteLossError, match="at step 0"):
+        engine.check_deferred()
+    engine.check_deferred()  # consumed: nothing left to raise
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_syncs_per_step() -> None:
+    """With CUDA: the synchronisations torch reports per spos step are at most one (the gradient check)."""
+    engine, data = _engine("spos", "cuda")
+    for step, batch in enumerate(data[:3]):
+        engine.train_step(batch, step)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for step, batch in enumerate(data[3:], start=3):
+                engine.train_step(batch, step)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
+    assert len(syncs) <= len(data[3:]), [str(w.message) for w in syncs[:5]]
