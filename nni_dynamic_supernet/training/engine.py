@@ -30,6 +30,10 @@ from .updates import UpdateRule
 __all__ = ["SupernetEngine", "NonFiniteLossError", "null_zero_grads"]
 
 
+#: Module kinds whose forward differs between train and eval mode.
+_MODE_SENSITIVE = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd, nn.modules.instancenorm._InstanceNorm)
+
+
 class NonFiniteLossError(TrainingDiverged):
     """A step produced a NaN or infinite loss or gradient; the message names the step and the subnet."""
 
@@ -134,7 +138,11 @@ class SupernetEngine:
         # Flat list of every module, built once: checking train mode on it is cheap, while
         # ``Module.train()`` re-walks and re-sets ~900 modules of a NAS-Bench-201 supernet (all
         # candidates) on every call, which was a fifth of a tiny CPU step and grows with the space.
-        self._all_modules = [m for model in self.models for m in model.modules()]
+        # Only the modules whose forward depends on the mode are checked (BatchNorm, dropout, and any module of
+        # another kind that defines its own ``train``), plus the roots: ``eval()`` / ``train(False)`` of a model
+        # flips its root, so a third of the walk finds every mode change our code or a user makes.
+        self._all_modules = [m for model in self.models for m in model.modules()
+                             if m is model or isinstance(m, _MODE_SENSITIVE) or type(m).train is not nn.Module.train]
 
     # ------------------------------------------------------------------ primitives used by update rules
     def forward(self, leaf: int, arch: dict, x: torch.Tensor) -> torch.Tensor:
