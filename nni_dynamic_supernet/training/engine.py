@@ -55,16 +55,40 @@ def null_zero_grads(params: Sequence[nn.Parameter]) -> bool:
     apply weight decay and stale momentum to it. Used by the training step and by supernet
     shifting.
     """
+    return _null_zero_grads(params)[0]
+
+
+def _null_zero_grads(params: Sequence[nn.Parameter]) -> tuple[bool, list, Optional[torch.Tensor]]:
+    """:func:`null_zero_grads`, also returning the kept parameters and their gradient norms (for clipping)."""
     with_grad = [p for p in params if p.grad is not None]
     if not with_grad:
-        return True
+        return True, [], None
     norms = _norms([p.grad for p in with_grad])
     # A NaN norm is != 0, so a NaN gradient is kept (and reported) rather than nulled.
     flags = torch.cat([norms.ne(0), torch.isfinite(norms).all().reshape(1)]).tolist()
-    for p, keep in zip(with_grad, flags[:-1]):
-        if not keep:
+    kept, kept_at = [], []
+    for i, (p, keep) in enumerate(zip(with_grad, flags[:-1])):
+        if keep:
+            kept.append(p)
+            kept_at.append(i)
+        else:
             p.grad = None
-    return bool(flags[-1])
+    if len(kept) != len(with_grad):
+        norms = norms[torch.tensor(kept_at, device=norms.device)] if kept else None
+    return bool(flags[-1]), kept, norms
+
+
+def _clip_with_norms(params: list, norms: torch.Tensor, max_norm: float) -> None:
+    """``clip_grad_norm_(params, max_norm)`` from the per-tensor norms already computed, same arithmetic.
+
+    ``clip_grad_norm_`` would recompute every norm and group the tensors again; for one
+    device and dtype its result is ``vector_norm`` of the stacked per-tensor norms, then a
+    clamped coefficient multiplied in, which is exactly what runs here (bit-identical).
+    """
+    grads = [p.grad for p in params]
+    total = torch.linalg.vector_norm(norms, 2.0)
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    torch._foreach_mul_(grads, coef)
 
 
 class SupernetEngine:
@@ -161,6 +185,14 @@ class SupernetEngine:
             if p.grad is not None:
                 p.grad = None
 
+    def _one_kind(self) -> bool:
+        """Whether every parameter has one device and dtype (rechecked when the models move)."""
+        device = self._params[0].device if self._params else None
+        if getattr(self, "_kind_device", "unset") != device:
+            self._kind_device = device
+            self._single_kind = len({(p.device, p.dtype) for p in self._params}) <= 1
+        return self._single_kind
+
     def inverse_loss_scale(self) -> Optional[torch.Tensor]:
         """``1 / scale`` of the float16 GradScaler as a device tensor (no host sync), or None without one.
 
@@ -196,7 +228,8 @@ class SupernetEngine:
                 if grads:
                     torch._foreach_mul_(grads, scaler._scale)
             scaler.unscale_(self.optimizer)
-        if not null_zero_grads(self._params):
+        finite, kept, norms = _null_zero_grads(self._params)
+        if not finite:
             if scaler is not None:
                 scaler.update()  # lowers the scale from the overflow unscale_ recorded
                 self.scaler_skips += 1
@@ -208,9 +241,11 @@ class SupernetEngine:
             self.skipped_steps += 1
             self.zero_grad()
             return False
-        if self.grad_clip is not None:
-            params = [p for p in self._params if p.grad is not None]
-            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+        if self.grad_clip is not None and kept:
+            if self._one_kind() and norms is not None and norms.dtype == kept[0].grad.dtype:
+                _clip_with_norms(kept, norms, self.grad_clip)  # type: ignore[arg-type]
+            else:
+                torch.nn.utils.clip_grad_norm_(kept, self.grad_clip)
         self.state_policy.activate(self.optimizer, key)
         lr = (self.lr_policy.lr(step, arch) if arch is not None
               else self.lr_policy.base_lr * self.lr_policy.schedule(step))

@@ -44,9 +44,9 @@ class _CountReads:
             setattr(torch.Tensor, name, original)
 
 
-def _engine(strategy: str, device: str = "cpu"):
+def _engine(strategy: str, device: str = "cpu", **training):
     from benchmarks.common import batches
-    run = prepare(Recipe.from_dict(tiny_recipe(strategy=strategy)))
+    run = prepare(Recipe.from_dict(tiny_recipe(strategy=strategy, training=training)))
     run.module.to(device)
     engine = run.module.build_engine(100)
     data = [tuple(t.to(device) for t in batch) for batch in batches(run, 8)]
@@ -95,3 +95,18 @@ def test_cuda_syncs_per_step() -> None:
         torch.cuda.set_sync_debug_mode(0)
     syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
     assert len(syncs) <= len(data[3:]), [str(w.message) for w in syncs[:5]]
+
+
+@pytest.mark.parametrize("strategy", ["spos", "fairnas"])
+def test_clipping_from_the_check_norms_is_clip_grad_norm(strategy: str, monkeypatch) -> None:
+    """Clipping with the norms the gradient check computed gives bit-identical weights to ``clip_grad_norm_``."""
+    from nni_dynamic_supernet.training.engine import SupernetEngine
+    fused, data = _engine(strategy, grad_clip=0.05)  # small enough to clip every step
+    reference, _ = _engine(strategy, grad_clip=0.05)
+    monkeypatch.setattr(reference, "_one_kind", lambda: False)  # the torch.nn.utils.clip_grad_norm_ path
+    assert isinstance(reference, SupernetEngine) and fused._one_kind()
+    for step, batch in enumerate(data):
+        fused.train_step(batch, step)
+        reference.train_step(batch, step)
+    for a, b in zip(fused.params, reference.params):
+        assert torch.equal(a, b)
