@@ -95,7 +95,13 @@ def _ours(strategy: str, base: dict, device: torch.device, data: list, precision
 
 
 def _nni(base: dict, device: torch.device, data: list, precision: str) -> Callable[[], None]:
-    """NNI 3.0 RandomOneShot's step (its Lightning module's training_step + automatic optimization by hand)."""
+    """NNI 3.0 RandomOneShot's step without the Trainer loop, as our side runs without it.
+
+    ``RandomSamplingLightningModule.resample`` (NNI's walk over its supernet modules), forward,
+    cross-entropy, ``zero_grad``, backward and the same SGD step; NNI's per-step ``self.log``
+    calls and its torchmetrics accuracy are left out, so this side is if anything faster than
+    NNI's real step and the ratio is conservative.
+    """
     from nni.nas.evaluator.pytorch.lightning import ClassificationModule
     from nni.nas.oneshot.pytorch.sampling import RandomSamplingLightningModule
     from nni.nas.oneshot.pytorch.strategy import RandomOneShot
