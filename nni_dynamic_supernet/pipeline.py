@@ -191,6 +191,7 @@ def load_supernet(path: str | Path, overrides: Optional[dict] = None) -> Run:
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
             raise ConfigError("--checkpoint", str(path), f"weights do not fit the space ({first})") from None
+    run.module.to(run.device)  # search and evaluation run on the recipe's training device
     return run
 
 
@@ -411,7 +412,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
             if "evaluator" not in state:
                 # Fixed calibration and validation batches: collect them once, not at every probe.
                 state["evaluator"] = build_evaluator(recipe, module.supernets(), module._partition,
-                                                     state["run"].calib_loader(), state["run"].val_loader())
+                                                     state["run"].calib_loader(), state["run"].val_loader(),
+                                                     state["run"].device)
             evaluator = state["evaluator"]
             preds = [evaluator.evaluate(a)["accuracy"] for a in probes]
             log.probe_row = {"probe_acc": float(np.mean(preds)), "probe_epoch": epoch + 1}
@@ -460,7 +462,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     if state.get("diagnostics") is not None:
         results["diagnostics"] = state["diagnostics"].summary(truth.archs() if truth is not None else state["probes"])
     evaluator = state.get("evaluator") or build_evaluator(recipe, run.models, run.partition, run.calib_loader(),
-                                                          run.val_loader())
+                                                          run.val_loader(), run.device)
     if not skip_search:
         found = search_run(run, out, evaluator=evaluator, truth=truth, progress=show)
         best = found["top"][0]
