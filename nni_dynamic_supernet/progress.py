@@ -7,11 +7,17 @@ hundreds of carriage-return lines. Every bar of the package goes through
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
 from typing import Any, Iterable, Optional
 
-__all__ = ["interactive", "in_nni_trial", "progress_bar"]
+__all__ = ["interactive", "in_nni_trial", "progress_bar", "ProgressLog", "LOG_INTERVAL_S"]
+
+#: Longest wall time between two progress lines of a quiet stage (search, probes, ranking). Kept under
+#: 15 s so that a trial's log never looks stalled; one evaluation may add its own duration on top.
+LOG_INTERVAL_S = 10.0
 
 
 def in_nni_trial() -> bool:
@@ -49,3 +55,56 @@ def progress_bar(iterable: Optional[Iterable] = None, desc: str = "", total: Opt
     from tqdm.auto import tqdm  # lazy: importing tqdm costs time on every `nds` command otherwise
     return tqdm(iterable, desc=desc, total=total, unit=unit, disable=not resolve(enabled), dynamic_ncols=True,
                 leave=False)
+
+
+class ProgressLog:
+    """One-line progress messages for a stage that shows no bar (an nnictl trial, a redirected ``nds``).
+
+    :meth:`update` counts work and logs ``<what>: <done>/<total> <unit> [<seconds> s]`` when
+    :data:`LOG_INTERVAL_S` has passed since the last line, so the log is never silent for
+    long; :meth:`line` logs a milestone (a search generation) at once. Disabled, it logs
+    nothing (a bar shows the same progress).
+
+    Parameters
+    ----------
+    what
+        The stage's name, first word of every line (``search``, ``ranking``, ``probe``).
+    total
+        Units of work expected (``None``: unknown).
+    unit
+        Unit of ``total`` (``archs``).
+    enabled
+        ``False`` silences it (a progress bar is showing instead).
+    logger
+        Where the lines go (default: the package's logger).
+    """
+
+    def __init__(self, what: str, total: Optional[int] = None, unit: str = "archs", enabled: bool = True,
+                 logger: Optional[logging.Logger] = None) -> None:
+        self.what = what
+        self.total = total
+        self.unit = unit
+        self.enabled = enabled
+        self.logger = logger or logging.getLogger("nni_dynamic_supernet")
+        self.done = 0
+        self.started = self.last = time.monotonic()
+
+    def _count(self) -> str:
+        return f"{self.done}/{self.total} {self.unit}" if self.total else f"{self.done} {self.unit}"
+
+    def line(self, text: str) -> None:
+        """Log ``<what>: <text> [<seconds since start> s]`` now."""
+        if self.enabled:
+            self.last = time.monotonic()
+            self.logger.info("%s: %s  [%.1f s]", self.what, text, self.last - self.started)
+
+    def update(self, n: int = 1) -> None:
+        """Count ``n`` units; log the count when :data:`LOG_INTERVAL_S` passed since the last line."""
+        self.done += n
+        if time.monotonic() - self.last >= LOG_INTERVAL_S:
+            self.line(self._count())
+
+    def close(self) -> None:
+        """Log the final count once the stage is over, if it logged anything before (a long stage)."""
+        if self.last != self.started:
+            self.line(f"{self._count()} done")

@@ -30,7 +30,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", help="output directory (default: $NNI_OUTPUT_DIR)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra recipe overrides")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from .progress import in_nni_trial
+    if in_nni_trial():
+        # NNI's import hooks trial.log onto the root logger (and stdout into it); a second handler on
+        # stderr would copy every line into trial.stderr, which is for warnings and errors.
+        import nni  # noqa: F401
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     from .quiet_logs import quiet_third_party_logs
     quiet_third_party_logs()
     try:
