@@ -495,7 +495,10 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     if truth is not None:
         # The last epoch's probe scored the whole table with the same supernet and evaluator: reuse it.
         preds, report = state.get("table_ranking") or (None, None)
-        if preds is None:
+        if preds is not None:
+            _logger.info("ranking: the last epoch's probe of the %d archs of the table is the final ranking "
+                         "(kendall_tau=%.4f)", len(preds), report["kendall_tau"])
+        else:
             preds = predict(run, truth.archs(), evaluator=evaluator, progress=show, what="ranking")
             report = _rank_against(run, truth, preds)
         true = truth.accuracies()
@@ -521,6 +524,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     atomic_write_json(out / "results.json", results)
     figures = []
     if recipe.output.plots:
+        _logger.info("figures: drawing them beside %s", out / "results.json")
         from .plots import plot_results
         figures = plot_results(results, out)
     final = final_metrics(results)

@@ -57,13 +57,23 @@ def progress_bar(iterable: Optional[Iterable] = None, desc: str = "", total: Opt
                 leave=False)
 
 
+class _LastLine(logging.Filter):
+    """Remembers when the package's logger last let a line through (an epoch line, a stage's line)."""
+
+    at = time.monotonic()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _LastLine.at = time.monotonic()
+        return True
+
+
 class ProgressLog:
     """One-line progress messages for a stage that shows no bar (an nnictl trial, a redirected ``nds``).
 
     :meth:`update` counts work and logs ``<what>: <done>/<total> <unit> [<seconds> s]`` when
-    :data:`LOG_INTERVAL_S` has passed since the last line, so the log is never silent for
-    long; :meth:`line` logs a milestone (a search generation) at once. Disabled, it logs
-    nothing (a bar shows the same progress).
+    :data:`LOG_INTERVAL_S` has passed since the package's logger wrote its last line (of
+    any stage), so the log is never silent for long; :meth:`line` logs a milestone (a
+    search generation) at once. Disabled, it logs nothing (a bar shows the same progress).
 
     Parameters
     ----------
@@ -86,6 +96,8 @@ class ProgressLog:
         self.unit = unit
         self.enabled = enabled
         self.logger = logger or logging.getLogger("nni_dynamic_supernet")
+        if not any(isinstance(f, _LastLine) for f in self.logger.filters):
+            self.logger.addFilter(_LastLine())
         self.done = 0
         self.started = self.last = time.monotonic()
 
@@ -101,7 +113,7 @@ class ProgressLog:
     def update(self, n: int = 1) -> None:
         """Count ``n`` units; log the count when :data:`LOG_INTERVAL_S` passed since the last line."""
         self.done += n
-        if time.monotonic() - self.last >= LOG_INTERVAL_S:
+        if self.enabled and time.monotonic() - _LastLine.at >= LOG_INTERVAL_S:
             self.line(self._count())
 
     def close(self) -> None:

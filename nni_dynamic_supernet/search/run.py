@@ -147,6 +147,7 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     bar = progress_bar(desc="search", total=s.max_evaluations, unit="arch", enabled=progress)
     # Without a bar (an nnictl trial), one log line per generation and at least one every LOG_INTERVAL_S.
     lines = ProgressLog("search", s.max_evaluations, enabled=bar.disable)
+    lines.line(f"{s.searcher}, at most {s.max_evaluations} evaluations")
 
     def score(arch: dict) -> dict:
         bar.update(1)
