@@ -399,7 +399,6 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     from .search.run import build_evaluator, check_search_feasible
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     log = EpochLog()
     history = log.history

@@ -45,8 +45,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .recipe import load_recipe, parse_override
         overrides = dict(parse_override(p) for p in (args.set or []))
         overrides.update(nni_parameters())
+        from .cli import output_dir
+        out = output_dir(args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output")
         recipe = load_recipe(args.config, overrides)
-        out = Path(args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output")
         out.mkdir(parents=True, exist_ok=True)
         # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR (NNI_NOTES §5).
         from .tensorboard_log import link_for_nni_webui

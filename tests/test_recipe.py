@@ -159,10 +159,13 @@ def test_load_recipe_from_yaml(tmp_path):
     assert r.search.searcher == "random" and r.search.max_evaluations == 12
 
 
-def test_load_recipe_empty_file_gives_defaults(tmp_path):
+def test_load_recipe_empty_file_is_refused(tmp_path):
+    # An empty recipe is more likely a mistake than a wish for every default (leave out --config for those).
     path = tmp_path / "empty.yaml"
     path.write_text("# nothing\n")
-    assert load_recipe(path).to_dict() == Recipe().to_dict()
+    with pytest.raises(ConfigError, match="is empty") as info:
+        load_recipe(path)
+    assert info.value.field == "--config"
 
 
 def test_load_recipe_empty_section_is_accepted(tmp_path):
