@@ -394,7 +394,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     forcing it, ``True`` / ``False`` to force. Never in an nnictl trial (quiet mode).
     Returns the results dict (the ``results.json`` content).
     """
-    from .progress import resolve
+    from .progress import heartbeat, resolve
     show = resolve(True if progress is None and recipe.output.progress else progress)
     from .search.run import build_evaluator, check_search_feasible
 
@@ -467,6 +467,15 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     train_info = train(run, out, resume=resume, progress=show, tensorboard_dir=tb_dir)
     if not run.module.trainer.is_global_zero:
         return {}  # under DDP, search, ranking and every output file belong to rank 0
+    with heartbeat("search and ranking", enabled=not show):
+        return _after_training(run, recipe, out, state, history, train_info, truth, reporter, show, skip_search,
+                               tb_dir)
+
+
+def _after_training(run: Run, recipe: Recipe, out: Path, state: dict, history: list, train_info: dict,
+                    truth: Any, reporter: Any, show: bool, skip_search: bool, tb_dir: Optional[Path]) -> dict:
+    """Search, rank and report a trained run (the second half of :func:`run_recipe`)."""
+    from .search.run import build_evaluator
     checkpoint = save_supernet(run, out / "supernet.pt")
 
     results: dict = {

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
-from typing import Any, Iterable, Optional
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Optional
 
-__all__ = ["interactive", "in_nni_trial", "progress_bar", "ProgressLog", "LOG_INTERVAL_S"]
+__all__ = ["interactive", "in_nni_trial", "progress_bar", "ProgressLog", "heartbeat", "LOG_INTERVAL_S"]
 
 #: Longest wall time between two progress lines of a quiet stage (search, probes, ranking). Kept under
 #: 15 s so that a trial's log never looks stalled; one evaluation may add its own duration on top.
@@ -120,3 +122,34 @@ class ProgressLog:
         """Log the final count once the stage is over, if it logged anything before (a long stage)."""
         if self.last != self.started:
             self.line(f"{self._count()} done")
+
+
+@contextmanager
+def heartbeat(what: str, enabled: bool = True) -> Iterator[None]:
+    """While the block runs, log ``<what>: still working [<s> s]`` whenever the package's logger was silent
+    for :data:`LOG_INTERVAL_S`.
+
+    For stretches that count no work a :class:`ProgressLog` could report (building the params/FLOPs model
+    of a space, drawing figures): from a daemon thread, so a long computation cannot hold the lines back.
+    """
+    if not enabled:
+        yield
+        return
+    logger = logging.getLogger("nni_dynamic_supernet")
+    if not any(isinstance(f, _LastLine) for f in logger.filters):
+        logger.addFilter(_LastLine())
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def beat() -> None:
+        while not stop.wait(min(1.0, LOG_INTERVAL_S / 4)):
+            if time.monotonic() - _LastLine.at >= LOG_INTERVAL_S:
+                logger.info("%s: still working  [%.1f s]", what, time.monotonic() - started)
+
+    thread = threading.Thread(target=beat, name="nds-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
