@@ -25,6 +25,7 @@ from .tiny_recipe import tiny_recipe
 torch.set_num_threads(1)
 
 EMBEDDED_TABLE = Path(progress.__file__).parent / "_resources" / "digits_hard_nb201.json"
+README = Path(__file__).resolve().parents[1] / "README.rst"
 
 
 class _Reporter:
@@ -71,6 +72,10 @@ def test_intermediate_default_is_measured_and_ends_at_the_final_value(tmp_path: 
     assert len(history) == 4 and "kendall_tau" not in history[2]  # nothing carried into unmeasured epochs
     # best_true_acc is either there or missing with its reason, never silently absent.
     assert ("best_true_acc" in final) != ("best_true_acc_missing" in final), final
+    # The README describes both series, key by key.
+    web_ui = README.read_text().split("**NNI's web UI.**", 1)[1].split(".. image::", 1)[0]
+    for key in set(reporter.intermediates[-1]) | set(final) | {"best_true_acc", "best_true_acc_missing"}:
+        assert f"``{key}``" in web_ui, key
 
 
 def test_best_true_acc_missing_names_the_reason() -> None:
