@@ -133,8 +133,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .atomic_io import atomic_write_json
     from .pipeline import load_supernet, predict
     archs = _read_json(args.archs, "--archs")
-    if not isinstance(archs, list) or not archs or not all(isinstance(a, dict) for a in archs):
-        raise ConfigError("--archs", args.archs, "must be a non-empty JSON list of {label: choice} objects")
+    if not isinstance(archs, list) or not all(isinstance(a, dict) for a in archs):
+        raise ConfigError("--archs", args.archs, "must be a JSON list of {label: choice} objects")
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     _output_file(args.out)
     run = load_supernet(args.checkpoint, _overrides(args.set))

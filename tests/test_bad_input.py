@@ -91,6 +91,14 @@ def _rank(predictions: str = "{tmp}/preds.json", ground_truth: str = "{tmp}/tabl
     return ["rank", "--predictions", predictions, "--ground-truth", ground_truth, *extra]
 
 
+def _evaluate(archs: str = "{tmp}/archs.json", checkpoint: str = "{ckpt}", out: str = "{out}/p.json") -> list[str]:
+    return ["evaluate", "--checkpoint", checkpoint, "--archs", archs, "--out", out]
+
+
+def _export(arch: str = "{tmp}/arch.json", checkpoint: str = "{ckpt}", out: str = "{out}") -> list[str]:
+    return ["export", "--checkpoint", checkpoint, "--arch", arch, "--out", out]
+
+
 def _bench_build(*extra: str) -> list[str]:
     return ["bench", "build", "--out", "{out}/table.json", "--archs", "1", "--seeds", "0", *extra]
 
@@ -118,21 +126,15 @@ CASES += [
      "--searcher"),
     ("search-bad-set", ["search", "--checkpoint", "{ckpt}", "--out", "{out}", "--set", "serch.x=1"], "serch.x"),
     # evaluate
-    ("evaluate-archs-missing", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/none.json",
-                                "--out", "{out}/p.json"], "--archs"),
-    ("evaluate-archs-is-a-directory", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}",
-                                       "--out", "{out}/p.json"], "--archs"),
-    ("evaluate-archs-empty-file", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/empty.json",
-                                   "--out", "{out}/p.json"], "--archs"),
-    ("evaluate-archs-empty-list", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/empty_list.json",
-                                   "--out", "{out}/p.json"], "--archs"),
-    ("evaluate-archs-binary", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/binary.bin",
-                               "--out", "{out}/p.json"], "--archs"),
-    ("evaluate-checkpoint-missing", ["evaluate", "--checkpoint", "{tmp}/none.pt", "--archs", "{tmp}/archs.json",
-                                     "--out", "{out}/p.json"], "--checkpoint"),
-    ("evaluate-out-is-a-directory", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/archs.json",
-                                     "--out", "{tmp}"], "--out"),
-    ("evaluate-out-missing", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/archs.json"], "--out"),
+    ("evaluate-archs-missing", _evaluate("{tmp}/none.json"), "--archs"),
+    ("evaluate-archs-is-a-directory", _evaluate("{tmp}"), "--archs"),
+    ("evaluate-archs-empty-file", _evaluate("{tmp}/empty.json"), "--archs"),
+    ("evaluate-archs-not-a-list-of-archs", _evaluate("{tmp}/list.json"), "--archs"),
+    ("evaluate-archs-binary", _evaluate("{tmp}/binary.bin"), "--archs"),
+    ("evaluate-checkpoint-missing", _evaluate(checkpoint="{tmp}/none.pt"), "--checkpoint"),
+    ("evaluate-checkpoint-empty", _evaluate(checkpoint="{tmp}/empty.json"), "--checkpoint"),
+    ("evaluate-out-is-a-directory", _evaluate(out="{tmp}"), "--out"),
+    ("evaluate-out-missing", _evaluate()[:-2], "--out"),
     # rank
     ("rank-bins-not-an-integer", _rank("{tmp}/preds.json", "{tmp}/table.json", "--bins", "abc"), "--bins"),
     ("rank-bins-zero", _rank("{tmp}/preds.json", "{tmp}/table.json", "--bins", "0"), "--bins"),
@@ -143,14 +145,10 @@ CASES += [
     ("rank-ground-truth-not-a-table", _rank("{tmp}/preds.json", "{tmp}/list.json"), "--ground-truth"),
     ("rank-out-is-a-directory", _rank("{tmp}/preds.json", "{tmp}/table.json", "--out", "{tmp}"), "--out"),
     # export
-    ("export-arch-missing", ["export", "--checkpoint", "{ckpt}", "--arch", "{tmp}/none.json", "--out", "{out}"],
-     "--arch"),
-    ("export-arch-not-a-mapping", ["export", "--checkpoint", "{ckpt}", "--arch", "{tmp}/list.json",
-                                   "--out", "{out}"], "--arch"),
-    ("export-checkpoint-is-a-directory", ["export", "--checkpoint", "{tmp}", "--arch", "{tmp}/arch.json",
-                                          "--out", "{out}"], "--checkpoint"),
-    ("export-out-is-a-file", ["export", "--checkpoint", "{ckpt}", "--arch", "{tmp}/arch.json",
-                              "--out", "{tmp}/file.txt"], "--out"),
+    ("export-arch-missing", _export(arch="{tmp}/none.json"), "--arch"),
+    ("export-arch-not-a-mapping", _export(arch="{tmp}/list.json"), "--arch"),
+    ("export-checkpoint-is-a-directory", _export(checkpoint="{tmp}"), "--checkpoint"),
+    ("export-out-is-a-file", _export(out="{tmp}/file.txt"), "--out"),
     # plot
     ("plot-results-missing", ["plot", "{tmp}/none.json", "--out", "{out}"], "RESULTS"),
     ("plot-results-is-a-directory", ["plot", "{tmp}", "--out", "{out}"], "RESULTS"),
