@@ -442,7 +442,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         if truth is not None:
             report = _rank_against(run, truth, preds)
             if last:
-                state["table_ranking"] = (preds, report)
+                state["table_ranking"] = (preds, report, run.partition.num_leaves)
             out["kendall_tau"] = float(report["kendall_tau"])
             if headline != "best_accuracy":
                 out[headline] = float(report[headline])
@@ -501,9 +501,10 @@ def _after_training(run: Run, recipe: Recipe, out: Path, state: dict, history: l
         results["best"] = {k: v for k, v in best.items() if k != "arch"}
         atomic_write_json(out / "best_arch.json", best["arch"])
     if truth is not None:
-        # The last epoch's probe scored the whole table with the same supernet and evaluator: reuse it.
-        preds, report = state.get("table_ranking") or (None, None)
-        if preds is not None:
+        # The last epoch's probe scored the whole table with the same supernet and evaluator: reuse it
+        # (unless a partition split after that probe changed the supernets).
+        preds, report, leaves = state.get("table_ranking") or (None, None, None)
+        if preds is not None and leaves == run.partition.num_leaves:
             _logger.info("ranking: the last epoch's probe of the %d archs of the table is the final ranking "
                          "(kendall_tau=%.4f)", len(preds), report["kendall_tau"])
         else:
