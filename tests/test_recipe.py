@@ -218,7 +218,7 @@ def test_yaml_error_reaches_field(tmp_path):
 BAD = [
     # (raw, overrides, field expected in the error)
     ({"foo": 1}, {}, "foo"),
-    ({}, {"bogus.lr": 1}, "bogus"),
+    ({}, {"bogus.lr": 1}, "bogus.lr"),  # the key as typed, not only its section
     ({}, {"training.foo": 1}, "training.foo"),
     ({"training": {"not_a_field": 1}}, {}, "training.not_a_field"),
     ({}, {"training.lr.x": 1}, "training.lr.x"),
