@@ -3,7 +3,7 @@
 A reference is a path ending in .md, .rst, .py, .yaml, .yml or .json in a doc or config, or in a
 comment or string of a Python file. It is found when a repository file has that path (from the
 root, or ending with it, as package-relative paths are written). Names of files that a run writes,
-or that stand for the user's own files, and files of the papers' official code are listed below
+or that stand for the user's own files, and files of other projects (the papers' official code, NNI) are listed below
 with the reason; the tests' own temporary files are not scanned.
 """
 from __future__ import annotations
@@ -23,12 +23,12 @@ SCANNED = {".py", ".rst", ".yaml", ".yml", ".json", ".cfg", ".toml", ".txt", ".m
 #: Files a run writes (or the user names) at run time: never in the repository.
 WRITTEN_AT_RUN_TIME = {
     "results.json", "best_arch.json", "search.json", "compare.json", "compare.md", "arch.json", "table.json",
-    "shifting.json", "standalone_cache.json",
+    "shifting.json", "standalone_cache.json", "predictions.json", "rank.json",
 }
 #: Placeholders for the user's files in usage lines (``nds plot RESULTS.json``).
 PLACEHOLDERS = {"RESULTS.json", "ARCHS.json", "PRED.json", "GT.json", "SAME.yaml", "my_table.json"}
-#: Files of the papers' official code, cited where a default follows them.
-OFFICIAL_CODE = {"train_fairnas.py", "successive_halving.py", "nasbench201/train_panda_201.py"}
+#: Files of other projects: the papers' official code (cited where a default follows it) and NNI's nnictl.
+OFFICIAL_CODE = {"train_fairnas.py", "successive_halving.py", "nasbench201/train_panda_201.py", "nnictl.py"}
 
 
 def _repository_files() -> list[str]:
