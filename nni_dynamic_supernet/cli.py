@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -22,12 +23,64 @@ def _overrides(pairs: Optional[Sequence[str]]) -> dict:
     return dict(parse_override(p) for p in (pairs or []))
 
 
-def _read_json(path: str, field: str) -> Any:
+def input_file(path: str, field: str, what: str = "file") -> Path:
+    """``path`` as an existing, readable, non-empty regular file, or a one-line ConfigError naming ``field``."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(field, path, f"is a directory; pass a {what}")
+    if not p.exists():
+        raise ConfigError(field, path, f"file not found; pass an existing {what}")
     if not p.is_file():
-        raise ConfigError(field, path, "file not found")
+        raise ConfigError(field, path, f"is not a regular file; pass a {what}")
+    if not os.access(p, os.R_OK):
+        raise ConfigError(field, path, "cannot be read (permission denied); fix its permissions")
+    if p.stat().st_size == 0:
+        raise ConfigError(field, path, f"is empty; pass a {what}")
+    return p
+
+
+def _writable_ancestor(p: Path, field: str, path: str) -> None:
+    """The nearest existing ancestor of ``p`` must be a writable directory (so ``p`` can be created)."""
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(field, path, f"cannot be created: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(field, path, f"cannot be created: {parent} is not writable")
+
+
+def output_dir(path: str, field: str = "--out") -> Path:
+    """``path`` as a directory that exists or can be created (not a file), checked before any work."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(field, path, "is an existing file; name a directory (it is created if missing)")
+    if p.is_dir():
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise ConfigError(field, path, "is not writable; name a directory you can write to")
+    else:
+        _writable_ancestor(p, field, path)
+    return p
+
+
+def _output_file(path: str, field: str = "--out", example: str = "predictions.json") -> Path:
+    """``path`` as a file that can be written (not a directory), checked before any work."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(field, path, f"is a directory; name the file to write, e.g. {Path(path) / example}")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ConfigError(field, path, "is not writable; name a file you can write")
+    if not p.exists():
+        _writable_ancestor(p, field, path)
+    return p
+
+
+def _read_json(path: str, field: str) -> Any:
+    p = input_file(path, field, "JSON file")
     try:
-        return json.loads(p.read_text())
+        return json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(field, path, "is not a text file; pass a JSON file") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(field, path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
@@ -38,8 +91,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = _overrides(args.set)
     if args.skip_nonfinite:
         overrides["training.skip_nonfinite"] = True
+    out = output_dir(args.out)
     recipe = load_recipe(args.config, overrides)
-    out = Path(args.out)
     resume = None
     last = out / "lightning" / "last.ckpt"
     if args.resume:
@@ -59,8 +112,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     overrides = _overrides(args.set)
     if args.searcher:
         overrides["search.searcher"] = args.searcher
+    input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
+    out = output_dir(args.out)
     run = load_supernet(args.checkpoint, overrides)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     truth = resolve_ground_truth(run.recipe, run.search_space) if run.recipe.search.track_archs else None
     found = search_run(run, out, truth=truth)
@@ -81,6 +135,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     archs = _read_json(args.archs, "--archs")
     if not isinstance(archs, list) or not all(isinstance(a, dict) for a in archs):
         raise ConfigError("--archs", args.archs, "must be a JSON list of {label: choice} objects")
+    input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
+    _output_file(args.out)
     run = load_supernet(args.checkpoint, _overrides(args.set))
     preds = predict(run, archs, progress=args.progress)
     atomic_write_json(args.out, preds)
@@ -92,9 +148,16 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     from .atomic_io import atomic_write_json
     from .ranking import GroundTruth, match_predictions, ranking_report
     preds = _read_json(args.predictions, "--predictions")
-    if not isinstance(preds, list) or not all(isinstance(p, dict) and "arch" in p for p in preds):
-        raise ConfigError("--predictions", args.predictions, "must be a list of {arch, predicted_accuracy} objects")
-    truth = GroundTruth.load(args.ground_truth)
+    if not isinstance(preds, list) or not preds or not all(isinstance(p, dict) and "arch" in p for p in preds):
+        raise ConfigError("--predictions", args.predictions,
+                          "must be a non-empty list of {arch, predicted_accuracy} objects (nds evaluate writes one)")
+    input_file(args.ground_truth, "--ground-truth", "ground-truth table (JSON)")
+    if args.out:
+        _output_file(args.out, example="rank.json")
+    try:
+        truth = GroundTruth.load(args.ground_truth)
+    except ConfigError as exc:  # name the option the user typed
+        raise ConfigError("--ground-truth", args.ground_truth, exc.fix) from None
     rows = [{"arch": p["arch"], "accuracy": p.get("predicted_accuracy", p.get("accuracy"))} for p in preds]
     _, pred, true = match_predictions(rows, truth)
     report = ranking_report(list(pred), list(true), n_bins=args.bins)
@@ -111,6 +174,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     arch = _read_json(args.arch, "--arch")
     if isinstance(arch, dict) and "best_arch" in arch:
         arch = arch["best_arch"]
+    if not isinstance(arch, dict) or not arch:
+        raise ConfigError("--arch", args.arch, "must hold a {label: choice} object (best_arch.json or results.json)")
+    input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
+    output_dir(args.out)
     run = load_supernet(args.checkpoint)
     paths = export_subnet(run, arch, Path(args.out))
     print(json.dumps({k: str(v) for k, v in paths.items()}))
@@ -150,6 +217,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_bench_build(args: argparse.Namespace) -> int:
     from .bench.build import bench_info, build_ground_truth
+    _output_file(args.out, example="table.json")
     build_ground_truth(args.out, n_archs=args.archs, seeds=tuple(args.seeds), sample_seed=args.sample_seed,
                        workers=args.workers, progress=False if args.quiet else None)
     print(bench_info(args.out))
@@ -159,14 +227,26 @@ def _cmd_bench_build(args: argparse.Namespace) -> int:
 def _cmd_bench_info(args: argparse.Namespace) -> int:
     from .bench.build import bench_info
     from .pipeline import EMBEDDED_TABLE
-    print(bench_info(args.table or EMBEDDED_TABLE))
+    if args.table:
+        input_file(args.table, "--table", "ground-truth table (JSON)")
+    try:
+        print(bench_info(args.table or EMBEDDED_TABLE))
+    except ConfigError as exc:  # name the option the user typed
+        raise ConfigError("--table", args.table, exc.fix) from None
     return 0
 
 
 def _cmd_bench_compare(args: argparse.Namespace) -> int:
-    from .bench.compare import compare_recipes
-    compare_recipes(args.recipes, args.seeds, config=args.config, out_dir=Path(args.out),
-                    overrides=_overrides(args.set), workers=args.workers)
+    from .bench.compare import DEFAULT_RECIPE, compare_recipes
+    from .recipe import load_recipe
+    out = output_dir(args.out)
+    if args.config:
+        input_file(args.config, "--config", "YAML recipe")
+    overrides = _overrides(args.set)
+    for name in args.recipes:  # every recipe and override is checked before the first run starts
+        load_recipe(args.config or DEFAULT_RECIPE, {**overrides, "strategy": name})
+    compare_recipes(args.recipes, args.seeds, config=args.config, out_dir=out, overrides=overrides,
+                    workers=args.workers)
     return 0
 
 
@@ -181,7 +261,7 @@ def _progress_flags(p: argparse.ArgumentParser) -> None:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from .plots import plot_compare, plot_prediction_scatter, plot_results
     data = _read_json(args.results, "RESULTS")
-    out = Path(args.out) if args.out else Path(args.results).resolve().parent
+    out = output_dir(args.out) if args.out else Path(args.results).resolve().parent
     if isinstance(data, dict) and "summary" in data and "runs" in data:  # compare.json of `nds bench compare`
         written = [plot_compare(data["summary"], out / "compare_tau.png", noise=data.get("noise_ceiling"))]
         if data["runs"]:
@@ -198,9 +278,32 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (``nds: error: train: ...``) and exit status 2, like every other."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        verb = self.prog[len("nds"):].strip()
+        print(f"nds: error: {verb + ': ' if verb else ''}{message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _count(minimum: int) -> Any:
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} must be >= {minimum}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``nds``."""
-    parser = argparse.ArgumentParser(prog="nds", description="Weight-sharing supernet training and ranking for NNI.")
+    parser = _Parser(prog="nds", description="Weight-sharing supernet training and ranking for NNI.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug information")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -233,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rank", help="rank predictions against a ground-truth table")
     p.add_argument("--predictions", required=True)
     p.add_argument("--ground-truth", required=True)
-    p.add_argument("--bins", type=int, default=400)
+    p.add_argument("--bins", type=_count(1), default=400)
     p.add_argument("--out")
     p.set_defaults(fn=_cmd_rank)
 
@@ -256,10 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = bench.add_subparsers(dest="bench_command", required=True)
     p = bsub.add_parser("build", help="train architectures stand-alone to build a ground-truth table")
     p.add_argument("--out", required=True)
-    p.add_argument("--archs", type=int, default=160)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--sample-seed", type=int, default=2026)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--archs", type=_count(1), default=160)
+    p.add_argument("--seeds", type=_count(0), nargs="+", default=[0, 1])
+    p.add_argument("--sample-seed", type=_count(0), default=2026)
+    p.add_argument("--workers", type=_count(1), default=1)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=_cmd_bench_build)
     p = bsub.add_parser("info", help="summarise a ground-truth table and its noise ceiling")
@@ -267,10 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_bench_info)
     p = bsub.add_parser("compare", help="train several recipes x seeds and rank them against the table")
     p.add_argument("--recipes", nargs="+", required=True, help="strategy names")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=_count(0), nargs="+", default=[0, 1, 2])
     p.add_argument("--config", default=None, help="base recipe (default: config_templates/embedded.yaml values)")
     p.add_argument("--out", default="bench_compare")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=_count(1), default=1)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(fn=_cmd_bench_compare)
     return parser
@@ -279,18 +382,36 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``nds``; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (one line, printed) or --help
+        return int(exc.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     from .quiet_logs import quiet_third_party_logs
     quiet_third_party_logs(verbose=args.verbose)
+    existed = {p: Path(p).exists() for p in _output_paths(args)}
     try:
         return int(args.fn(args) or 0)
     except ConfigError as exc:
+        _remove_empty_new_dirs(existed)
         print(f"nds: error: {exc}", file=sys.stderr)
         return 2
     except TrainingDiverged as exc:
         print(f"nds: error: {exc}", file=sys.stderr)
         return 3
+
+
+def _output_paths(args: argparse.Namespace) -> list[str]:
+    out = getattr(args, "out", None)
+    return [out] if isinstance(out, str) else []
+
+
+def _remove_empty_new_dirs(existed: dict) -> None:
+    """A failed command leaves nothing behind: output directories it created and left empty are removed."""
+    for path, was_there in existed.items():
+        p = Path(path)
+        if not was_there and p.is_dir() and not any(p.iterdir()):
+            p.rmdir()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -303,23 +303,48 @@ def resolve_ground_truth(recipe: Recipe, search_space: dict) -> Any:
 
 
 def _probe_archs(recipe: Recipe, truth: Any, search_space: dict) -> list[dict]:
+    """The architectures scored at probe epochs (``ranking.probe_archs`` of them).
+
+    With a ground truth: a fixed subset stratified by true accuracy (evenly spaced ranks),
+    or the whole table, in table order, when ``probe_archs`` is at least its size. Without
+    one: random architectures from the recipe's seed.
+    """
     n = recipe.ranking.probe_archs
     if n == 0:
         return []
     if truth is not None:
-        order = np.argsort(truth.accuracies())
-        picks = np.unique(np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int))
         archs = truth.archs()
+        if n >= len(archs):
+            return list(archs)
+        order = np.argsort(truth.accuracies())
+        picks = np.unique(np.linspace(0, len(order) - 1, n).round().astype(int))
         return [archs[int(order[i])] for i in picks]
     rng = np.random.RandomState(recipe.seed + 2)
     return [{label: choices[rng.randint(len(choices))] for label, choices in search_space.items()} for _ in range(n)]
 
 
+def _rank_against(run: Run, truth: Any, preds: list[dict]) -> dict:
+    """The ranking report of ``preds`` (``predict``'s rows) against ``truth``: the final ranking's measures."""
+    from .ranking import ranking_report
+    r = run.recipe.ranking
+    true = [truth.accuracy(p["arch"]) for p in preds]
+    params = truth.params()
+    complexity = None
+    if params is not None:
+        by_key = {tuple(sorted(a.items())): c for a, c in zip(truth.archs(), params)}
+        complexity = [by_key[tuple(sorted(p["arch"].items()))] for p in preds]
+    return ranking_report([p["predicted_accuracy"] for p in preds], true, complexity=complexity,
+                          chance=100.0 / run.splits.num_classes, n_bins=r.n_bins)
+
+
 # ---------------------------------------------------------------------------------------------- stages
-def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: Optional[bool] = None) -> list[dict]:
+def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: Optional[bool] = None,
+            what: str = "evaluate") -> list[dict]:
     """Predicted accuracy of each architecture (val accuracy after the recipe's BN policy), in order.
 
     ``progress``: ``None`` shows a bar when interactive (never in an nnictl trial); ``True`` / ``False`` force it.
+    Without a bar, a log line (``<what>: 80/160 archs [10.0 s]``) at least every
+    :data:`~.progress.LOG_INTERVAL_S` seconds tells a trial's log how far it is.
     """
     from .search.run import build_evaluator
     for arch in archs:
@@ -331,9 +356,15 @@ def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: Op
                               + "; ".join(f"{k}: {v}" for k, v in run.search_space.items()))
     evaluator = evaluator or build_evaluator(run.recipe, run.models, run.partition, run.calib_loader(),
                                              run.val_loader(), run.device)
-    from .progress import progress_bar
-    iterator = progress_bar(archs, desc="evaluate", unit="arch", enabled=progress)
-    return [{"arch": dict(a), "predicted_accuracy": float(evaluator.evaluate(a)["accuracy"])} for a in iterator]
+    from .progress import ProgressLog, progress_bar
+    bar = progress_bar(archs, desc=what, unit="arch", enabled=progress)
+    lines = ProgressLog(what, len(archs), enabled=bar.disable)
+    out = []
+    for arch in bar:
+        out.append({"arch": dict(arch), "predicted_accuracy": float(evaluator.evaluate(arch)["accuracy"])})
+        lines.update(1)
+    lines.close()
+    return out
 
 
 def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progress: bool = False,
@@ -384,13 +415,11 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     forcing it, ``True`` / ``False`` to force. Never in an nnictl trial (quiet mode).
     Returns the results dict (the ``results.json`` content).
     """
-    from .progress import resolve
+    from .progress import heartbeat, resolve
     show = resolve(True if progress is None and recipe.output.progress else progress)
-    from .ranking import ranking_report
     from .search.run import build_evaluator, check_search_feasible
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     log = EpochLog()
     history = log.history
@@ -408,27 +437,39 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
             row.update({k: v for k, v in diagnostics.on_epoch_end(epoch).items() if k != "epoch"})
         probes = state.get("probes") or []
         last = epoch + 1 == recipe.training.epochs
-        if probes and (epoch == 0 or last or (epoch + 1) % recipe.ranking.probe_every == 0):
-            if "evaluator" not in state:
-                # Fixed calibration and validation batches: collect them once, not at every probe.
-                state["evaluator"] = build_evaluator(recipe, module.supernets(), module._partition,
-                                                     state["run"].calib_loader(), state["run"].val_loader(),
-                                                     state["run"].device)
-            evaluator = state["evaluator"]
-            preds = [evaluator.evaluate(a)["accuracy"] for a in probes]
-            log.probe_row = {"probe_acc": float(np.mean(preds)), "probe_epoch": epoch + 1}
-            if state.get("truth") is not None:
-                from .ranking import kendall_tau
-                log.probe_row["kendall_tau"] = float(kendall_tau(preds, [state["truth"].accuracy(a) for a in probes]))
-        # Between probes the last probe's values are carried, so every epoch's `default` means the same thing.
-        row.update(log.probe_row)
-        row["default"] = float(row.get("kendall_tau", row.get("probe_acc", -row["loss"])))
+        probed = bool(probes) and (epoch == 0 or last or (epoch + 1) % recipe.ranking.probe_every == 0)
+        if probed:
+            row.update(_probe(epoch, last))
         history.append(row)
         module.log_dict({f"epoch/{k}": v for k, v in row.items() if k != "epoch"})
         _logger.info("%s", _epoch_line(row, recipe.training.epochs, time.monotonic() - state.get("t0", started)))
         state["t0"] = time.monotonic()
-        if reporter is not None:
+        # Only measured epochs are reported: NNI draws (and assessors read) every point as a measurement.
+        if reporter is not None and probed:
             reporter.intermediate(row)
+
+    def _probe(epoch: int, last: bool) -> dict:
+        """Score the probe architectures; ``default`` estimates the final ``default`` (README, "web UI")."""
+        if "evaluator" not in state:
+            # Fixed calibration and validation batches: collect them once, not at every probe.
+            state["evaluator"] = build_evaluator(recipe, run.module.supernets(), run.module._partition,
+                                                 run.calib_loader(), run.val_loader(), run.device)
+        truth, headline = state.get("truth"), recipe.ranking.headline
+        # The last epoch scores the whole table when there is one: its values are then the final ranking's.
+        archs = truth.archs() if last and truth is not None else state["probes"]
+        preds = predict(run, archs, evaluator=state["evaluator"], progress=show, what="probe")
+        accs = [p["predicted_accuracy"] for p in preds]
+        out = {"probe_acc": float(np.mean(accs)), "probe_size": len(preds)}
+        if truth is not None:
+            report = _rank_against(run, truth, preds)
+            if last:
+                state["table_ranking"] = (preds, report, run.partition.num_leaves)
+            out["kendall_tau"] = float(report["kendall_tau"])
+            if headline != "best_accuracy":
+                out[headline] = float(report[headline])
+        # best_accuracy: the final value is the best searched subnet's; the probe's best is its estimate.
+        out["default"] = out[headline] if headline in out else float(max(accs))
+        return out
 
     run = prepare(recipe, on_epoch_end=on_epoch_end)
     truth = resolve_ground_truth(recipe, run.search_space)
@@ -447,6 +488,15 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     train_info = train(run, out, resume=resume, progress=show, tensorboard_dir=tb_dir)
     if not run.module.trainer.is_global_zero:
         return {}  # under DDP, search, ranking and every output file belong to rank 0
+    with heartbeat("search and ranking", enabled=not show):
+        return _after_training(run, recipe, out, state, history, train_info, truth, reporter, show, skip_search,
+                               tb_dir)
+
+
+def _after_training(run: Run, recipe: Recipe, out: Path, state: dict, history: list, train_info: dict,
+                    truth: Any, reporter: Any, show: bool, skip_search: bool, tb_dir: Optional[Path]) -> dict:
+    """Search, rank and report a trained run (the second half of :func:`run_recipe`)."""
+    from .search.run import build_evaluator
     checkpoint = save_supernet(run, out / "supernet.pt")
 
     results: dict = {
@@ -472,19 +522,25 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         results["best"] = {k: v for k, v in best.items() if k != "arch"}
         atomic_write_json(out / "best_arch.json", best["arch"])
     if truth is not None:
-        preds = predict(run, truth.archs(), evaluator=evaluator, progress=show)
-        pred = [p["predicted_accuracy"] for p in preds]
+        # The last epoch's probe scored the whole table with the same supernet and evaluator: reuse it
+        # (unless a partition split after that probe changed the supernets).
+        preds, report, leaves = state.get("table_ranking") or (None, None, None)
+        if preds is not None and leaves == run.partition.num_leaves:
+            _logger.info("ranking: the last epoch's probe of the %d archs of the table is the final ranking "
+                         "(kendall_tau=%.4f)", len(preds), report["kendall_tau"])
+        else:
+            preds = predict(run, truth.archs(), evaluator=evaluator, progress=show, what="ranking")
+            report = _rank_against(run, truth, preds)
         true = truth.accuracies()
-        params = truth.params()
-        report = ranking_report(pred, true, complexity=params, chance=100.0 / run.splits.num_classes,
-                                n_bins=recipe.ranking.n_bins)
         report["noise_ceiling"] = truth.noise_ceiling(recipe.ranking.n_bins)
         report["ground_truth"] = truth.source
         report["predictions"] = [{"arch": p["arch"], "predicted_accuracy": p["predicted_accuracy"],
                                   "true_accuracy": t} for p, t in zip(preds, true)]
-        if "best_arch" in results and recipe.search.transfer_to is None:
-            results["best"]["true_accuracy"] = truth.accuracy(results["best_arch"])
         results["ranking"] = report
+    if "best" in results:
+        results["best"]["true_accuracy"], missing = _best_true_accuracy(recipe, truth, results["best_arch"])
+        if missing:
+            results["best"]["true_accuracy_missing"] = missing
     headline = recipe.ranking.headline
     if headline != "best_accuracy" and "ranking" not in results:
         _logger.warning("ranking.headline=%s needs a ground truth; reporting best_accuracy instead", headline)
@@ -498,6 +554,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     atomic_write_json(out / "results.json", results)
     figures = []
     if recipe.output.plots:
+        _logger.info("figures: drawing them beside %s", out / "results.json")
         from .plots import plot_results
         figures = plot_results(results, out)
     final = final_metrics(results)
@@ -509,6 +566,19 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     return results
 
 
+def _best_true_accuracy(recipe: Recipe, truth: Any, arch: dict) -> tuple[Optional[float], str]:
+    """The ground-truth accuracy of the best searched architecture, or ``None`` and the reason it is missing."""
+    if recipe.search.transfer_to is not None:
+        return None, "searched on the transfer target; the ground truth is of the source data"
+    if truth is None:
+        return None, "no ground-truth table (ranking.ground_truth)"
+    value = truth.accuracy(arch)
+    if value is None:
+        return None, (f"best_arch is not among the {len(truth)} architectures of the ground-truth table; "
+                      "train it stand-alone to know it")
+    return float(value), ""
+
+
 def _epoch_line(row: dict, epochs: int, seconds: float) -> str:
     """One log line per epoch with what a user watches; every other value is in TensorBoard and results.json."""
     parts = [f"epoch {row['epoch']}/{epochs}", f"loss={row['loss']:.4f}", f"lr={row['lr']:.4g}"]
@@ -516,30 +586,28 @@ def _epoch_line(row: dict, epochs: int, seconds: float) -> str:
         parts.append(f"probe_acc={row['probe_acc']:.2f}%")
     if "kendall_tau" in row:
         parts.append(f"tau={row['kendall_tau']:.3f}")
-    if "probe_epoch" in row and row["probe_epoch"] != row["epoch"]:
-        parts.append(f"(probed at epoch {row['probe_epoch']})")
+    if "probe_size" in row:
+        parts.append(f"(probe of {row['probe_size']} archs)")
     parts.append(f"[{seconds:.1f} s]")
     return "  ".join(parts)
 
 
 class EpochLog:
-    """The per-epoch rows of a run and the last probe's values, checkpointed with the supernet.
+    """The per-epoch rows of a run, checkpointed with the supernet.
 
     A resumed run restores it, so results.json holds every epoch, not only those after the resume.
     """
 
     def __init__(self) -> None:
         self.history: list[dict] = []
-        self.probe_row: dict = {}
 
     def state_dict(self) -> dict:
-        """The rows and the carried probe values (plain data)."""
-        return {"history": [dict(r) for r in self.history], "probe_row": dict(self.probe_row)}
+        """The rows (plain data)."""
+        return {"history": [dict(r) for r in self.history]}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` in place (callers hold a reference to :attr:`history`)."""
         self.history[:] = [dict(r) for r in state["history"]]
-        self.probe_row = dict(state["probe_row"])
 
 
 def _diagnostics(run: Run, engine: Any) -> Any:
@@ -569,6 +637,8 @@ def final_metrics(results: dict) -> dict:
     for key in ("params", "flops", "true_accuracy"):
         if key in best and best[key] is not None:
             out[f"best_{key}" if key != "true_accuracy" else "best_true_acc"] = _finite(best[key])
+    if best.get("true_accuracy_missing"):
+        out["best_true_acc_missing"] = best["true_accuracy_missing"]
     if "best_arch" in results:
         out["best_arch"] = _arch_string(results["best_arch"])
     return out

@@ -291,11 +291,13 @@ class Recipe:
         _flatten(raw, "", flat)
         for key, value in (overrides or {}).items():
             flat[str(key)] = value
-        unknown_top = {k.split(".")[0] for k in flat} - set(_SECTIONS) - {"strategy", "seed"}
-        if unknown_top:
-            name = sorted(unknown_top)[0]
-            raise ConfigError(name, flat.get(name, raw.get(name)),
-                              f"unknown key; allowed top-level keys: {', '.join(['strategy', 'seed', *_SECTIONS])}")
+        unknown = sorted(k for k in flat if k.split(".")[0] not in {*_SECTIONS, "strategy", "seed"})
+        if unknown:
+            # Echo the key as typed (`trainng.epochs=5`), not just its first part.
+            name = unknown[0]
+            raise ConfigError(name, flat[name], f"unknown {'section' if '.' in name else 'key'} "
+                              f"{name.split('.')[0]!r}; allowed top-level keys: "
+                              f"{', '.join(['strategy', 'seed', *_SECTIONS])}")
         recipe = cls()
         strategy = flat.pop("strategy", recipe.strategy)
         if not isinstance(strategy, str):
@@ -712,16 +714,25 @@ def load_recipe(path: Union[str, Path, None] = None, overrides: Mapping[str, Any
         path = EMBEDDED_RECIPE
     if path is not None:
         p = Path(path)
+        if p.is_dir():
+            raise ConfigError("--config", str(path), "is a directory; pass a YAML recipe such as "
+                              "config_templates/embedded.yaml")
         if not p.is_file():
             raise ConfigError("--config", str(path), "file not found; pass the path of a YAML recipe such as "
                               "config_templates/embedded.yaml")
         try:
-            loaded = yaml.safe_load(p.read_text())
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
             raise ConfigError("--config", str(path), f"not valid YAML ({first})") from None
+        except UnicodeDecodeError:
+            raise ConfigError("--config", str(path), "is not a text file; pass a YAML recipe") from None
+        except OSError as exc:
+            raise ConfigError("--config", str(path), f"cannot be read ({exc.strerror or type(exc).__name__})") from None
         if loaded is None:
-            loaded = {}
+            # An empty file is more likely a mistake than a wish for every default: say so instead of guessing.
+            raise ConfigError("--config", str(path), "is empty; write at least `strategy: spos`, or leave out "
+                              "--config for the embedded benchmark recipe")
         if not isinstance(loaded, dict):
             raise ConfigError("--config", str(path), "the YAML file must hold a mapping of recipe sections")
         raw = loaded

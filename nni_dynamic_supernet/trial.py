@@ -30,7 +30,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", help="output directory (default: $NNI_OUTPUT_DIR)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra recipe overrides")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from .progress import in_nni_trial
+    if in_nni_trial():
+        # NNI's import hooks trial.log onto the root logger (and stdout into it); a second handler on
+        # stderr would copy every line into trial.stderr, which is for warnings and errors.
+        import nni  # noqa: F401
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     from .quiet_logs import quiet_third_party_logs
     quiet_third_party_logs()
     try:
@@ -39,8 +45,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .recipe import load_recipe, parse_override
         overrides = dict(parse_override(p) for p in (args.set or []))
         overrides.update(nni_parameters())
+        from .cli import output_dir
+        out = output_dir(args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output")
         recipe = load_recipe(args.config, overrides)
-        out = Path(args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output")
         out.mkdir(parents=True, exist_ok=True)
         # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR (NNI_NOTES §5).
         from .tensorboard_log import link_for_nni_webui

@@ -79,6 +79,104 @@ CASES = [
     ("ground-truth-missing", _train("ranking.ground_truth={tmp}/no-table.json"), "ranking.ground_truth"),
     ("predictions-not-json", ["rank", "--predictions", "{tmp}/broken.yaml", "--ground-truth", "{tmp}/table.json",
                               "--out", "{out}/rank.json"], "--predictions"),
+    # what a user types: the key echoed as typed; failures that must not leave an empty --out behind
+    ("section-typo-echoed", _train("trainng.epochs=5"), "trainng.epochs=5"),
+    ("batch-size-above-the-data", _train("data.batch_size=100000"), "data.batch_size"),
+    ("channels-negative", _train("space.kwargs.channels=-3"), "channels"),
+    ("set-without-equals", _train("training.epochs"), "--set"),
+]
+
+
+def _rank(predictions: str = "{tmp}/preds.json", ground_truth: str = "{tmp}/table.json", *extra: str) -> list[str]:
+    return ["rank", "--predictions", predictions, "--ground-truth", ground_truth, *extra]
+
+
+def _evaluate(archs: str = "{tmp}/archs.json", checkpoint: str = "{ckpt}", out: str = "{out}/p.json") -> list[str]:
+    return ["evaluate", "--checkpoint", checkpoint, "--archs", archs, "--out", out]
+
+
+def _export(arch: str = "{tmp}/arch.json", checkpoint: str = "{ckpt}", out: str = "{out}") -> list[str]:
+    return ["export", "--checkpoint", checkpoint, "--arch", arch, "--out", out]
+
+
+def _bench_build(*extra: str) -> list[str]:
+    return ["bench", "build", "--out", "{out}/table.json", "--archs", "1", "--seeds", "0", *extra]
+
+
+# Every verb, every argument, each way it can be wrong: missing, wrong type, wrong path kind (a directory for
+# a file, a file for a directory, a path under a file), unreadable (binary), empty. All fail before any work.
+CASES += [
+    ("no-verb", [], "command"),
+    ("unknown-verb", ["nope"], "invalid choice"),
+    # train
+    ("train-out-missing", ["train", "--config", "{tmp}/tiny.yaml"], "--out"),
+    ("train-out-is-a-file", ["train", "--config", "{tmp}/tiny.yaml", "--out", "{tmp}/file.txt"], "--out"),
+    ("train-out-under-a-file", ["train", "--config", "{tmp}/tiny.yaml", "--out", "{tmp}/file.txt/run"], "--out"),
+    ("train-config-is-a-directory", ["train", "--config", "{tmp}", "--out", "{out}"], "--config"),
+    ("train-config-empty", ["train", "--config", "{tmp}/empty.yaml", "--out", "{out}"], "--config"),
+    ("train-config-binary", ["train", "--config", "{tmp}/binary.bin", "--out", "{out}"], "--config"),
+    ("train-config-not-a-mapping", ["train", "--config", "{tmp}/list.json", "--out", "{out}"], "--config"),
+    ("train-config-without-value", ["train", "--out", "{out}", "--config"], "--config"),
+    # search
+    ("search-checkpoint-missing-arg", ["search", "--out", "{out}"], "--checkpoint"),
+    ("search-checkpoint-is-a-directory", ["search", "--checkpoint", "{tmp}", "--out", "{out}"], "--checkpoint"),
+    ("search-checkpoint-empty", ["search", "--checkpoint", "{tmp}/empty.json", "--out", "{out}"], "--checkpoint"),
+    ("search-out-is-a-file", ["search", "--checkpoint", "{ckpt}", "--out", "{tmp}/file.txt"], "--out"),
+    ("search-unknown-searcher", ["search", "--checkpoint", "{ckpt}", "--out", "{out}", "--searcher", "nope"],
+     "--searcher"),
+    ("search-bad-set", ["search", "--checkpoint", "{ckpt}", "--out", "{out}", "--set", "serch.x=1"], "serch.x"),
+    # evaluate
+    ("evaluate-archs-missing", _evaluate("{tmp}/none.json"), "--archs"),
+    ("evaluate-archs-is-a-directory", _evaluate("{tmp}"), "--archs"),
+    ("evaluate-archs-empty-file", _evaluate("{tmp}/empty.json"), "--archs"),
+    ("evaluate-archs-not-a-list-of-archs", _evaluate("{tmp}/list.json"), "--archs"),
+    ("evaluate-archs-binary", _evaluate("{tmp}/binary.bin"), "--archs"),
+    ("evaluate-checkpoint-missing", _evaluate(checkpoint="{tmp}/none.pt"), "--checkpoint"),
+    ("evaluate-checkpoint-empty", _evaluate(checkpoint="{tmp}/empty.json"), "--checkpoint"),
+    ("evaluate-out-is-a-directory", _evaluate(out="{tmp}"), "--out"),
+    ("evaluate-out-missing", _evaluate()[:-2], "--out"),
+    # rank
+    ("rank-bins-not-an-integer", _rank("{tmp}/preds.json", "{tmp}/table.json", "--bins", "abc"), "--bins"),
+    ("rank-bins-zero", _rank("{tmp}/preds.json", "{tmp}/table.json", "--bins", "0"), "--bins"),
+    ("rank-predictions-empty-list", _rank("{tmp}/empty_list.json"), "--predictions"),
+    ("rank-predictions-missing", _rank("{tmp}/none.json"), "--predictions"),
+    ("rank-ground-truth-is-a-directory", _rank("{tmp}/preds.json", "{tmp}"), "--ground-truth"),
+    ("rank-ground-truth-empty", _rank("{tmp}/preds.json", "{tmp}/empty.json"), "--ground-truth"),
+    ("rank-ground-truth-not-a-table", _rank("{tmp}/preds.json", "{tmp}/list.json"), "--ground-truth"),
+    ("rank-out-is-a-directory", _rank("{tmp}/preds.json", "{tmp}/table.json", "--out", "{tmp}"), "--out"),
+    # export
+    ("export-arch-missing", _export(arch="{tmp}/none.json"), "--arch"),
+    ("export-arch-not-a-mapping", _export(arch="{tmp}/list.json"), "--arch"),
+    ("export-checkpoint-is-a-directory", _export(checkpoint="{tmp}"), "--checkpoint"),
+    ("export-out-is-a-file", _export(out="{tmp}/file.txt"), "--out"),
+    # plot
+    ("plot-results-missing", ["plot", "{tmp}/none.json", "--out", "{out}"], "RESULTS"),
+    ("plot-results-is-a-directory", ["plot", "{tmp}", "--out", "{out}"], "RESULTS"),
+    ("plot-results-binary", ["plot", "{tmp}/binary.bin", "--out", "{out}"], "RESULTS"),
+    ("plot-out-is-a-file", ["plot", "{tmp}/trained/results.json", "--out", "{tmp}/file.txt"], "--out"),
+    ("plot-results-missing-arg", ["plot"], "RESULTS.json"),
+    # bench build / info / compare
+    ("bench-build-archs-zero", _bench_build("--archs", "0"), "--archs"),
+    ("bench-build-workers-not-an-integer", _bench_build("--workers", "two"), "--workers"),
+    ("bench-build-seed-negative", _bench_build("--seeds", "-1"), "--seeds"),
+    ("bench-build-out-is-a-directory", ["bench", "build", "--out", "{tmp}"], "--out"),
+    ("bench-build-out-missing", ["bench", "build"], "--out"),
+    ("bench-info-table-missing", ["bench", "info", "--table", "{tmp}/none.json"], "--table"),
+    ("bench-info-table-not-a-table", ["bench", "info", "--table", "{tmp}/list.json"], "--table"),
+    ("bench-info-table-is-a-directory", ["bench", "info", "--table", "{tmp}"], "--table"),
+    ("bench-compare-unknown-recipe", ["bench", "compare", "--recipes", "nope", "--out", "{out}"], "strategy"),
+    ("bench-compare-config-missing", ["bench", "compare", "--recipes", "spos", "--config", "{tmp}/none.yaml",
+                                      "--out", "{out}"], "--config"),
+    ("bench-compare-config-empty", ["bench", "compare", "--recipes", "spos", "--config", "{tmp}/empty.yaml",
+                                    "--out", "{out}"], "--config"),
+    ("bench-compare-bad-set", ["bench", "compare", "--recipes", "spos", "--set", "trainng.epochs=1",
+                               "--out", "{out}"], "trainng.epochs"),
+    ("bench-compare-out-is-a-file", ["bench", "compare", "--recipes", "spos", "--out", "{tmp}/file.txt"], "--out"),
+    ("bench-compare-seeds-not-integers", ["bench", "compare", "--recipes", "spos", "--seeds", "a",
+                                          "--out", "{out}"], "--seeds"),
+    ("bench-compare-workers-zero", ["bench", "compare", "--recipes", "spos", "--workers", "0", "--out", "{out}"],
+     "--workers"),
+    ("bench-no-subcommand", ["bench"], "bench_command"),
 ]
 
 
@@ -107,11 +205,20 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for record in table["entries"]:
         record["arch"] = {f"other_{k}": v for k, v in record["arch"].items()}
     (tmp / "disjoint_table.json").write_text(json.dumps(table))
-    return {"tmp": str(tmp), "ckpt": str(ckpt)}
+    (tmp / "file.txt").write_text("a regular file where a directory is expected\n")
+    (tmp / "empty.yaml").write_text("")
+    (tmp / "empty.json").write_text("")
+    (tmp / "empty_list.json").write_text("[]")
+    (tmp / "list.json").write_text("[1, 2]")
+    (tmp / "binary.bin").write_bytes(b"\xff\xfe\x00\x81" * 64)
+    (tmp / "archs.json").write_text(json.dumps([good]))
+    (tmp / "arch.json").write_text(json.dumps(good))
+    (tmp / "preds.json").write_text(json.dumps([{"arch": table["entries"][0]["arch"], "predicted_accuracy": 50.0}]))
+    return {"tmp": str(tmp), "ckpt": str(ckpt), "listing": sorted(p.name for p in tmp.iterdir())}
 
 
 def test_the_table_is_large_enough() -> None:
-    assert len(CASES) >= 30
+    assert len(CASES) >= 90
     assert len({c[0] for c in CASES}) == len(CASES)
 
 
@@ -119,7 +226,7 @@ def test_the_table_is_large_enough() -> None:
 def test_bad_input_gives_one_clear_line_and_no_output(argv: list, field: str, files: dict, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out"
-    filled = [a.format(out=out, **files) for a in argv]
+    filled = [a.format(out=out, tmp=files["tmp"], ckpt=files["ckpt"]) for a in argv]
     capsys.readouterr()
     code = cli.main(filled)
     err = capsys.readouterr().err.strip()
@@ -129,5 +236,6 @@ def test_bad_input_gives_one_clear_line_and_no_output(argv: list, field: str, fi
     assert lines[0].startswith("nds: error: ")
     assert field in lines[0], f"the line does not name {field!r}: {lines[0]}"
     assert ":" in lines[0][len("nds: error: "):], "the line must say how to fix it"
-    left = [p for p in out.rglob("*")] if out.exists() else []
-    assert not left, f"partial output left behind: {left}"
+    assert code == 2, f"exit status {code}, not 2"
+    assert not out.exists(), f"output left behind: {sorted(out.rglob('*')) if out.is_dir() else out}"
+    assert sorted(p.name for p in Path(files["tmp"]).iterdir()) == files["listing"], "a fixture file was changed"

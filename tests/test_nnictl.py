@@ -49,3 +49,8 @@ def test_spos_experiment_reports_every_epoch_and_a_final_dict(tmp_path: Path) ->
             assert "best_arch" in final[0] and "cell/0_1=" in final[0]["best_arch"]
             trial_dir = Path(job["logPath"].split(":", 1)[-1]) if ":" in job["logPath"] else Path(job["logPath"])
             assert (trial_dir / "results.json").is_file(), trial_dir
+            # One line per epoch in trial.log, and nothing of it copied into trial.stderr.
+            log = (trial_dir / "trial.log").read_text()
+            assert "epoch 1/2" in log and "epoch 2/2" in log, log
+            stderr = (trial_dir / "trial.stderr").read_text() if (trial_dir / "trial.stderr").is_file() else ""
+            assert "epoch 1/2" not in stderr and "search:" not in stderr, stderr

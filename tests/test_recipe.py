@@ -159,10 +159,13 @@ def test_load_recipe_from_yaml(tmp_path):
     assert r.search.searcher == "random" and r.search.max_evaluations == 12
 
 
-def test_load_recipe_empty_file_gives_defaults(tmp_path):
+def test_load_recipe_empty_file_is_refused(tmp_path):
+    # An empty recipe is more likely a mistake than a wish for every default (leave out --config for those).
     path = tmp_path / "empty.yaml"
     path.write_text("# nothing\n")
-    assert load_recipe(path).to_dict() == Recipe().to_dict()
+    with pytest.raises(ConfigError, match="is empty") as info:
+        load_recipe(path)
+    assert info.value.field == "--config"
 
 
 def test_load_recipe_empty_section_is_accepted(tmp_path):
@@ -215,7 +218,7 @@ def test_yaml_error_reaches_field(tmp_path):
 BAD = [
     # (raw, overrides, field expected in the error)
     ({"foo": 1}, {}, "foo"),
-    ({}, {"bogus.lr": 1}, "bogus"),
+    ({}, {"bogus.lr": 1}, "bogus.lr"),  # the key as typed, not only its section
     ({}, {"training.foo": 1}, "training.foo"),
     ({"training": {"not_a_field": 1}}, {}, "training.not_a_field"),
     ({}, {"training.lr.x": 1}, "training.lr.x"),

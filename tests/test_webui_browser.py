@@ -151,8 +151,19 @@ def test_web_ui_shows_trials_metrics_and_sorts_by_default(tmp_path: Path) -> Non
             table = driver.find_element(By.CSS_SELECTOR, ".ms-DetailsList").text
             assert table.count("SUCCEEDED") == 2, table
             assert "Default metric" in table
-            finals = {r["trialJobId"]: r["value"]["default"] for r in metrics(port) if r["type"] == "FINAL"}
+            records = metrics(port)
+            finals = {r["trialJobId"]: r["value"]["default"] for r in records if r["type"] == "FINAL"}
             assert set(finals) == set(ids), finals
+            # The intermediate series ends on the final value: the same measure (README, "NNI's web UI"),
+            # taken on the whole table at the last epoch and reused by the final ranking.
+            for trial_id in ids:
+                series = [r["value"] for r in records if r["type"] == "PERIODICAL" and r["trialJobId"] == trial_id]
+                assert [s["epoch"] for s in series] == [1, 2], series  # probe_every=1: every epoch was measured
+                assert series[-1]["probe_size"] == 16 and series[-1]["default"] == finals[trial_id], \
+                    (series[-1], finals[trial_id])
+            web_ui = " ".join((REPO / "README.rst").read_text().split("**NNI's web UI.**", 1)[1].split())
+            assert "**Intermediate results**" in web_ui and "**The final result**" in web_ui
+            assert "the last intermediate ``default`` equals the final ``default``" in web_ui
             shown = _default_column(driver)
             assert len(shown) == 2 and all(any(abs(v - f) < 1e-4 for f in finals.values()) for v in shown), \
                 (shown, finals)

@@ -1,7 +1,7 @@
 """The embedded benchmark: stand-alone training of architectures and ground-truth table building.
 
 * :mod:`.standalone` -- :func:`train_standalone`, the exact stand-alone training protocol of
-  ``EMBEDDED_BENCHMARK.md`` (the ground truth rankings are judged by).
+  ``docs/embedded_benchmark.rst`` (the ground truth rankings are judged by).
 * :mod:`.build` -- :func:`sample_architectures`, :func:`build_ground_truth` (resumable, parallel)
   and :func:`bench_info` (summary with the noise ceiling).
 """

@@ -1,6 +1,6 @@
 """Stand-alone training of one architecture: the ground truth that supernet rankings are judged by.
 
-:func:`train_standalone` implements the protocol of ``EMBEDDED_BENCHMARK.md`` ("Stand-alone
+:func:`train_standalone` implements the protocol of ``docs/embedded_benchmark.rst`` ("Stand-alone
 training") exactly, so that any table built with it compares with any other:
 
 * model ``copy.deepcopy(space.freeze(arch))``; ``torch.manual_seed(seed)``; then
@@ -56,7 +56,7 @@ PROTOCOL: dict[str, Any] = {
     "eval_split": "test",
     "eval": "model.eval(); accuracy in percent",
     "threads": 1,
-    "reference": "EMBEDDED_BENCHMARK.md, 'Stand-alone training'",
+    "reference": "docs/embedded_benchmark.rst, 'Stand-alone training'",
 }
 """The stand-alone training protocol with its default hyper-parameters, as recorded in tables."""
 

@@ -2,7 +2,7 @@
 
 Plain scikit-learn digits is too easy to rank architectures on (every cell scores about 99%),
 so every image is rotated and noised. The recipe is fixed bit for bit in
-``EMBEDDED_BENCHMARK.md`` because the shipped ground-truth tables were trained on exactly these
+``docs/embedded_benchmark.rst`` because the shipped ground-truth tables were trained on exactly these
 arrays; :data:`DIGITS_HARD_CHECKSUMS` lets any consumer confirm that its copy is the same.
 
 Recipe (summary):

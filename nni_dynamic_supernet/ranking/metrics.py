@@ -4,7 +4,7 @@ Every function takes two equally long sequences, ``pred`` (the accuracy the supe
 predicts for each architecture) and ``truth`` (the stand-alone, ground-truth accuracy of
 the same architectures, in the same order), and returns a plain Python ``float``.
 
-The measures follow METHODS.md section 7:
+The measures are those the supernet-ranking papers report:
 
 * :func:`kendall_tau` and :func:`spearman` -- rank correlations over all given archs
   (Kendall is tau-b, i.e. tie-corrected, as in ``scipy.stats.kendalltau``).
@@ -98,7 +98,7 @@ def _correlation(fn: Any, a: np.ndarray, b: np.ndarray) -> float:
 def kendall_tau(pred: Sequence[float], truth: Sequence[float]) -> float:
     """Kendall rank correlation (tau-b) between predicted and true accuracies.
 
-    This is the headline ranking measure of the supernet papers (METHODS.md 7.1); tau-b
+    This is the headline ranking measure of the supernet papers; tau-b
     corrects for ties, as ``scipy.stats.kendalltau`` does in the reference code.
 
     Parameters
@@ -146,7 +146,7 @@ def precision_at_top(pred: Sequence[float], truth: Sequence[float], fraction: fl
     """P@top-k%: the share of the truly best archs that the supernet also puts on top.
 
     ``|top-k by pred & top-k by truth| / k`` with ``k = max(1, round(fraction * n))``
-    (METHODS.md 7.4). Ties at the cut-off are broken by input order (earlier wins) so the
+    (as in the papers). Ties at the cut-off are broken by input order (earlier wins) so the
     result is reproducible; a NaN prediction ranks last.
 
     Parameters
@@ -209,7 +209,7 @@ def complexity_bias(pred: Sequence[float], truth: Sequence[float], complexity: S
     which the arch the supernet ranks *lower* has the *higher* complexity (it is
     under-estimated while actually better). CB is about 0.5 when mis-rankings do not
     depend on size; CB > 0.5 means large subnets are systematically under-ranked
-    (METHODS.md 7.5). Pairs tied in truth, pred or complexity are excluded, as are archs
+    (CaLR paper). Pairs tied in truth, pred or complexity are excluded, as are archs
     with a NaN in any input.
 
     The pair loop is vectorized and done in row chunks, so the full NAS-Bench-201 space
@@ -282,7 +282,7 @@ def complexity_convergence_correlation(
         Complexity score of each arch, same order.
     min_truth
         Archs whose truth is ``<= min_truth`` are excluded, because a chance-level
-        denominator makes the ratio meaningless (METHODS.md 7.5 recommends the chance
+        denominator makes the ratio meaningless (set it to the chance
         level, e.g. 10 for 10 classes in percent). ``None`` excludes only ``truth <= 0``.
 
     Returns
@@ -308,7 +308,7 @@ def stratified_subset(truth: Sequence[float], n_bins: int = 400) -> list[int]:
     ``[a, b)`` except the last, which includes the maximum -- the same rule as
     ``numpy.histogram``) and keeps, in each non-empty bin, the index with the highest
     truth (the first one on ties). Near-tied archs, which no method can order, thus
-    collapse to one representative (METHODS.md 7.1). NaN truths are ignored.
+    collapse to one representative. NaN truths are ignored.
 
     Parameters
     ----------
@@ -360,7 +360,7 @@ def ranking_report(
         Ground-truth accuracy of the same architectures, same order.
     complexity
         Optional complexity score per arch; when given, ``cb`` and ``rho_cc`` are added.
-        Both are computed over all given archs (METHODS.md 2(f).7 leaves the set open).
+        Both are computed over all given archs (the CaLR paper leaves the set open).
     chance
         Chance-level accuracy (same unit as ``truth``); archs at or below it are left
         out of ``rho_cc``. ``None`` leaves out only ``truth <= 0``.

@@ -121,7 +121,7 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     budget and off ``seconds`` (paper Fig. 3). ``progress`` shows a bar of the evaluations
     (``None``: when interactive, never in an nnictl trial).
     """
-    from ..progress import progress_bar
+    from ..progress import ProgressLog, progress_bar
     s = recipe.search
     space = partition.space
     complexity = _complexity(pristine_space)
@@ -145,9 +145,13 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
         evaluator = build_evaluator(recipe, models, partition, calib_loader, val_loader, device)
 
     bar = progress_bar(desc="search", total=s.max_evaluations, unit="arch", enabled=progress)
+    # Without a bar (an nnictl trial), one log line per generation and at least one every LOG_INTERVAL_S.
+    lines = ProgressLog("search", s.max_evaluations, enabled=bar.disable)
+    lines.line(f"{s.searcher}, at most {s.max_evaluations} evaluations")
 
     def score(arch: dict) -> dict:
         bar.update(1)
+        lines.update(1)
         out = evaluator.evaluate(arch)
         if complexity is not None:
             out["params"] = int(complexity.params(arch))
@@ -157,8 +161,16 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     board = ScoreBoard(score, Budget(s.max_evaluations, s.max_seconds))
     searcher = build_searcher(recipe, constraint, shifter)
     tracker = _Tracker(evaluator, tracked or [])
-    if hasattr(searcher, "on_generation_end") and tracker.archs:
-        searcher.on_generation_end = tracker.record
+
+    def on_generation_end(generation: int) -> None:
+        best = max((r["accuracy"] for r in board.history), default=float("nan"))
+        lines.line(f"generation {generation + 1}/{s.generations}  evaluations={len(board.history)}"
+                   f"/{s.max_evaluations}  best={best:.2f}%")
+        if tracker.archs:
+            tracker.record(generation)
+
+    if hasattr(searcher, "on_generation_end"):
+        searcher.on_generation_end = on_generation_end
     tracker.record(-1)
     started = time.monotonic()
     board.budget.started = started  # a time budget counts from here, not from building the evaluator
@@ -166,6 +178,7 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
         diagnostics = searcher.run(space, board)
     finally:
         bar.close()
+    lines.close()
     seconds = time.monotonic() - started - tracker.seconds
     if not board.history:
         raise ConfigError("search.max_seconds", s.max_seconds,

@@ -1,7 +1,7 @@
 """The supernet training step, in plain PyTorch.
 
 :class:`SupernetEngine` holds the supernet(s), one optimizer and the recipe's
-components, and runs the step of ARCHITECTURE.md::
+components, and runs this step::
 
     leaf  = partition.sample_leaf()
     paths = path_sampler.sample(partition.leaves[leaf])

@@ -1,7 +1,7 @@
 """SUMNAS: Reptile meta-training of supernet weights under strict fairness (an update rule).
 
 Ha et al., *SUMNAS: Supernet with Unbiased Meta-Features for Neural Architecture Search*,
-ICLR 2022 (METHODS.md §6). Each subnet of a step is a meta-learning "task". For every
+ICLR 2022. Each subnet of a step is a meta-learning "task". For every
 path ``i`` of the step (the ``m`` strict-fair permutations of FairNAS):
 
 1. start from the shared weights ``theta``;

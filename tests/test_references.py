@@ -1,0 +1,84 @@
+"""Every file the code, the docs and the configs point at is in the repository.
+
+A reference is a path ending in .md, .rst, .py, .yaml, .yml or .json in a doc or config, or in a
+comment or string of a Python file. It is found when a repository file has that path (from the
+root, or ending with it, as package-relative paths are written). Names of files that a run writes,
+or that stand for the user's own files, and files of other projects (the papers' official code, NNI) are listed below
+with the reason; the tests' own temporary files are not scanned.
+"""
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import tokenize
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = re.compile(r"(?<![\w./-])((?:[\w.-]+/)*[\w-][\w.-]*\.(?:md|rst|py|yaml|yml|json))\b")
+SCANNED = {".py", ".rst", ".yaml", ".yml", ".json", ".cfg", ".toml", ".txt", ".md"}
+
+#: Files a run writes (or the user names) at run time: never in the repository.
+WRITTEN_AT_RUN_TIME = {
+    "results.json", "best_arch.json", "search.json", "compare.json", "compare.md", "arch.json", "table.json",
+    "shifting.json", "standalone_cache.json", "predictions.json", "rank.json",
+}
+#: Placeholders for the user's files in usage lines (``nds plot RESULTS.json``).
+PLACEHOLDERS = {"RESULTS.json", "ARCHS.json", "PRED.json", "GT.json", "SAME.yaml", "my_table.json"}
+#: Files of other projects: the papers' official code (cited where a default follows it) and NNI's nnictl.
+OFFICIAL_CODE = {"train_fairnas.py", "successive_halving.py", "nasbench201/train_panda_201.py", "nnictl.py"}
+
+
+def _repository_files() -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    return [p for p in listed if (REPO / p).is_file()]
+
+
+def _texts(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of what may cite a file: every line of a doc or config; comments and strings of Python."""
+    text = path.read_text(errors="replace")
+    if path.suffix != ".py":
+        return list(enumerate(text.splitlines(), 1))
+    out = []
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type in (tokenize.COMMENT, tokenize.STRING):
+            out.extend((token.start[0] + i, part) for i, part in enumerate(token.string.splitlines()))
+    return out
+
+
+def dangling_references(files: list[str], root: Path = REPO) -> list[str]:
+    """``path:line: reference`` for every reference in ``root``'s ``files`` to a file that is not among them."""
+    known = set(files)
+    allowed = WRITTEN_AT_RUN_TIME | PLACEHOLDERS | OFFICIAL_CODE
+    found = []
+    for rel in files:
+        path = root / rel
+        if path.suffix not in SCANNED or rel.startswith("tests/") or path.stat().st_size > 2_000_000:
+            continue
+        for line, text in _texts(path):
+            for match in REFERENCE.finditer(text):
+                ref = match.group(1)
+                name = ref.split("/")[-1] if ref.split("/")[0].isupper() else ref  # DIR/x.json: a placeholder dir
+                if name in allowed or ref in known or any(k.endswith("/" + ref) for k in known):
+                    continue
+                found.append(f"{rel}:{line}: {ref}")
+    return found
+
+
+def test_no_reference_to_a_file_that_is_not_in_the_repository() -> None:
+    dangling = dangling_references(_repository_files())
+    assert not dangling, "references to files not in the repository:\n" + "\n".join(dangling)
+
+
+def test_the_scan_finds_a_dangling_reference(tmp_path: Path) -> None:
+    # The scan itself must be able to fail: a doc and a Python comment citing missing files are reported,
+    # a Python attribute (args.rst) and a present file are not.
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.rst").write_text("See ``docs/b.rst`` and DESIGN_NOTES.md.\n")
+    (tmp_path / "docs" / "b.rst").write_text("ok\n")
+    (tmp_path / "m.py").write_text("x = args.rst  # see SPEC.md\n")
+    found = dangling_references(["docs/a.rst", "docs/b.rst", "m.py"], root=tmp_path)
+    assert found == ["docs/a.rst:1: DESIGN_NOTES.md", "m.py:1: SPEC.md"]
