@@ -151,22 +151,43 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_bench_build(args: argparse.Namespace) -> int:
     from .bench.build import bench_info, build_ground_truth
     build_ground_truth(args.out, n_archs=args.archs, seeds=tuple(args.seeds), sample_seed=args.sample_seed,
-                       workers=args.workers, progress=False if args.quiet else None)
+                       workers=args.workers, progress=False if args.quiet else None, table=args.table)
     print(bench_info(args.out))
     return 0
 
 
 def _cmd_bench_info(args: argparse.Namespace) -> int:
     from .bench.build import bench_info
-    from .pipeline import EMBEDDED_TABLE
-    print(bench_info(args.table or EMBEDDED_TABLE))
+    if args.table is not None and args.table_option is not None:
+        raise ConfigError("--table", args.table_option, "give the table once, either as TABLE or as --table")
+    print(bench_info(args.table or args.table_option or "v1"))
     return 0
+
+
+def _pairs(values: Optional[Sequence[str]]) -> Optional[list[tuple[str, str]]]:
+    if values is None:
+        return None
+    out = []
+    for value in values:
+        technique, sep, baseline = value.partition(":")
+        if not sep or not technique or not baseline:
+            raise ConfigError("--pairs", value, "write each pair as TECHNIQUE:BASELINE, e.g. spos_calr:spos")
+        out.append((technique, baseline))
+    return out
 
 
 def _cmd_bench_compare(args: argparse.Namespace) -> int:
     from .bench.compare import compare_recipes
     compare_recipes(args.recipes, args.seeds, config=args.config, out_dir=Path(args.out),
-                    overrides=_overrides(args.set), workers=args.workers)
+                    overrides=_overrides(args.set), workers=args.workers, pairs=_pairs(args.pairs), table=args.table)
+    return 0
+
+
+def _cmd_bench_sweep(args: argparse.Namespace) -> int:
+    from .bench.sweep import sweep_budgets
+    sweep_budgets(args.recipes, args.seeds, args.epochs, config=args.config, out_dir=Path(args.out),
+                  overrides=_overrides(args.set), workers=args.workers, table=args.table,
+                  plateau_delta=args.plateau_delta)
     return 0
 
 
@@ -254,16 +275,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="the embedded ranking benchmark")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
+    from .bench.tables import TABLES
+    tables = list(TABLES)
     p = bsub.add_parser("build", help="train architectures stand-alone to build a ground-truth table")
     p.add_argument("--out", required=True)
+    p.add_argument("--table", choices=tables, default="v1",
+                   help="whose recipe to follow: dataset, space size, stand-alone epochs (default v1)")
     p.add_argument("--archs", type=int, default=160)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--sample-seed", type=int, default=2026)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=_cmd_bench_build)
-    p = bsub.add_parser("info", help="summarise a ground-truth table and its noise ceiling")
-    p.add_argument("--table", help="default: the embedded table")
+    p = bsub.add_parser("info", help="summarise a ground-truth table: noise ceiling and capacity signal")
+    p.add_argument("table", nargs="?", metavar="TABLE", help=f"a table name ({', '.join(tables)}) or a JSON path "
+                                                             "(default v1)")
+    p.add_argument("--table", dest="table_option", metavar="TABLE", help="the same as TABLE")
     p.set_defaults(fn=_cmd_bench_info)
     p = bsub.add_parser("compare", help="train several recipes x seeds and rank them against the table")
     p.add_argument("--recipes", nargs="+", required=True, help="strategy names")
@@ -272,7 +299,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bench_compare")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--table", choices=tables, help="rank against this embedded table (sets dataset and space size)")
+    p.add_argument("--pairs", nargs="+", metavar="TECHNIQUE:BASELINE",
+                   help="pairs for the paired statistics (default: the per-paper pairs among --recipes)")
     p.set_defaults(fn=_cmd_bench_compare)
+    p = bsub.add_parser("sweep", help="train recipes x seeds at several budgets and find the plateau budget")
+    p.add_argument("--recipes", nargs="+", required=True, help="strategy names")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--epochs", type=int, nargs="+", required=True, help="budgets, e.g. 60 120 240 480")
+    p.add_argument("--config", default=None, help="base recipe (default: the embedded recipe)")
+    p.add_argument("--table", choices=tables, help="rank against this embedded table (sets dataset and space size)")
+    p.add_argument("--out", default="bench_sweep")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--plateau-delta", type=float, default=0.02, help="tau gain below which a budget is the plateau")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(fn=_cmd_bench_sweep)
     return parser
 
 
