@@ -479,10 +479,14 @@ def bench_info(path: Union[str, os.PathLike]) -> str:
     ConfigError
         If the file is missing (and no build is in progress) or not a valid table.
     """
-    from .tables import resolve_table_path
+    from .tables import TABLES, resolve_table_path
 
+    name = str(path)
     path = resolve_table_path(path)
     sidecar = partial_path(path)
+    if name in TABLES and not path.exists() and not sidecar.exists():
+        raise ConfigError("TABLE", name, f"the {name} table is not installed; build it with `nds bench build --table "
+                          f"{name} --out {name}.json` and pass that path")
     if not path.exists() and sidecar.exists():
         lines = sidecar.read_text(encoding="utf-8", errors="replace").splitlines()
         finished = sum(1 for line in lines[1:] if line.strip())

@@ -36,3 +36,23 @@ def test_capacity_signal_needs_params():
                                          space_kwargs={}, dataset="d", metric="test_accuracy", recipe={}, seeds=[0],
                                          params=[3, 2, 1])
     assert capacity_signal(with_params) == pytest.approx(-1.0)
+
+
+def test_recipes_name_their_table():
+    from nni_dynamic_supernet.pipeline import resolve_ground_truth
+    from nni_dynamic_supernet.recipe import load_recipe
+    from nni_dynamic_supernet.bench.build import NB201_LABELS, NB201_OPS
+
+    space = {label: list(NB201_OPS) for label in NB201_LABELS}
+    named = resolve_ground_truth(load_recipe(None, {"ranking.ground_truth": "v1", "space.kwargs.channels": 4,
+                                                    "space.kwargs.cells_per_stage": 3}), space)
+    auto = resolve_ground_truth(load_recipe(None, {"space.kwargs.channels": 4, "space.kwargs.cells_per_stage": 3}),
+                                space)
+    assert len(named) == len(auto) == 160
+    # A v2 run ranks against v2 only: `auto` never falls back to the v1 table.
+    v2_auto = load_recipe(None, {"data.name": "digits_hard_v2", "space.kwargs.channels": 8,
+                                 "space.kwargs.cells_per_stage": 3})
+    if not get_table("v2").path.is_file():
+        assert resolve_ground_truth(v2_auto, space) is None
+        with pytest.raises(ConfigError, match="bench build --table v2"):
+            resolve_ground_truth(load_recipe(None, {"ranking.ground_truth": "v2"}), space)

@@ -69,3 +69,11 @@ def test_other_designs_are_deterministic_and_shaped():
 def test_bad_design_is_refused(design):
     with pytest.raises(ConfigError, match="design"):
         build_digits(design)
+
+
+def test_build_splits_serves_v2():
+    from nni_dynamic_supernet.data import build_splits
+
+    splits = build_splits("digits_hard_v2")
+    assert splits.name == "digits_hard_v2" and splits.input_shape == (3, 8, 8)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (700, 400, 697)
