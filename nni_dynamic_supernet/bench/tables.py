@@ -7,8 +7,9 @@ checksums), the NAS-Bench-201 size and the stand-alone epochs. ``nds bench build
 
 * ``v1`` -- ``digits_hard`` (8 x 8 rotated and noised digits), 4 channels, 13 epochs: fast and
   the default of tests and of every result recorded before v2.
-* ``v2`` -- ``digits_hard_v2`` (:mod:`~nni_dynamic_supernet.data.digits_v2`), chosen by the v2
-  pilot to give stand-alone accuracy a capacity signal (see ``docs/benchmark_results.rst``).
+* ``v2`` -- ``digits_hard_v2`` (:mod:`~nni_dynamic_supernet.data.digits_v2`), 8 channels, 13
+  epochs: the provisional design meant to give stand-alone accuracy a capacity signal; its table
+  is not shipped yet (``docs/embedded_benchmark_v2.rst``, ``docs/benchmark_results.rst``).
 """
 from __future__ import annotations
 

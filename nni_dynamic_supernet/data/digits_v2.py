@@ -6,7 +6,7 @@ scikit-learn's digits, with knobs that the benchmark pilot (``docs/benchmark_res
 "Embedded benchmark v2 pilot") varied: canvas size, translation, rotation, noise, how many
 seeded corrupted copies of each training image there are, and the test split (held-out images
 only, no re-noised copies). :class:`DigitsDesign` names one such design; :data:`DIGITS_V2` is
-the adopted one, and :data:`DIGITS_V2_CHECKSUMS` pins its arrays bit for bit.
+the provisional v2 one, and :data:`DIGITS_V2_CHECKSUMS` pins its arrays bit for bit.
 
 Recipe of :func:`build_digits` for a design ``d`` (every draw comes from one
 ``numpy.random.RandomState(d.seed)``, in this order):
@@ -83,7 +83,8 @@ DIGITS_V2_VERSION: str = "v2"
 """Version of the adopted design; a changed design gets a new version and new checksums."""
 
 DIGITS_V2: DigitsDesign = DigitsDesign(canvas=8, max_angle=30.0, noise=0.2, train_copies=1)
-"""The adopted v2 design (chosen by the pilot; see ``docs/benchmark_results.rst``)."""
+"""The provisional v2 design: the pilot's design A (see ``docs/embedded_benchmark_v2.rst``), pinned
+so that its table build can be resumed; a design adopted later gets a new version and checksums."""
 
 DIGITS_V2_CHECKSUMS: dict[str, dict[str, str]] = {
     "train": {"images": "2b178999f4b88b9d", "labels": "0a838b6aca1029fe"},
