@@ -56,3 +56,22 @@ def test_recipes_name_their_table():
         assert resolve_ground_truth(v2_auto, space) is None
         with pytest.raises(ConfigError, match="bench build --table v2"):
             resolve_ground_truth(load_recipe(None, {"ranking.ground_truth": "v2"}), space)
+
+
+def test_cli_info_takes_a_table_name(capsys):
+    from nni_dynamic_supernet.cli import main
+
+    assert main(["bench", "info", "v1"]) == 0
+    assert "capacity signal" in capsys.readouterr().out
+    assert main(["bench", "info", "--table", "v1"]) == 0
+    assert main(["bench", "info", "v1", "--table", "v1"]) == 2
+    if not get_table("v2").path.is_file():
+        from nni_dynamic_supernet.bench.build import partial_path
+
+        capsys.readouterr()
+        if partial_path(get_table("v2").path).exists():  # a build in progress reports its progress
+            assert main(["bench", "info", "v2"]) == 0 and "build in progress" in capsys.readouterr().out
+        else:
+            assert main(["bench", "info", "v2"]) == 2 and "bench build --table v2" in capsys.readouterr().err
+    assert main(["bench", "compare", "--recipes", "spos", "--pairs", "spos_calr"]) == 2
+    assert "TECHNIQUE:BASELINE" in capsys.readouterr().err
