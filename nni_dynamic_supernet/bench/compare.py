@@ -146,7 +146,8 @@ def format_table(summary: Sequence[dict], noise: Optional[dict] = None) -> str:
             f"| {s['strategy']} | {pm(s, 'kendall_tau')} | {pm(s, 'kendall_tau_stratified')} | {pm(s, 'spearman')} | "
             f"{pm(s, 'p_at_top5')} | {pm(s, 'spearman_top10')} | {pm(s, 'spearman_top20')} | {s['cb']:.3f} | "
             f"{s['rho_cc']:.3f} | {s['top1_true_accuracy']:.2f} ± {s['top1_true_accuracy_std']:.2f} | "
-            f"{num(s, 'final_loss', '.3f')} | {num(s, 'median_predicted_accuracy', '.1f')} | {num(s, 'steps', '.0f')} | "
+            f"{num(s, 'final_loss', '.3f')} | {num(s, 'median_predicted_accuracy', '.1f')} | "
+            f"{num(s, 'steps', '.0f')} | "
             f"{num(s, 'path_forwards', '.0f')} | {num(s, 'cpu_seconds', '.0f')} | {s['seconds']:.0f} |")
     if noise:
         lines.append("")
@@ -221,7 +222,8 @@ def format_pairs(pairs: Sequence[dict]) -> str:
         lines.append(
             f"| {p['technique']} vs {p['baseline']} | {p['n']} | {p['mean_diff']:+.3f} ± {p['se']:.3f} | "
             f"{p['p_ttest']:.3f} | {p['p_wilcoxon']:.3f} | {p[f'technique_{m}']:.3f} | {p[f'baseline_{m}']:.3f} | "
-            f"{p['technique_cb']:.3f} / {p['baseline_cb']:.3f} | {p['technique_rho_cc']:.3f} / {p['baseline_rho_cc']:.3f} | "
+            f"{p['technique_cb']:.3f} / {p['baseline_cb']:.3f} | "
+            f"{p['technique_rho_cc']:.3f} / {p['baseline_rho_cc']:.3f} | "
             f"{p['technique_path_forwards']:.0f} / {p['baseline_path_forwards']:.0f} | "
             f"{p['technique_cpu_seconds']:.0f} / {p['baseline_cpu_seconds']:.0f} |")
     return "\n".join(lines)
