@@ -219,21 +219,36 @@ def _cmd_bench_build(args: argparse.Namespace) -> int:
     from .bench.build import bench_info, build_ground_truth
     _output_file(args.out, example="table.json")
     build_ground_truth(args.out, n_archs=args.archs, seeds=tuple(args.seeds), sample_seed=args.sample_seed,
-                       workers=args.workers, progress=False if args.quiet else None)
+                       workers=args.workers, progress=False if args.quiet else None, table=args.table)
     print(bench_info(args.out))
     return 0
 
 
 def _cmd_bench_info(args: argparse.Namespace) -> int:
     from .bench.build import bench_info
-    from .pipeline import EMBEDDED_TABLE
-    if args.table:
-        input_file(args.table, "--table", "ground-truth table (JSON)")
+    from .bench.tables import TABLES
+    if args.table is not None and args.table_option is not None:
+        raise ConfigError("--table", args.table_option, "give the table once, either as TABLE or as --table")
+    table = args.table or args.table_option or "v1"
+    if table not in TABLES:
+        input_file(table, "TABLE", "ground-truth table (JSON) or a table name: " + ", ".join(TABLES))
     try:
-        print(bench_info(args.table or EMBEDDED_TABLE))
+        print(bench_info(table))
     except ConfigError as exc:  # name the option the user typed
-        raise ConfigError("--table", args.table, exc.fix) from None
+        raise ConfigError("TABLE", table, exc.fix) from None
     return 0
+
+
+def _pairs(values: Optional[Sequence[str]]) -> Optional[list[tuple[str, str]]]:
+    if values is None:
+        return None
+    out = []
+    for value in values:
+        technique, sep, baseline = value.partition(":")
+        if not sep or not technique or not baseline:
+            raise ConfigError("--pairs", value, "write each pair as TECHNIQUE:BASELINE, e.g. spos_calr:spos")
+        out.append((technique, baseline))
+    return out
 
 
 def _cmd_bench_compare(args: argparse.Namespace) -> int:
@@ -243,10 +258,27 @@ def _cmd_bench_compare(args: argparse.Namespace) -> int:
     if args.config:
         input_file(args.config, "--config", "YAML recipe")
     overrides = _overrides(args.set)
+    pairs = _pairs(args.pairs)
     for name in args.recipes:  # every recipe and override is checked before the first run starts
         load_recipe(args.config or DEFAULT_RECIPE, {**overrides, "strategy": name})
     compare_recipes(args.recipes, args.seeds, config=args.config, out_dir=out, overrides=overrides,
-                    workers=args.workers)
+                    workers=args.workers, pairs=pairs, table=args.table)
+    return 0
+
+
+def _cmd_bench_sweep(args: argparse.Namespace) -> int:
+    from .bench.compare import DEFAULT_RECIPE
+    from .bench.sweep import sweep_budgets
+    from .recipe import load_recipe
+    out = output_dir(args.out)
+    if args.config:
+        input_file(args.config, "--config", "YAML recipe")
+    overrides = _overrides(args.set)
+    for name in args.recipes:  # every recipe and override is checked before the first run starts
+        load_recipe(args.config or DEFAULT_RECIPE, {**overrides, "strategy": name})
+    sweep_budgets(args.recipes, args.seeds, args.epochs, config=args.config, out_dir=out,
+                  overrides=overrides, workers=args.workers, table=args.table,
+                  plateau_delta=args.plateau_delta)
     return 0
 
 
@@ -357,16 +389,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="the embedded ranking benchmark")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
+    from .bench.tables import TABLES
+    tables = list(TABLES)
     p = bsub.add_parser("build", help="train architectures stand-alone to build a ground-truth table")
     p.add_argument("--out", required=True)
+    p.add_argument("--table", choices=tables, default="v1",
+                   help="whose recipe to follow: dataset, space size, stand-alone epochs (default v1)")
     p.add_argument("--archs", type=_count(1), default=160)
     p.add_argument("--seeds", type=_count(0), nargs="+", default=[0, 1])
     p.add_argument("--sample-seed", type=_count(0), default=2026)
     p.add_argument("--workers", type=_count(1), default=1)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=_cmd_bench_build)
-    p = bsub.add_parser("info", help="summarise a ground-truth table and its noise ceiling")
-    p.add_argument("--table", help="default: the embedded table")
+    p = bsub.add_parser("info", help="summarise a ground-truth table: noise ceiling and capacity signal")
+    p.add_argument("table", nargs="?", metavar="TABLE", help=f"a table name ({', '.join(tables)}) or a JSON path "
+                                                             "(default v1)")
+    p.add_argument("--table", dest="table_option", metavar="TABLE", help="the same as TABLE")
     p.set_defaults(fn=_cmd_bench_info)
     p = bsub.add_parser("compare", help="train several recipes x seeds and rank them against the table")
     p.add_argument("--recipes", nargs="+", required=True, help="strategy names")
@@ -375,7 +413,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bench_compare")
     p.add_argument("--workers", type=_count(1), default=1)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--table", choices=tables, help="rank against this embedded table (sets dataset and space size)")
+    p.add_argument("--pairs", nargs="+", metavar="TECHNIQUE:BASELINE",
+                   help="pairs for the paired statistics (default: the per-paper pairs among --recipes)")
     p.set_defaults(fn=_cmd_bench_compare)
+    p = bsub.add_parser("sweep", help="train recipes x seeds at several budgets and find the plateau budget")
+    p.add_argument("--recipes", nargs="+", required=True, help="strategy names")
+    p.add_argument("--seeds", type=_count(0), nargs="+", default=[0])
+    p.add_argument("--epochs", type=_count(1), nargs="+", required=True, help="budgets, e.g. 60 120 240 480")
+    p.add_argument("--config", default=None, help="base recipe (default: the embedded recipe)")
+    p.add_argument("--table", choices=tables, help="rank against this embedded table (sets dataset and space size)")
+    p.add_argument("--out", default="bench_sweep")
+    p.add_argument("--workers", type=_count(1), default=1)
+    p.add_argument("--plateau-delta", type=float, default=0.02, help="tau gain below which a budget is the plateau")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(fn=_cmd_bench_sweep)
     return parser
 
 

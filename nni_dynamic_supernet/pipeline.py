@@ -273,20 +273,28 @@ def search_run(run: Run, out_dir: Optional[Path] = None, evaluator: Any = None, 
 def resolve_ground_truth(recipe: Recipe, search_space: dict) -> Any:
     """The ground-truth table the recipe asks for, restricted to the space, or ``None``.
 
-    ``auto`` uses the embedded table when the run is the embedded benchmark
-    (``digits_hard`` on ``nas_bench_201`` of the table's size).
+    ``auto`` uses the embedded table of the run's dataset when the run is that embedded
+    benchmark (``digits_hard`` -> ``v1``, ``digits_hard_v2`` -> ``v2``, on ``nas_bench_201`` of
+    the table's size); ``v1`` / ``v2`` name an embedded table explicitly.
     """
+    from .bench.tables import TABLES, table_for_dataset
     from .ranking import GroundTruth
     source = recipe.ranking.ground_truth
     if source is None or source in ("none", ""):
         return None
     if source == "auto":
-        if recipe.data.name != "digits_hard" or recipe.space.name != "nas_bench_201" or not EMBEDDED_TABLE.is_file():
+        spec = table_for_dataset(recipe.data.name)
+        if spec is None or recipe.space.name != "nas_bench_201" or not spec.path.is_file():
             return None
-        table = GroundTruth.load(EMBEDDED_TABLE)
+        table = GroundTruth.load(spec.path)
         wanted = {k: v for k, v in table.space_kwargs.items() if k not in ("num_classes", "in_channels", "input_size")}
         if any(recipe.space.kwargs.get(k, v) != v for k, v in wanted.items()):
             return None
+    elif source in TABLES:
+        if not TABLES[source].path.is_file():
+            raise ConfigError("ranking.ground_truth", source, "this embedded table is not installed; build it with "
+                              f"`nds bench build --table {source}` or use another table")
+        table = GroundTruth.load(TABLES[source].path)
     elif source == "nasbench201":
         from .ranking.nasbench201_db import ground_truth_from_nasbench201
         table = ground_truth_from_nasbench201()

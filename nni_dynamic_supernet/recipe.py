@@ -190,7 +190,8 @@ class SearchConfig:
 class RankingConfig:
     """Ground truth and the metric reported as NNI's ``default``.
 
-    ``ground_truth`` is ``"auto"`` (the embedded table when the run matches it), a path to a
+    ``ground_truth`` is ``"auto"`` (the embedded table of the run's dataset when the run
+    matches it), ``"v1"`` / ``"v2"`` (a named embedded table), a path to a
     ground-truth JSON table, ``"nasbench201"`` (NNI's database) or ``None``.
     """
 

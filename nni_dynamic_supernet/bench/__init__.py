@@ -3,9 +3,14 @@
 * :mod:`.standalone` -- :func:`train_standalone`, the exact stand-alone training protocol of
   ``docs/embedded_benchmark.rst`` (the ground truth rankings are judged by).
 * :mod:`.build` -- :func:`sample_architectures`, :func:`build_ground_truth` (resumable, parallel)
-  and :func:`bench_info` (summary with the noise ceiling).
+  and :func:`bench_info` (summary with the noise ceiling and the capacity signal).
+* :mod:`.tables` -- the named embedded tables (``v1``, ``v2``).
+* :mod:`.compare` / :mod:`.sweep` -- ``nds bench compare`` (paired statistics per technique and
+  baseline) and ``nds bench sweep`` (ranking quality per training budget, plateau budget).
+* :mod:`.compute` -- steps, path forwards and CPU seconds of a run (equal-compute reporting).
+* :mod:`.pilot` -- capacity signal, noise ceiling and convergence of a candidate dataset design.
 """
-from .build import bench_info, build_ground_truth, partial_path, sample_architectures
+from .build import bench_info, build_ground_truth, capacity_signal, partial_path, sample_architectures
 from .standalone import DEFAULT_SPACE_KWARGS, PROTOCOL, train_standalone
 
 __all__ = [
@@ -13,6 +18,7 @@ __all__ = [
     "sample_architectures",
     "build_ground_truth",
     "bench_info",
+    "capacity_signal",
     "partial_path",
     "DEFAULT_SPACE_KWARGS",
     "PROTOCOL",

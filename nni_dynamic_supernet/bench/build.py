@@ -44,7 +44,7 @@ from ..ranking.ground_truth import GroundTruth, arch_key
 from .standalone import DEFAULT_SPACE_KWARGS, protocol, single_thread, train_standalone
 
 __all__ = ["NB201_LABELS", "NB201_OPS", "SAMPLING_METHOD", "sample_architectures", "build_ground_truth",
-           "bench_info", "partial_path"]
+           "bench_info", "capacity_signal", "partial_path"]
 
 # Kept here (equal to spaces.nas_bench_201's constants) so that sampling needs no NNI import.
 NB201_LABELS: tuple[str, ...] = ("cell/0_1", "cell/0_2", "cell/1_2", "cell/0_3", "cell/1_3", "cell/2_3")
@@ -112,23 +112,25 @@ def sample_architectures(n: int, seed: int) -> list[dict[str, str]]:
 
 
 # ------------------------------------------------------------------------------------ the jobs
-def _init_worker() -> None:
-    """Initializer of every worker process: one thread, quiet NNI, the dataset loaded once."""
+def _init_worker(table: str = "v1") -> None:
+    """Initializer of every worker process: one thread, quiet NNI, the table's dataset loaded once."""
     global _WORKER_DATA
     import torch
 
     # One thread per worker: reproducible regardless of worker count, and no oversubscription.
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module", category=RuntimeWarning)
-    from ..data.digits_hard import load_digits_hard
+    from .tables import get_table
 
-    _WORKER_DATA = load_digits_hard()
+    _WORKER_DATA = get_table(table).loader()()
 
 
-def _run_job(arch: dict[str, str], seed: int, hparams: dict[str, Any]) -> dict[str, Any]:
+def _run_job(arch: dict[str, str], seed: int, hparams: dict[str, Any],
+             space_kwargs: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """Train one (arch, seed) job in a worker; returns the sidecar record."""
     with single_thread():
-        result = train_standalone(arch, seed, data=_WORKER_DATA, space_kwargs=DEFAULT_SPACE_KWARGS, **hparams)
+        result = train_standalone(arch, seed, data=_WORKER_DATA, space_kwargs=space_kwargs or DEFAULT_SPACE_KWARGS,
+                                  **hparams)
     return {"arch": arch, "seed": seed, **result}
 
 
@@ -149,10 +151,11 @@ def partial_path(out_path: Union[str, os.PathLike]) -> Path:
     return out_path.with_name(out_path.name + ".partial.jsonl")
 
 
-def _fingerprint(hparams: dict[str, Any], checksums: dict[str, Any]) -> dict[str, Any]:
+def _fingerprint(hparams: dict[str, Any], checksums: dict[str, Any], spec: Any = None) -> dict[str, Any]:
     """What a job's result depends on besides (arch, seed): results only mix when these agree."""
-    return {"protocol": protocol(**hparams), "space": "nas_bench_201", "space_kwargs": dict(DEFAULT_SPACE_KWARGS),
-            "dataset": "digits_hard", "checksums": checksums}
+    space_kwargs = dict(spec.space_kwargs) if spec is not None else dict(DEFAULT_SPACE_KWARGS)
+    return {"protocol": protocol(**hparams), "space": "nas_bench_201", "space_kwargs": space_kwargs,
+            "dataset": spec.dataset if spec is not None else "digits_hard", "checksums": checksums}
 
 
 def _read_partial(path: Path, fingerprint: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -261,7 +264,7 @@ def _versions() -> dict[str, str]:
 
 
 def _make_table(archs: list[dict[str, str]], seeds: list[int], results: dict[tuple[str, int], dict[str, Any]],
-                recipe: dict[str, Any], source: str) -> GroundTruth:
+                recipe: dict[str, Any], source: str, spec: Any = None) -> GroundTruth:
     """Table of the archs that have at least one finished seed, in sampling order."""
     entries = []
     for arch in archs:
@@ -275,7 +278,9 @@ def _make_table(archs: list[dict[str, str]], seeds: list[int], results: dict[tup
         if params is not None:
             entry["params"] = int(params)
         entries.append(entry)
-    return GroundTruth(space="nas_bench_201", space_kwargs=dict(DEFAULT_SPACE_KWARGS), dataset="digits_hard",
+    space_kwargs = dict(spec.space_kwargs) if spec is not None else dict(DEFAULT_SPACE_KWARGS)
+    return GroundTruth(space="nas_bench_201", space_kwargs=space_kwargs,
+                       dataset=spec.dataset if spec is not None else "digits_hard",
                        metric="test_accuracy", recipe=recipe, seeds=list(seeds), entries=entries, source=source)
 
 
@@ -287,6 +292,7 @@ def build_ground_truth(
     workers: int = 1,
     progress: Optional[bool] = None,
     limit: Optional[int] = None,
+    table: str = "v1",
     *,
     _epochs: Optional[int] = None,
 ) -> GroundTruth:
@@ -316,8 +322,11 @@ def build_ground_truth(
     limit
         Run at most this many (arch, seed) jobs in this call, then stop; ``None`` runs all.
         Stopping early leaves the sidecar in place for the next call.
+    table
+        Which named table's recipe to follow (:mod:`.tables`): ``v1`` (default) or ``v2``
+        decides the dataset, the space size and the stand-alone epochs.
     _epochs
-        Private: train for this many epochs instead of the protocol's 13 (fast tests only;
+        Private: train for this many epochs instead of the protocol's (fast tests only;
         such a table is not comparable with the shipped one, and its recipe says so).
 
     Returns
@@ -341,12 +350,12 @@ def build_ground_truth(
     out_path = Path(out_path)
     seed_list = _check_build_args(out_path, seeds, workers, limit)
     archs = sample_architectures(n_archs, sample_seed)
-    hparams: dict[str, Any] = {} if _epochs is None else {"epochs": int(_epochs)}
+    from .tables import get_table
 
-    from ..data.digits_hard import DIGITS_HARD_CHECKSUMS, DIGITS_HARD_VERSION, digits_hard_checksums
-
-    checksums = digits_hard_checksums()
-    fingerprint = _fingerprint(hparams, checksums)
+    spec = get_table(table)
+    hparams: dict[str, Any] = {"epochs": int(spec.epochs if _epochs is None else _epochs)}
+    checksums, reference = spec.checksums()
+    fingerprint = _fingerprint(hparams, checksums, spec)
     sidecar_path = partial_path(out_path)
     done = _read_existing_table(out_path, fingerprint)
     done.update(_read_partial(sidecar_path, fingerprint))
@@ -373,20 +382,18 @@ def build_ground_truth(
 
     try:
         if to_run and workers == 1:
-            from ..data.digits_hard import load_digits_hard
-
-            previous, _WORKER_DATA = _WORKER_DATA, load_digits_hard()
+            previous, _WORKER_DATA = _WORKER_DATA, spec.loader()()
             try:
                 for arch, seed in to_run:
-                    record(_run_job(arch, seed, hparams))
+                    record(_run_job(arch, seed, hparams, spec.space_kwargs))
             finally:
                 _WORKER_DATA = previous
         elif to_run:
             executor = concurrent.futures.ProcessPoolExecutor(
                 max_workers=min(workers, len(to_run)), mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker)
+                initializer=_init_worker, initargs=(spec.name,))
             try:
-                futures = [executor.submit(_run_job, arch, seed, hparams) for arch, seed in to_run]
+                futures = [executor.submit(_run_job, arch, seed, hparams, spec.space_kwargs) for arch, seed in to_run]
                 for future in concurrent.futures.as_completed(futures):
                     record(future.result())
             finally:
@@ -401,8 +408,9 @@ def build_ground_truth(
     recipe = {
         "protocol": protocol(**hparams),
         "comparable_with_shipped_table": _epochs is None,
-        "data": {"name": "digits_hard", "version": DIGITS_HARD_VERSION, "checksums": checksums,
-                 "checksums_match_reference": checksums == DIGITS_HARD_CHECKSUMS},
+        "table": spec.name,
+        "data": {"name": spec.dataset, "version": spec.version, "checksums": checksums,
+                 "checksums_match_reference": checksums == reference},
         "sample_seed": int(sample_seed),
         "n_archs": len(archs),
         "sampling": SAMPLING_METHOD,
@@ -414,15 +422,39 @@ def build_ground_truth(
         "wall_seconds_this_call": round(time.perf_counter() - start, 1),
     }
     finished = all((arch_key(arch), seed) in done for arch, seed in jobs)
-    table = _make_table(archs, seed_list, done, recipe, source=str(out_path))
+    result = _make_table(archs, seed_list, done, recipe, source=str(out_path), spec=spec)
     if finished:
-        table.save(out_path)  # atomic: temp file + os.replace
+        result.save(out_path)  # atomic: temp file + os.replace
         if sidecar_path.exists():
             sidecar_path.unlink()
-    return table
+    return result
 
 
 # ------------------------------------------------------------------------------------ summary
+def capacity_signal(table: GroundTruth) -> Optional[float]:
+    """Kendall tau between parameter count and mean stand-alone accuracy over a table's archs.
+
+    Complexity-aware techniques (CaLR, PA) can only help where larger subnets are better, so
+    this is reported beside the noise ceiling.
+
+    Parameters
+    ----------
+    table
+        A ground-truth table.
+
+    Returns
+    -------
+    float or None
+        ``None`` when some entry lacks ``params`` or the table has fewer than two entries.
+    """
+    from ..ranking.metrics import kendall_tau
+
+    params = table.params()
+    if params is None or len(table) < 2:
+        return None
+    return float(kendall_tau(params, table.accuracies()))
+
+
 def bench_info(path: Union[str, os.PathLike]) -> str:
     """Summarize a ground-truth table in a few human-readable lines.
 
@@ -435,7 +467,7 @@ def bench_info(path: Union[str, os.PathLike]) -> str:
     Parameters
     ----------
     path
-        A ``nds-ground-truth/1`` JSON table.
+        A ``nds-ground-truth/1`` JSON table, or the name of an embedded one (``v1``, ``v2``).
 
     Returns
     -------
@@ -447,8 +479,14 @@ def bench_info(path: Union[str, os.PathLike]) -> str:
     ConfigError
         If the file is missing (and no build is in progress) or not a valid table.
     """
-    path = Path(path)
+    from .tables import TABLES, resolve_table_path
+
+    name = str(path)
+    path = resolve_table_path(path)
     sidecar = partial_path(path)
+    if name in TABLES and not path.exists() and not sidecar.exists():
+        raise ConfigError("TABLE", name, f"the {name} table is not installed; build it with `nds bench build --table "
+                          f"{name} --out {name}.json` and pass that path")
     if not path.exists() and sidecar.exists():
         lines = sidecar.read_text(encoding="utf-8", errors="replace").splitlines()
         finished = sum(1 for line in lines[1:] if line.strip())
@@ -472,6 +510,13 @@ def bench_info(path: Union[str, os.PathLike]) -> str:
                    f"Spearman {ceiling['spearman']:.3f}; mean |diff| {ceiling['mean_abs_diff']:.2f} points")
     else:
         out.append("noise ceiling (seed vs seed): n/a (needs at least two seeds per arch)")
+    signal = capacity_signal(table)
+    if signal is not None:
+        # NAS-Bench-201 CIFAR-10 has 0.577 over its 15,625 cells: the regime CaLR and PA assume.
+        out.append(f"capacity signal: Kendall tau(params, accuracy) {signal:.3f} over {len(table)} archs "
+                   "(NAS-Bench-201 CIFAR-10: 0.577)")
+    else:
+        out.append("capacity signal: n/a (the table has no parameter counts)")
     recipe = table.recipe
     if recipe.get("comparable_with_shipped_table") is False:
         out.append("note: built with a non-standard protocol (e.g. fewer epochs); not comparable with the shipped table")

@@ -4,7 +4,12 @@ Each (recipe, seed) run trains a supernet on the embedded task and predicts the 
 of every architecture of the ground-truth table. The comparison table gives, per recipe,
 Kendall tau mean ± std over seeds, Spearman, P@top5%, CB, rho_CC, the stand-alone accuracy
 of the architecture the supernet ranks first among the table's (NAS-Bench-201's
-"exhaustive ranking" top-1), and wall time, next to the table's noise ceiling.
+"exhaustive ranking" top-1), the final training loss and the median predicted accuracy, next
+to the table's noise ceiling. Every table also carries the compute of a run -- training
+steps, path forwards and CPU seconds (:mod:`.compute`) -- so that "better" is never just
+"trained more". The paired table (:func:`paired_statistics`) compares each technique with its
+baseline on the same seeds: mean tau difference, its standard error, and the p-values of the
+paired t-test and of the Wilcoxon signed-rank test (``scipy.stats``).
 Runs can go to several worker processes; each run is single-threaded, so results do not
 depend on the number of workers.
 """
@@ -26,11 +31,42 @@ from ..errors import ConfigError
 
 _logger = logging.getLogger("nni_dynamic_supernet")
 
-__all__ = ["compare_recipes", "summarize", "format_table", "DEFAULT_RECIPE"]
+__all__ = ["compare_recipes", "summarize", "format_table", "paired_statistics", "format_pairs", "table_overrides",
+           "DEFAULT_RECIPE", "DEFAULT_PAIRS"]
 
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "_resources" / "embedded.yaml"
 METRICS = ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5", "spearman_top10", "spearman_top20", "cb",
-           "rho_cc", "top1_true_accuracy", "seconds")
+           "rho_cc", "top1_true_accuracy", "seconds", "final_loss", "median_predicted_accuracy", "steps",
+           "path_forwards", "cpu_seconds")
+
+DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
+    ("spos_calr", "spos"), ("spos_ms", "spos"), ("spos_calr_ms", "spos"), ("spos_pa", "spos"), ("spos_da", "spos"),
+    ("pada", "spos"), ("pada_calr_ms", "spos"), ("fairnas_calr_ms", "fairnas"), ("sumnas", "fairnas"),
+    ("fsnas_calr_ms", "fsnas"), ("gm_spos", "fsnas"),
+)
+"""(technique, baseline) pairs of the per-paper verdicts; those whose two recipes ran are reported."""
+
+
+def table_overrides(table: Optional[str]) -> dict[str, Any]:
+    """Recipe overrides that make a run rank against the named embedded table (``v1``, ``v2``).
+
+    Parameters
+    ----------
+    table
+        A table name, or ``None`` for no overrides (the base recipe decides).
+
+    Returns
+    -------
+    dict
+        Dotted recipe keys: the table's dataset, space size and ``ranking.ground_truth``.
+    """
+    if table is None:
+        return {}
+    from .tables import get_table
+    spec = get_table(table)
+    out: dict[str, Any] = {"data.name": spec.dataset, "ranking.ground_truth": spec.name, "space.name": "nas_bench_201"}
+    out.update({f"space.kwargs.{k}": v for k, v in spec.recipe_space_kwargs.items()})
+    return out
 
 
 def _run_one(job: dict) -> dict:
@@ -39,6 +75,7 @@ def _run_one(job: dict) -> dict:
 
     from ..pipeline import run_recipe
     from ..recipe import load_recipe
+    from .compute import count_path_forwards
     torch.set_num_threads(1)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     overrides = {**job["overrides"], "strategy": job["strategy"], "seed": job["seed"], "training.num_threads": 1,
@@ -49,7 +86,8 @@ def _run_one(job: dict) -> dict:
     out = Path(job["out"])
     started = time.monotonic()
     # The compare bar is the only bar: a training bar per run would interleave with it.
-    results = run_recipe(recipe, out, skip_search=True, progress=False)
+    with count_path_forwards() as compute:
+        results = run_recipe(recipe, out, skip_search=True, progress=False)
     seconds = time.monotonic() - started
     ranking = results.get("ranking")
     if ranking is None:
@@ -59,8 +97,13 @@ def _run_one(job: dict) -> dict:
     top = max(preds, key=lambda p: p["predicted_accuracy"])
     row = {k: ranking.get(k) for k in ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5",
                                        "spearman_top10", "spearman_top20", "cb", "rho_cc")}
+    history = results["training"].get("history") or [{}]
     row.update(strategy=job["strategy"], seed=job["seed"], seconds=seconds, top1_true_accuracy=top["true_accuracy"],
-               noise_ceiling=ranking["noise_ceiling"], results=str(out / "results.json"))
+               noise_ceiling=ranking["noise_ceiling"], results=str(out / "results.json"),
+               epochs=int(results["training"]["epochs"]), steps=int(results["training"]["steps"]),
+               path_forwards=int(compute["path_forwards"]), cpu_seconds=float(compute["cpu_seconds"]),
+               final_loss=float(history[-1].get("loss", float("nan"))),
+               median_predicted_accuracy=float(np.median([p["predicted_accuracy"] for p in preds])))
     return row
 
 
@@ -80,10 +123,20 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
 
 
 def format_table(summary: Sequence[dict], noise: Optional[dict] = None) -> str:
-    """A Markdown table of :func:`summarize` rows, with the noise ceiling underneath."""
+    """A Markdown table of :func:`summarize` rows, with the noise ceiling underneath.
+
+    The last columns are the compute per run (means over seeds): training steps, path
+    forwards and CPU seconds, beside the wall time.
+    """
     head = ("| recipe | tau (mean ± std) | tau strat. | Spearman | P@top5% | Spearman top10% | Spearman top20% | CB |"
-            " rho_CC | top-1 stand-alone acc | wall s/run |\n|---|---|---|---|---|---|---|---|---|---|---|")
+            " rho_CC | top-1 stand-alone acc | final loss | median pred. acc | steps | path fwd | CPU s/run |"
+            " wall s/run |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
+
+    def num(s: dict, key: str, fmt: str) -> str:
+        value = s.get(key, float("nan"))
+        return "n/a" if value is None or not math.isfinite(value) else format(value, fmt)
+
 
     def pm(s: dict, key: str) -> str:
         return f"{s.get(key, float('nan')):.3f} ± {s.get(key + '_std', float('nan')):.3f}"
@@ -93,7 +146,9 @@ def format_table(summary: Sequence[dict], noise: Optional[dict] = None) -> str:
             f"| {s['strategy']} | {pm(s, 'kendall_tau')} | {pm(s, 'kendall_tau_stratified')} | {pm(s, 'spearman')} | "
             f"{pm(s, 'p_at_top5')} | {pm(s, 'spearman_top10')} | {pm(s, 'spearman_top20')} | {s['cb']:.3f} | "
             f"{s['rho_cc']:.3f} | {s['top1_true_accuracy']:.2f} ± {s['top1_true_accuracy_std']:.2f} | "
-            f"{s['seconds']:.0f} |")
+            f"{num(s, 'final_loss', '.3f')} | {num(s, 'median_predicted_accuracy', '.1f')} | "
+            f"{num(s, 'steps', '.0f')} | "
+            f"{num(s, 'path_forwards', '.0f')} | {num(s, 'cpu_seconds', '.0f')} | {s['seconds']:.0f} |")
     if noise:
         lines.append("")
         lines.append(f"Noise ceiling (seed vs seed of the ground truth): Kendall tau {noise['kendall_tau']:.3f} "
@@ -101,9 +156,92 @@ def format_table(summary: Sequence[dict], noise: Optional[dict] = None) -> str:
     return "\n".join(lines)
 
 
+def paired_statistics(rows: Sequence[dict], pairs: Optional[Sequence[tuple[str, str]]] = None,
+                      metric: str = "kendall_tau") -> list[dict]:
+    """Compare each technique with its baseline on the seeds both ran (paired by seed).
+
+    Parameters
+    ----------
+    rows
+        Per-run rows (``strategy``, ``seed`` and the metrics), as in ``compare.json``'s ``runs``.
+    pairs
+        ``(technique, baseline)`` strategy names; default :data:`DEFAULT_PAIRS`. Pairs whose
+        two recipes did not both run are skipped.
+    metric
+        The per-run metric compared (Kendall tau by default).
+
+    Returns
+    -------
+    list of dict
+        Per pair: ``technique``, ``baseline``, ``seeds`` (the shared seeds), ``n``,
+        ``mean_diff`` (technique minus baseline), ``se`` (standard error of the mean
+        difference, ``std(ddof=1) / sqrt(n)``), ``p_ttest`` (two-sided paired t-test,
+        ``scipy.stats.ttest_rel``), ``p_wilcoxon`` (two-sided Wilcoxon signed-rank test,
+        ``scipy.stats.wilcoxon``; with 5 seeds it cannot go below 0.0625), both NaN with fewer
+        than 2 seeds or all-equal differences, and the means of ``metric``, CB, rho_CC, steps,
+        path forwards and CPU seconds of each side.
+    """
+    from scipy import stats
+    by = {(r["strategy"], int(r["seed"])): r for r in rows}
+    present = {r["strategy"] for r in rows}
+    out = []
+    for technique, baseline in (pairs if pairs is not None else DEFAULT_PAIRS):
+        if technique not in present or baseline not in present:
+            continue
+        seeds = sorted(s for (name, s) in by if name == technique and (baseline, s) in by)
+        a = np.array([by[(technique, s)][metric] for s in seeds], dtype=float)
+        b = np.array([by[(baseline, s)][metric] for s in seeds], dtype=float)
+        diff = a - b
+        n = len(diff)
+        row: dict[str, Any] = {"technique": technique, "baseline": baseline, "metric": metric, "seeds": seeds, "n": n,
+                               "mean_diff": float(diff.mean()) if n else float("nan"),
+                               "se": float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan"),
+                               "p_ttest": float("nan"), "p_wilcoxon": float("nan")}
+        if n > 1 and np.any(diff != diff[0]):
+            row["p_ttest"] = float(stats.ttest_rel(a, b).pvalue)
+        if n > 1 and np.any(diff != 0):
+            row["p_wilcoxon"] = float(stats.wilcoxon(a, b).pvalue)
+        for side, name in (("technique", technique), ("baseline", baseline)):
+            for key in (metric, "cb", "rho_cc", "steps", "path_forwards", "cpu_seconds"):
+                values = [by[(name, s)].get(key) for s in seeds]
+                finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+                row[f"{side}_{key}"] = float(np.mean(finite)) if finite else float("nan")
+        out.append(row)
+    return out
+
+
+def format_pairs(pairs: Sequence[dict]) -> str:
+    """A Markdown table of :func:`paired_statistics` rows (empty string when there are none)."""
+    if not pairs:
+        return ""
+    lines = ["| technique vs baseline | seeds | tau diff (mean ± SE) | p (paired t) | p (Wilcoxon) | tau technique | "
+             "tau baseline | CB technique / baseline | rho_CC technique / baseline | path fwd technique / baseline | "
+             "CPU s technique / baseline |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in pairs:
+        m = p["metric"]
+        lines.append(
+            f"| {p['technique']} vs {p['baseline']} | {p['n']} | {p['mean_diff']:+.3f} ± {p['se']:.3f} | "
+            f"{p['p_ttest']:.3f} | {p['p_wilcoxon']:.3f} | {p[f'technique_{m}']:.3f} | {p[f'baseline_{m}']:.3f} | "
+            f"{p['technique_cb']:.3f} / {p['baseline_cb']:.3f} | "
+            f"{p['technique_rho_cc']:.3f} / {p['baseline_rho_cc']:.3f} | "
+            f"{p['technique_path_forwards']:.0f} / {p['baseline_path_forwards']:.0f} | "
+            f"{p['technique_cpu_seconds']:.0f} / {p['baseline_cpu_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def run_jobs(jobs: Sequence[dict], workers: int) -> list[dict]:
+    """Run (recipe, seed) jobs, in this process or in ``spawn`` workers; rows in job order."""
+    if workers == 1:
+        return [_run_one(job) for job in _progress(jobs)]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        return list(_progress(pool.map(_run_one, jobs), total=len(jobs)))
+
+
 def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Optional[str] = None,
                     out_dir: Path = Path("bench_compare"), overrides: Optional[dict] = None,
-                    workers: int = 1, plots: bool = True) -> dict:
+                    workers: int = 1, plots: bool = True, pairs: Optional[Sequence[tuple[str, str]]] = None,
+                    table: Optional[str] = None) -> dict:
     """Run every strategy with every seed on the embedded task and compare their rankings.
 
     Parameters
@@ -120,44 +258,50 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
         Dotted recipe keys applied to every run.
     workers
         Parallel worker processes.
+    pairs
+        ``(technique, baseline)`` pairs for the paired table (default :data:`DEFAULT_PAIRS`,
+        those whose two recipes are among ``strategies``).
+    table
+        Rank against this named embedded table (``v1``, ``v2``): sets the dataset, space size
+        and ground truth of every run (:func:`table_overrides`); ``None`` keeps the recipe's.
 
     Returns
     -------
     dict
-        ``{"runs": [...], "summary": [...], "noise_ceiling": {...}, "table": str}``.
+        ``{"runs": [...], "summary": [...], "pairs": [...], "noise_ceiling": {...}, "table": str}``.
     """
     from ..registry import get_preset
     for name in strategies:
         get_preset(name)  # unknown names fail before anything runs
+    for pair in pairs or ():
+        for name in pair:
+            get_preset(name)
     if workers < 1:
         raise ConfigError("--workers", workers, "must be >= 1")
     config = str(config or DEFAULT_RECIPE)
     out_dir = Path(out_dir)
-    jobs = [{"strategy": s, "seed": int(seed), "config": config, "overrides": dict(overrides or {}),
+    overrides = {**table_overrides(table), **(overrides or {})}
+    jobs = [{"strategy": s, "seed": int(seed), "config": config, "overrides": dict(overrides),
              "out": str(out_dir / s / f"seed{seed}")} for s in strategies for seed in seeds]
     started = time.monotonic()
-    rows: list[dict] = []
-    if workers == 1:
-        for job in _progress(jobs):
-            rows.append(_run_one(job))
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for row in _progress(pool.map(_run_one, jobs), total=len(jobs)):
-                rows.append(row)
+    rows = run_jobs(jobs, workers)
     summary = summarize(rows)
     noise = rows[0]["noise_ceiling"] if rows else None
-    table = format_table(summary, noise)
-    payload = {"runs": rows, "summary": summary, "noise_ceiling": noise, "table": table,
+    paired = paired_statistics(rows, pairs)
+    text = format_table(summary, noise)
+    if paired:
+        text += ("\n\nPaired by seed (technique minus baseline; SE of the mean difference; two-sided paired t-test "
+                 "and Wilcoxon signed-rank test, scipy.stats):\n\n" + format_pairs(paired))
+    payload = {"runs": rows, "summary": summary, "pairs": paired, "noise_ceiling": noise, "table": text,
                "wall_seconds": time.monotonic() - started, "workers": workers, "config": config,
-               "overrides": overrides or {}}
+               "overrides": overrides}
     atomic_write_json(out_dir / "compare.json", payload)
-    atomic_write_text(out_dir / "compare.md", table + "\n")
+    atomic_write_text(out_dir / "compare.md", text + "\n")
     if plots:
         from ..plots import plot_compare, plot_prediction_scatter
         plot_compare(summary, out_dir / "compare_tau.png", noise=noise)
         plot_prediction_scatter([r["results"] for r in rows], out_dir / "compare_scatter.png")
-    print(table)
+    print(text)
     return payload
 
 

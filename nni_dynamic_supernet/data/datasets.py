@@ -32,7 +32,7 @@ __all__ = [
     "relabel_splits",
 ]
 
-KNOWN_DATASETS: tuple[str, ...] = ("digits_hard", "cifar10", "cifar100", "image_folder")
+KNOWN_DATASETS: tuple[str, ...] = ("digits_hard", "digits_hard_v2", "cifar10", "cifar100", "image_folder")
 """Names accepted by :func:`build_splits` (config field ``data.name``)."""
 
 # NAS-Bench-201's normalization constants, so that CIFAR numbers are comparable with its tables.
@@ -232,16 +232,17 @@ def _apply_train_subset(
     return _stratified_subset(labels, int(train_subset), split_seed)
 
 
-def _build_digits_hard(train_subset: int | None, split_seed: int) -> DataSplits:
-    from .digits_hard import DIGITS_HARD_INPUT_SHAPE, DIGITS_HARD_NUM_CLASSES, load_digits_hard
+def _build_digits_hard(train_subset: int | None, split_seed: int, name: str = "digits_hard") -> DataSplits:
+    from .digits_hard import DIGITS_HARD_NUM_CLASSES, load_digits_hard
+    from .digits_v2 import load_digits_v2
 
-    arrays = load_digits_hard()
+    arrays = load_digits_v2() if name == "digits_hard_v2" else load_digits_hard()
     x_train, y_train = arrays["train"]
     subset = _apply_train_subset(y_train.numpy(), train_subset, split_seed)
     if subset is not None:
         index = torch.from_numpy(subset)
         x_train, y_train = x_train[index], y_train[index]
-        _check_split("train", y_train.numpy(), "digits_hard", "data.train_subset", train_subset)
+        _check_split("train", y_train.numpy(), name, "data.train_subset", train_subset)
     x_val, y_val = arrays["val"]
     x_test, y_test = arrays["test"]
     return DataSplits(
@@ -249,8 +250,8 @@ def _build_digits_hard(train_subset: int | None, split_seed: int) -> DataSplits:
         val=IndexedDataset(TensorDataset(x_val, y_val)),
         test=IndexedDataset(TensorDataset(x_test, y_test)),
         num_classes=DIGITS_HARD_NUM_CLASSES,
-        input_shape=DIGITS_HARD_INPUT_SHAPE,
-        name="digits_hard",
+        input_shape=tuple(x_train.shape[1:]),
+        name=name,
         classes=tuple(str(c) for c in range(DIGITS_HARD_NUM_CLASSES)),
     )
 
@@ -475,6 +476,7 @@ def build_splits(
 
         * ``digits_hard``: the embedded benchmark (no files, no network). Its splits are fixed
           by the recipe, so ``root``, ``download`` and ``val_fraction`` are ignored.
+        * ``digits_hard_v2``: the embedded benchmark v2 (:mod:`.digits_v2`), the same way.
         * ``cifar10`` / ``cifar100``: torchvision's files under ``root``. Val is a
           class-stratified ``val_fraction`` of the torchvision train set, train is the rest,
           test is the torchvision test set. Normalized with NAS-Bench-201's CIFAR mean/std.
@@ -509,8 +511,8 @@ def build_splits(
         subset size, or a split with no examples or fewer than 2 classes.
     """
     _validate_args(name, val_fraction, train_subset)
-    if name == "digits_hard":
-        return _build_digits_hard(train_subset, split_seed)
+    if name in ("digits_hard", "digits_hard_v2"):
+        return _build_digits_hard(train_subset, split_seed, name)
     if name in ("cifar10", "cifar100"):
         return _build_cifar(name, root, download, float(val_fraction), split_seed, train_subset, augment)
     return _build_image_folder(root, download, float(val_fraction), split_seed, train_subset, augment)

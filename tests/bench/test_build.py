@@ -34,9 +34,9 @@ def count_jobs(monkeypatch):
     calls = []
     original = build_mod._run_job
 
-    def counting(arch, seed, hparams):
+    def counting(arch, seed, hparams, *rest):
         calls.append((arch_key(arch), seed))
-        return original(arch, seed, hparams)
+        return original(arch, seed, hparams, *rest)
 
     monkeypatch.setattr(build_mod, "_run_job", counting)
     return calls
@@ -193,3 +193,18 @@ def test_bench_info_reports_spread_and_noise_ceiling(tmp_path):
     assert "in progress, 1" in bench_info(pending)
     with pytest.raises(ConfigError):
         bench_info(tmp_path / "nothing.json")
+
+
+def test_v2_build_follows_the_v2_recipe_and_keeps_v1_fingerprints(tmp_path):
+    from nni_dynamic_supernet.bench.tables import get_table
+    from nni_dynamic_supernet.data.digits_v2 import DIGITS_V2_CHECKSUMS
+
+    table = build_ground_truth(tmp_path / "v2.json", table="v2", **{**TINY, "n_archs": 1})
+    assert table.dataset == "digits_hard_v2" and table.space_kwargs == get_table("v2").space_kwargs
+    assert table.recipe["table"] == "v2" and table.recipe["data"]["checksums"] == DIGITS_V2_CHECKSUMS
+    assert table.recipe["data"]["checksums_match_reference"] is True
+    assert table.entries[0]["params"] > 0
+    # The shipped v1 table's fingerprint is what a v1 build computes, so it can still be grown.
+    v1 = GroundTruth.load(get_table("v1").path)
+    checksums, _ = get_table("v1").checksums()
+    assert build_mod._fingerprint({"epochs": 13}, checksums, get_table("v1")) == v1.recipe["fingerprint"]

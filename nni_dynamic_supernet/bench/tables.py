@@ -1,0 +1,121 @@
+"""The named ground-truth tables of the embedded benchmark (``v1``, ``v2``).
+
+Each name fixes everything a table's numbers depend on: the dataset (and its reference
+checksums), the NAS-Bench-201 size and the stand-alone epochs. ``nds bench build --table``,
+``nds bench info``, ``nds bench compare --table`` and the recipe field
+``ranking.ground_truth`` (``v1``, ``v2`` or ``auto``) all go through :func:`get_table`.
+
+* ``v1`` -- ``digits_hard`` (8 x 8 rotated and noised digits), 4 channels, 13 epochs: fast and
+  the default of tests and of every result recorded before v2.
+* ``v2`` -- ``digits_hard_v2`` (:mod:`~nni_dynamic_supernet.data.digits_v2`), 8 channels, 13
+  epochs: the provisional design meant to give stand-alone accuracy a capacity signal; its table
+  is not shipped yet (``docs/embedded_benchmark_v2.rst``, ``docs/benchmark_results.rst``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Callable, Union
+
+from ..errors import ConfigError
+
+__all__ = ["TableSpec", "TABLES", "get_table", "table_for_dataset", "resolve_table_path"]
+
+_RESOURCES = Path(__file__).resolve().parent.parent / "_resources"
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSpec:
+    """What a named embedded table is made of.
+
+    Attributes
+    ----------
+    name
+        ``v1`` or ``v2``.
+    filename
+        The table's file under the package's ``_resources``.
+    dataset
+        ``data.name`` of recipes that rank against it.
+    space_kwargs
+        Arguments of ``nas_bench_201`` for stand-alone training (and, less the shape keys,
+        the ``space.kwargs`` a recipe needs to match it).
+    epochs
+        Stand-alone epochs of the protocol.
+    version
+        Dataset recipe version recorded in the table.
+    """
+
+    name: str
+    filename: str
+    dataset: str
+    space_kwargs: dict
+    epochs: int
+    version: str
+
+    @property
+    def path(self) -> Path:
+        """The shipped table's path."""
+        return _RESOURCES / self.filename
+
+    @property
+    def recipe_space_kwargs(self) -> dict[str, Any]:
+        """``space.kwargs`` of a recipe that matches this table (the shape keys come from the data)."""
+        return {k: v for k, v in self.space_kwargs.items() if k not in ("num_classes", "in_channels", "input_size")}
+
+    def loader(self) -> Callable[[], dict]:
+        """The function that returns the dataset's splits."""
+        if self.dataset == "digits_hard_v2":
+            from ..data.digits_v2 import load_digits_v2
+            return load_digits_v2
+        from ..data.digits_hard import load_digits_hard
+        return load_digits_hard
+
+    def checksums(self) -> tuple[dict, dict]:
+        """``(as generated here, reference)`` checksums of the dataset's splits."""
+        if self.dataset == "digits_hard_v2":
+            from ..data.digits_v2 import DIGITS_V2_CHECKSUMS, digits_v2_checksums
+            return digits_v2_checksums(), DIGITS_V2_CHECKSUMS
+        from ..data.digits_hard import DIGITS_HARD_CHECKSUMS, digits_hard_checksums
+        return digits_hard_checksums(), DIGITS_HARD_CHECKSUMS
+
+
+TABLES: dict[str, TableSpec] = {
+    "v1": TableSpec("v1", "digits_hard_nb201.json", "digits_hard",
+                    dict(channels=4, cells_per_stage=3, num_classes=10, in_channels=3, input_size=8), 13, "v1"),
+    "v2": TableSpec("v2", "digits_hard_v2_nb201.json", "digits_hard_v2",
+                    dict(channels=8, cells_per_stage=3, num_classes=10, in_channels=3, input_size=8), 13, "v2"),
+}
+"""The named tables, ``v1`` first (the default)."""
+
+
+def get_table(name: str) -> TableSpec:
+    """The spec of a named table.
+
+    Parameters
+    ----------
+    name
+        ``v1`` or ``v2``.
+
+    Returns
+    -------
+    TableSpec
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name.
+    """
+    if name not in TABLES:
+        raise ConfigError("--table", name, f"use one of {', '.join(TABLES)}")
+    return TABLES[name]
+
+
+def table_for_dataset(dataset: str) -> TableSpec | None:
+    """The named table built on ``dataset`` (``data.name``), or ``None``."""
+    return next((t for t in TABLES.values() if t.dataset == dataset), None)
+
+
+def resolve_table_path(table: Union[str, os.PathLike]) -> Path:
+    """A table name (``v1``, ``v2``) or a path, as the path of the JSON table."""
+    return TABLES[str(table)].path if str(table) in TABLES else Path(table)

@@ -1,0 +1,77 @@
+"""Named embedded tables: lookup, `auto` per dataset, and `bench info`'s capacity signal."""
+from __future__ import annotations
+
+import pytest
+
+from nni_dynamic_supernet.bench.build import bench_info, capacity_signal
+from nni_dynamic_supernet.bench.tables import TABLES, get_table, resolve_table_path, table_for_dataset
+from nni_dynamic_supernet.errors import ConfigError
+from nni_dynamic_supernet.ranking import GroundTruth
+
+
+def test_named_tables():
+    assert list(TABLES) == ["v1", "v2"]
+    assert get_table("v1").path.is_file()
+    assert table_for_dataset("digits_hard").name == "v1"
+    assert table_for_dataset("digits_hard_v2").name == "v2"
+    assert table_for_dataset("cifar10") is None
+    assert resolve_table_path("v1") == get_table("v1").path
+    assert str(resolve_table_path("some/table.json")) == "some/table.json"
+    with pytest.raises(ConfigError, match="use one of v1, v2"):
+        get_table("v3")
+
+
+def test_v1_info_reports_capacity_signal_and_noise_ceiling():
+    text = bench_info("v1")
+    assert "noise ceiling (seed vs seed): Kendall tau 0.631" in text
+    assert "capacity signal: Kendall tau(params, accuracy) -0.005 over 160 archs" in text
+    assert capacity_signal(GroundTruth.load(get_table("v1").path)) == pytest.approx(-0.005, abs=5e-4)
+
+
+def test_capacity_signal_needs_params():
+    truth = GroundTruth.from_pairs([{"a": 1}, {"a": 2}, {"a": 3}], [10.0, 20.0, 30.0], space="s", space_kwargs={},
+                                   dataset="d", metric="test_accuracy", recipe={}, seeds=[0])
+    assert capacity_signal(truth) is None
+    with_params = GroundTruth.from_pairs([{"a": 1}, {"a": 2}, {"a": 3}], [10.0, 20.0, 30.0], space="s",
+                                         space_kwargs={}, dataset="d", metric="test_accuracy", recipe={}, seeds=[0],
+                                         params=[3, 2, 1])
+    assert capacity_signal(with_params) == pytest.approx(-1.0)
+
+
+def test_recipes_name_their_table():
+    from nni_dynamic_supernet.pipeline import resolve_ground_truth
+    from nni_dynamic_supernet.recipe import load_recipe
+    from nni_dynamic_supernet.bench.build import NB201_LABELS, NB201_OPS
+
+    space = {label: list(NB201_OPS) for label in NB201_LABELS}
+    named = resolve_ground_truth(load_recipe(None, {"ranking.ground_truth": "v1", "space.kwargs.channels": 4,
+                                                    "space.kwargs.cells_per_stage": 3}), space)
+    auto = resolve_ground_truth(load_recipe(None, {"space.kwargs.channels": 4, "space.kwargs.cells_per_stage": 3}),
+                                space)
+    assert len(named) == len(auto) == 160
+    # A v2 run ranks against v2 only: `auto` never falls back to the v1 table.
+    v2_auto = load_recipe(None, {"data.name": "digits_hard_v2", "space.kwargs.channels": 8,
+                                 "space.kwargs.cells_per_stage": 3})
+    if not get_table("v2").path.is_file():
+        assert resolve_ground_truth(v2_auto, space) is None
+        with pytest.raises(ConfigError, match="bench build --table v2"):
+            resolve_ground_truth(load_recipe(None, {"ranking.ground_truth": "v2"}), space)
+
+
+def test_cli_info_takes_a_table_name(capsys):
+    from nni_dynamic_supernet.cli import main
+
+    assert main(["bench", "info", "v1"]) == 0
+    assert "capacity signal" in capsys.readouterr().out
+    assert main(["bench", "info", "--table", "v1"]) == 0
+    assert main(["bench", "info", "v1", "--table", "v1"]) == 2
+    if not get_table("v2").path.is_file():
+        from nni_dynamic_supernet.bench.build import partial_path
+
+        capsys.readouterr()
+        if partial_path(get_table("v2").path).exists():  # a build in progress reports its progress
+            assert main(["bench", "info", "v2"]) == 0 and "build in progress" in capsys.readouterr().out
+        else:
+            assert main(["bench", "info", "v2"]) == 2 and "bench build --table v2" in capsys.readouterr().err
+    assert main(["bench", "compare", "--recipes", "spos", "--pairs", "spos_calr"]) == 2
+    assert "TECHNIQUE:BASELINE" in capsys.readouterr().err
