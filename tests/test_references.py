@@ -24,7 +24,7 @@ SCANNED = {".py", ".rst", ".yaml", ".yml", ".json", ".cfg", ".toml", ".txt", ".m
 WRITTEN_AT_RUN_TIME = {
     "results.json", "best_arch.json", "search.json", "compare.json", "compare.md", "arch.json", "table.json",
     "shifting.json", "standalone_cache.json", "predictions.json", "rank.json",
-    "results_gpu.json", "recipe.yml", "sweep.json", "sweep.md", "v2.json",
+    "results_gpu.json", "benchmarks/results_gpu.json", "recipe.yml", "sweep.json", "sweep.md", "v2.json",
     # The v2 table is built by `nds bench build --table v2`; until it is, only its resume log ships.
     "digits_hard_v2_nb201.json", "nni_dynamic_supernet/_resources/digits_hard_v2_nb201.json",
 }
