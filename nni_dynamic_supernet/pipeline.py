@@ -122,6 +122,8 @@ def prepare(recipe: Recipe, on_epoch_end: Optional[Callable] = None) -> Run:
     space = create_space(recipe.space.name, **_space_kwargs(recipe, splits))
     strategy = DynamicSupernetStrategy(recipe)
     strategy.mutate_model(space)
+    # The shape of the data, not a guess (parameter/FLOPs counting traces the space with it).
+    strategy.pristine_space.nds_input_shape = tuple(int(d) for d in splits.input_shape)  # type: ignore[union-attr]
     training_module = make_training_module(recipe, splits.num_classes)
     training_module.set_model(space)
     from .nni_bridge import SupernetModule

@@ -48,7 +48,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..spaces.validation import _is_supernet, _quiet_nni_import, check_supported, count_architectures, search_space_of
+from ..spaces.validation import (_is_supernet, _quiet_nni_import, arch_for_nni, count_architectures,
+                                 has_only_layer_choices, search_space_of)
 
 with _quiet_nni_import():
     from nni.nas.hub.pytorch.nasbench201 import Zero
@@ -385,7 +386,7 @@ class ComplexityModel:
         if method == 'profiler':
             assert self._profiler is not None
             expr = self._profiler.flops_result.params if metric == 'params' else self._profiler.flops_result.flops
-            value = expr.freeze(self._arch(key)) if hasattr(expr, 'freeze') else expr
+            value = expr.freeze(arch_for_nni(self._arch(key))) if hasattr(expr, 'freeze') else expr
             return int(round(float(value)))
         if method == 'additive':
             assert self._param_table is not None
@@ -403,7 +404,7 @@ class ComplexityModel:
         key = self._key(arch)
         entry = self._references.get(key)
         if entry is None or (flops and entry[1] is None):
-            model = self._space.freeze(self._arch(key))
+            model = self._space.freeze(arch_for_nni(self._arch(key)))
             params = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
             entry = (params, _hooked_flops(model, self.input_shape) if flops else None)
             self._references[key] = entry
@@ -445,9 +446,7 @@ class ComplexityModel:
         Not additive when a LayerChoice sits inside another one's candidate, when a parameter is shared by
         two candidates, or when the space has decisions other than LayerChoices.
         """
-        try:
-            check_supported(self._space)
-        except ConfigError:
+        if not has_only_layer_choices(self._space):
             return None
         choices = [(name, m) for name, m in self._space.named_modules() if isinstance(m, LayerChoice)]
         names = [name for name, _ in choices]
