@@ -91,7 +91,11 @@ def _general_hooks() -> list:
             return hook(module, name, memo, kwargs) if getattr(module, "mutables", None) else None
         return run
 
-    return [PathSamplingLayer.mutate, PathSamplingInput.mutate, PathSamplingRepeat.mutate, PathSamplingCell.mutate,
+    def already_mutated(module: nn.Module, name: str, memo: dict, kwargs: dict) -> Optional[bool]:
+        # Our NAS-Bench-101 cell creates its PathSamplingLayers itself: they must not be mutated again.
+        return True if isinstance(module, BaseSuperNetModule) else None
+
+    return [already_mutated, PathSamplingLayer.mutate, PathSamplingInput.mutate, PathSamplingRepeat.mutate, PathSamplingCell.mutate,
             PathSamplingNasBench101Cell.mutate, *(only_if_mutable(op.mutate) for op in NATIVE_MIXED_OPERATIONS),
             no_default_hook]
 
@@ -183,6 +187,8 @@ def op_modules(model: nn.Module) -> list[tuple[str, Any, nn.Module]]:
 def _own_labels(module: nn.Module) -> set[str]:
     """The labels a supernet module decides itself (its own mutables' leaves, not its children's)."""
     from nni.mutable import Categorical, CategoricalMultiple
+    if hasattr(module, "own_labels"):
+        return set(module.own_labels())
     labels: set[str] = set()
     for mutable in getattr(module, "mutables", []):
         for leaf in mutable.leaf_mutables(lambda m: isinstance(m, (Categorical, CategoricalMultiple))):

@@ -28,7 +28,7 @@ from typing import Any, Iterator, Sequence
 from ..errors import ConfigError
 
 __all__ = ['search_space_of', 'check_supported', 'count_architectures', 'multi_labels', 'arch_for_nni',
-           'normalize_arch', 'arch_is_valid', 'has_only_layer_choices']
+           'normalize_arch', 'arch_is_valid', 'constraints_of', 'has_only_layer_choices']
 
 _UNSUPPORTED_FIX = 'only categorical decisions are supported (LayerChoice, InputChoice, Repeat depth, nni.choice)'
 
@@ -77,12 +77,16 @@ def search_space_of(space: Any) -> dict[str, list]:
     Raises
     ------
     ConfigError
-        If a decision is not categorical (numerical mutables).
+        If a decision is not categorical (numerical mutables), or is a constraint other than
+        NAS-Bench-101's cell constraint.
     """
     result: dict[str, list] = {}
     for label, mutable in space.simplify().items():
         if isinstance(mutable, Constraint):
-            continue
+            if type(mutable).__name__ == 'NasBench101CellConstraint':  # enforced by our NAS-Bench-101 cell
+                continue
+            raise ConfigError('space', f'{type(mutable).__name__} {label!r}', 'constraints between choices are not '
+                              'supported (samplers would train and export excluded architectures); drop it')
         if isinstance(mutable, CategoricalMultiple):
             result[label] = _subsets(mutable)
         elif isinstance(mutable, Categorical):
@@ -120,9 +124,21 @@ def normalize_arch(arch: dict, search_space: dict[str, list]) -> dict:
     return out
 
 
+def constraints_of(space: Any) -> list:
+    """The constraints of ``space`` (cached on it: ``simplify()`` walks every module)."""
+    cached = getattr(space, '_nds_constraints', None)
+    if cached is None:
+        cached = [m for m in space.simplify().values() if isinstance(m, Constraint)]
+        try:
+            space._nds_constraints = cached
+        except AttributeError:
+            pass
+    return cached
+
+
 def arch_is_valid(space: Any, arch: dict) -> bool:
     """Whether ``arch`` satisfies every constraint of ``space`` (NAS-Bench-101's edge limit and pruning)."""
-    constraints = [m for m in space.simplify().values() if isinstance(m, Constraint)]
+    constraints = constraints_of(space)
     if not constraints:
         return True
     sample = arch_for_nni(arch)

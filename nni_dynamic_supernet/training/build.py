@@ -60,6 +60,24 @@ def weighted_labels(op_modules: Sequence[tuple]) -> list[str]:
     return out
 
 
+def validity_check(pristine_space: Optional[nn.Module]) -> Optional[Callable[[dict], bool]]:
+    """``arch -> bool`` for a space with constraints (NAS-Bench-101), None when every architecture is valid."""
+    if pristine_space is None:
+        return None
+    from ..spaces.validation import arch_is_valid, constraints_of
+    if not constraints_of(pristine_space):
+        return None
+    cache: dict = {}
+
+    def valid(arch: dict) -> bool:
+        key = tuple(arch.items())
+        if key not in cache:
+            cache[key] = arch_is_valid(pristine_space, arch)
+        return cache[key]
+
+    return valid
+
+
 def check_techniques(recipe: Recipe, model: nn.Module) -> None:
     """Refuse, before training, a recipe technique that cannot apply to ``model``'s space (one line, naming the label).
 
@@ -85,6 +103,9 @@ def check_techniques(recipe: Recipe, model: nn.Module) -> None:
                               "of their own to split; use partition: none or exhaustive")
     if t.partition == "exhaustive" and t.split_label is not None and t.split_label not in space:
         raise ConfigError("training.split_label", t.split_label, f"not a label of the space; labels: {', '.join(space)}")
+    if t.optimizer_state == "separated" and not t.ms_labels and t.partition == "exhaustive" and len(space) < 2:
+        raise ConfigError("training.optimizer_state", t.optimizer_state, f"MS clusters on a label other than the "
+                          f"few-shot split label, and this space has only {', '.join(space) or 'no label'}")
     for label in t.ms_labels or []:
         if label not in space:
             raise ConfigError("training.ms_labels", label, f"not a label of the space; labels: {', '.join(space)}")
@@ -133,6 +154,11 @@ def complexity_model_for(pristine_space: Optional[nn.Module]) -> Any:
                           "training data (the evaluator's train dataloader or the recipe's dataset)")
     name = getattr(pristine_space, "nds_space_name", None)
     kwargs = getattr(pristine_space, "nds_space_kwargs", None)
+    if not name and getattr(pristine_space, "trace_kwargs", None) is not None and not getattr(pristine_space,
+                                                                                            "trace_args", ()):
+        # An NNI hub space (``@model_wrapper``) is rebuilt from its class and keyword arguments alone.
+        symbol = getattr(pristine_space, "trace_symbol", type(pristine_space))
+        name, kwargs = f"{symbol.__module__}.{symbol.__qualname__}", pristine_space.trace_kwargs
     key: Any = (name, json.dumps(kwargs, sort_keys=True, default=str), tuple(shape)) if name else id(pristine_space)
     owner = _COMPLEXITY_OWNER.get(key)
     if key not in _COMPLEXITY_CACHE or (not name and (owner is None or owner() is not pristine_space)):
@@ -234,6 +260,10 @@ def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence
     if t.task_batching > 1:
         from .paths import RoundsPathSampler
         path_sampler = RoundsPathSampler(path_sampler, t.task_batching)  # type: ignore[assignment]
+    valid = validity_check(pristine_space)
+    if valid is not None:
+        from .paths import ConstrainedPathSampler
+        path_sampler = ConstrainedPathSampler(path_sampler, valid)  # type: ignore[assignment]
 
     lr_policy: LRPolicy
     if t.lr_policy == "calr":

@@ -1,0 +1,99 @@
+"""Every registered strategy trains and exports a valid architecture on NNI's hub spaces, through NasExperiment.
+
+The list of hub spaces is :data:`nni_dynamic_supernet.spaces.nni_hub.HUB_SPACES` (the README's hub-space
+table is generated from it). The default run trains every strategy on ``NasBench201`` and ``spos`` on
+every hub space; the rest of the grid is marked slow. A user's own one-channel LayerChoice space trains
+with every strategy (the input shape comes from the data, never a guess).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.data import TensorDataset
+
+from nni.nas.evaluator.pytorch import Classification, DataLoader
+from nni.nas.experiment import NasExperiment
+from nni.nas.nn.pytorch import LayerChoice, ModelSpace
+
+from nni_dynamic_supernet import create_strategy
+from nni_dynamic_supernet.registry import list_strategies
+from nni_dynamic_supernet.spaces.nni_hub import HUB_SPACES, create_hub_space
+
+torch.set_num_threads(1)
+
+FAST_SPACE = "NasBench201"
+FAST_STRATEGY = "spos"
+
+
+def _evaluator(channels: int = 3, size: int = 32) -> Classification:
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(32, channels, size, size, generator=g), torch.randint(0, 10, (32,), generator=g))
+    return Classification(train_dataloaders=DataLoader(data, batch_size=8, shuffle=True),
+                          val_dataloaders=DataLoader(data, batch_size=16), num_classes=10, max_epochs=1,
+                          learning_rate=0.05, accelerator="cpu", limit_train_batches=2, enable_progress_bar=False,
+                          logger=False, enable_checkpointing=False)
+
+
+def _train(space: ModelSpace, strategy_name: str, tmp_path: Path, evaluator: Classification) -> tuple:
+    strategy = create_strategy(strategy_name, searcher="random", max_evaluations=2, bn_batches=1)
+    exp = NasExperiment(space, evaluator, strategy)
+    exp.config.experiment_working_directory = str(tmp_path)
+    exp.run()
+    return exp, strategy
+
+
+def _check(exp: NasExperiment, strategy, fresh_space: ModelSpace) -> None:
+    module = strategy._nds_module
+    assert module.engine.steps_done >= 2  # two training batches, at least one optimizer step each
+    assert all(math.isfinite(float(p.detach().abs().sum())) for p in module.model.parameters())
+    top = exp.export_top_models(top_k=1, formatter="dict")
+    assert len(top) == 1
+    arch = top[0]
+    assert set(arch) == {label for label in fresh_space.simplify() if label in arch}
+    assert fresh_space.contains(arch), arch  # a valid architecture of the untouched space (constraints included)
+    frozen = fresh_space.freeze(arch)
+    assert frozen(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def _grid() -> list:
+    params = []
+    for hub in HUB_SPACES:
+        for name in list_strategies():
+            fast = hub.name == FAST_SPACE or name == FAST_STRATEGY
+            marks = () if fast else (pytest.mark.slow,)
+            params.append(pytest.param(hub.name, name, marks=marks, id=f"{hub.name}-{name}"))
+    return params
+
+
+@pytest.mark.parametrize("hub,strategy", _grid())
+def test_strategy_trains_and_exports_on_hub_space(hub: str, strategy: str, tmp_path: Path) -> None:
+    exp, nds_strategy = _train(create_hub_space(hub), strategy, tmp_path, _evaluator())
+    _check(exp, nds_strategy, create_hub_space(hub))
+
+
+class OneChannelSpace(ModelSpace):
+    """A user's own LayerChoice space for one-channel 16 x 16 inputs (no ``nds_input_shape``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        self.block = LayerChoice({"conv3": nn.Conv2d(4, 4, 3, padding=1), "conv1": nn.Conv2d(4, 4, 1),
+                                  "skip": nn.Identity()}, label="block")
+        self.block2 = LayerChoice([nn.Conv2d(4, 4, 3, padding=1), nn.Identity()], label="block2")
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.block2(self.block(self.stem(x))))
+
+
+@pytest.mark.parametrize("strategy", list_strategies())
+def test_one_channel_space_trains_with_every_strategy(strategy: str, tmp_path: Path) -> None:
+    exp, nds_strategy = _train(OneChannelSpace(), strategy, tmp_path, _evaluator(channels=1, size=16))
+    assert nds_strategy.pristine_space.nds_input_shape == (1, 16, 16)  # read from the data
+    assert nds_strategy._nds_module.engine.steps_done >= 2
+    top = exp.export_top_models(top_k=1, formatter="dict")
+    assert top[0]["block"] in ("conv3", "conv1", "skip")
