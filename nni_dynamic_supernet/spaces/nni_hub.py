@@ -22,6 +22,8 @@ class HubSpace:
     kwargs: dict = field(default_factory=dict)
     mutables: str = ""
     note: str = ""
+    #: The keyword that sets the number of classes (``None``: fixed by the space, 10 for DARTS on CIFAR).
+    classes_arg: Any = "num_labels"
 
 
 HUB_SPACES: tuple[HubSpace, ...] = (
@@ -34,7 +36,7 @@ HUB_SPACES: tuple[HubSpace, ...] = (
     HubSpace("MobileNetV3Space", {"width_multipliers": (0.25,), "expand_ratios": (1.0, 2.0)},
              "Repeat depth; kernel, expansion and width ``nni.choice`` and mutable expressions (mixed ops)"),
     HubSpace("DARTS", {"width": 4, "num_cells": 3, "dataset": "cifar"},
-             "DARTS cells: op choices and input choices (CategoricalMultiple, exported as lists)"),
+             "DARTS cells: op choices and input choices (CategoricalMultiple, exported as lists)", classes_arg=None),
     HubSpace("NasBench101", {"stem_out_channels": 4, "num_stacks": 1, "num_modules_per_stack": 1},
              "NasBench101Cell: node count, ops, input subsets and the cell constraint",
              "NNI's own one-shot refuses it; ours replaces it with a path-sampling cell"),
@@ -47,7 +49,8 @@ def create_hub_space(name: str, num_classes: int = 10) -> Any:
     with _quiet_nni_import():
         import nni.nas.hub.pytorch as hub
     entry = {h.name: h for h in HUB_SPACES}[name]
-    return getattr(hub, name)(num_labels=num_classes, **entry.kwargs)
+    classes = {entry.classes_arg: num_classes} if entry.classes_arg else {}
+    return getattr(hub, name)(**classes, **entry.kwargs)
 
 
 def hub_space_rows(strategies: int) -> list[tuple[str, str, str, str]]:
