@@ -312,6 +312,9 @@ def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: Op
     ``progress``: ``None`` shows a bar when interactive (never in an nnictl trial); ``True`` / ``False`` force it.
     """
     from .search.run import build_evaluator
+    from .spaces.validation import normalize_arch
+    # Input choices arrive from JSON as lists; the search space holds them as sorted tuples.
+    archs = [normalize_arch(a, run.search_space) for a in archs]
     for arch in archs:
         missing = set(run.search_space) - set(arch)
         unknown = {k: v for k, v in arch.items() if k not in run.search_space or v not in run.search_space[k]}
