@@ -97,3 +97,46 @@ def test_one_channel_space_trains_with_every_strategy(strategy: str, tmp_path: P
     assert nds_strategy._nds_module.engine.steps_done >= 2
     top = exp.export_top_models(top_k=1, formatter="dict")
     assert top[0]["block"] in ("conv3", "conv1", "skip")
+
+
+def test_gm_on_a_label_without_own_weights_fails_at_start(tmp_path: Path) -> None:
+    from nni_dynamic_supernet import ConfigError
+    strategy = create_strategy("gm_spos", gm_labels=["s1_i0_exp"])
+    space = create_hub_space("MobileNetV3Space")
+    exp = NasExperiment(space, _evaluator(), strategy)
+    exp.config.experiment_working_directory = str(tmp_path)
+    with pytest.raises(ConfigError, match=r"training\.gm_labels.*s1_i0_exp.*own no distinct weights") as info:
+        strategy.mutate_model(space)  # what NasExperiment.run calls first, before any training
+    assert "\n" not in str(info.value)
+
+
+def test_input_choice_values_are_subsets_and_round_trip() -> None:
+    from nni_dynamic_supernet.spaces.validation import arch_for_nni, normalize_arch, search_space_of
+    space = create_hub_space("DARTS")
+    ss = search_space_of(space)
+    label = "normal/input_3_0"
+    assert ss[label] == [(0,), (1,), (2,)]  # node 3 picks one of its three predecessors
+    arch = {k: v[-1] for k, v in ss.items()}
+    exported = arch_for_nni(arch)
+    assert exported[label] == [2] and space.contains(exported)
+    assert normalize_arch(exported, ss) == arch
+
+
+def test_nasbench101_supernet_cell_matches_the_constraint() -> None:
+    import numpy as np
+
+    from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet
+    from nni_dynamic_supernet.spaces.validation import arch_is_valid, search_space_of
+    pristine = create_hub_space("NasBench101")
+    supernet = mutate_to_supernet(create_hub_space("NasBench101"))
+    ss = search_space_of(supernet)
+    assert ss == search_space_of(pristine)
+    set_arch = arch_setter(supernet)
+    rng = np.random.RandomState(0)
+    valid = 0
+    for _ in range(12):
+        arch = {label: values[rng.randint(len(values))] for label, values in ss.items()}
+        set_arch(arch)  # every sampled graph runs, valid or not
+        assert supernet(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+        valid += arch_is_valid(pristine, arch)
+    assert 0 < valid < 12  # the constraint does reject some random graphs
