@@ -159,16 +159,28 @@ def arch_setter(model: nn.Module) -> Callable[[dict], None]:
     return set_arch_lists
 
 
-def op_modules(model: nn.Module) -> list[tuple[str, Any, nn.Module]]:
+def op_modules(model: nn.Module, slices: bool = False) -> list[tuple[str, Any, nn.Module]]:
     """``(label, choice, candidate module)`` for every choice of ``model`` that is a module of its own.
 
     Layer choices give their candidates; a DARTS-style cell (NNI's ``PathSamplingCell``) gives,
-    for its op label ``<cell>/op_<i>_<k>``, the op on every edge into node ``i``. Sliced
-    choices (widths, kernels), depths and input choices own no module and are not listed.
+    for its op label ``<cell>/op_<i>_<k>``, the op on every edge into node ``i``. Depths and
+    input choices own no module and are not listed.
+
+    With ``slices=True``, every value of a label that a mixed operation (a sliced width, kernel
+    or expansion) depends on also lists that operation: its gradient outside the sampled slice
+    is zero, so its gradient norm is the slice's (PA's importance of sliced choices). Such
+    values own no distinct weights (:func:`~nni_dynamic_supernet.training.build.weighted_labels`
+    reads the list without them).
     """
+    from nni.nas.oneshot.pytorch.supermodule.operation import MixedOperation
     from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingCell
     out = []
     for module in supernet_modules(model):
+        if isinstance(module, MixedOperation):
+            if slices:
+                for label, mutable in module.simplify().items():
+                    out.extend((str(label), value, module) for value in getattr(mutable, "values", []))
+            continue
         if isinstance(module, PathSamplingCell):
             for node, edges in enumerate(module.ops, start=module.num_predecessors):
                 for k in range(module.num_ops_per_node):
@@ -294,7 +306,7 @@ class SupernetModule(BaseOneShotLightningModule):
         self.engine = build_engine(
             self.recipe, models=self.supernets(), set_arch=[arch_setter(m) for m in self.supernets()],
             optimizer=optimizer, partition=self._partition, total_steps=total_steps, shared=shared_labels(self.model),
-            pristine_space=self.pristine_space, op_modules=[op_modules(m) for m in self.supernets()],
+            pristine_space=self.pristine_space, op_modules=[op_modules(m, slices=True) for m in self.supernets()],
             data_sampler=self._data_sampler, criterion=getattr(self.training_module, "criterion", None),
         )
         if self.on_engine_ready is not None:

@@ -140,3 +140,24 @@ def test_nasbench101_supernet_cell_matches_the_constraint() -> None:
         assert supernet(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
         valid += arch_is_valid(pristine, arch)
     assert 0 < valid < 12  # the constraint does reject some random graphs
+
+
+def test_sliced_choices_report_their_slice_gradient() -> None:
+    """PA's importance of a kernel value: the mixed conv's gradient lies inside the sampled kernel slice."""
+    from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet, op_modules
+    from nni_dynamic_supernet.spaces.validation import search_space_of
+    supernet = mutate_to_supernet(create_hub_space("MobileNetV3Space"))
+    ss = search_space_of(supernet)
+    entries = [(label, value, m) for label, value, m in op_modules(supernet, slices=True) if label == "stem_ks"]
+    assert {value for _, value, _ in entries} == set(ss["stem_ks"]) == {3, 5}
+    assert not [e for e in op_modules(supernet) if e[0] == "stem_ks"]  # no distinct weights: GM cannot split it
+    arch = {label: values[0] for label, values in ss.items()}  # stem_ks = 3 of a 5 x 5 weight
+    arch_setter(supernet)(arch)
+    supernet(torch.randn(2, 3, 32, 32)).sum().backward()
+    weight = entries[0][2].weight
+    assert weight.shape[-1] == 5
+    grad = weight.grad
+    assert float(grad[..., 1:4, 1:4].abs().sum()) > 0  # the centred 3 x 3 slice trained
+    outside = grad.clone()
+    outside[..., 1:4, 1:4] = 0
+    assert float(outside.abs().sum()) == 0.0  # so the tensor's gradient norm is the slice's
