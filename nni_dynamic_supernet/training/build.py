@@ -163,7 +163,11 @@ def complexity_model_for(pristine_space: Optional[nn.Module]) -> Any:
     owner = _COMPLEXITY_OWNER.get(key)
     if key not in _COMPLEXITY_CACHE or (not name and (owner is None or owner() is not pristine_space)):
         # CPython reuses the id of a freed object: an id key is only valid while its space lives.
-        _COMPLEXITY_CACHE[key] = ComplexityModel(pristine_space, shape, self_check_samples=1)
+        from ..spaces.validation import has_only_layer_choices
+        # Where NNI's profiler cannot trace a general space, each count freezes a subnet (0.2-3 s on NNI's hub
+        # spaces): bounds are then estimated from fewer architectures than for LayerChoice spaces.
+        limit = 200 if has_only_layer_choices(pristine_space) else 50
+        _COMPLEXITY_CACHE[key] = ComplexityModel(pristine_space, shape, self_check_samples=1, freeze_eval_limit=limit)
         if not name:
             _COMPLEXITY_OWNER[key] = weakref.ref(pristine_space)
     return _COMPLEXITY_CACHE[key]
