@@ -161,3 +161,15 @@ def test_sliced_choices_report_their_slice_gradient() -> None:
     outside = grad.clone()
     outside[..., 1:4, 1:4] = 0
     assert float(outside.abs().sum()) == 0.0  # so the tensor's gradient norm is the slice's
+
+
+def test_ms_clusters_on_a_label_with_several_values() -> None:
+    from nni_dynamic_supernet.nni_bridge import mutate_to_supernet, shared_labels
+    from nni_dynamic_supernet.recipe import Recipe
+    from nni_dynamic_supernet.training.build import cluster_labels_for, partition_for, search_space_of_model
+    supernet = mutate_to_supernet(create_hub_space("MobileNetV3Space"))
+    recipe = Recipe.from_dict({"strategy": "spos_ms"})
+    space = search_space_of_model(supernet)
+    labels = cluster_labels_for(recipe, space, shared_labels(supernet), partition_for(recipe, supernet))
+    assert space["s0_width_mult"] == [0.25]  # the first label: one value, one cluster, no separation
+    assert labels == ["stem_ks"]  # the first label that separates subnets

@@ -185,6 +185,10 @@ def cluster_labels_for(recipe: Recipe, space: dict[str, list], shared: set[str],
                                   "is the few-shot split label: every subnet of a sub-supernet would share one "
                                   "cluster; pick another label")
         return list(recipe.training.ms_labels)
+    # A label with one value (MobileNetV3Space's fixed width multiplier) would put every subnet in one cluster.
+    fixed = [label for label, values in space.items() if len(values) < 2]
+    if len(fixed) < len(space):
+        excluded += [label for label in fixed if label not in excluded]
     return default_cluster_labels(list(space), shared, seed=recipe.seed, count=recipe.training.ms_num_labels,
                                   exclude=excluded)
 
