@@ -172,4 +172,5 @@ def test_ms_clusters_on_a_label_with_several_values() -> None:
     space = search_space_of_model(supernet)
     labels = cluster_labels_for(recipe, space, shared_labels(supernet), partition_for(recipe, supernet))
     assert space["s0_width_mult"] == [0.25]  # the first label: one value, one cluster, no separation
-    assert labels == ["stem_ks"]  # the first label that separates subnets
+    # Labels shared by several modules (the width multipliers) make it a cell-like space: a seeded random label.
+    assert len(labels) == 1 and len(space[labels[0]]) >= 2
