@@ -28,18 +28,18 @@ class HubSpace:
 
 HUB_SPACES: tuple[HubSpace, ...] = (
     HubSpace("NasBench201", {"stem_out_channels": 4, "num_modules_per_stack": 1},
-             "LayerChoice (one label per edge, shared by every cell)"),
+             "LayerChoice, one label per edge shared by every cell"),
     HubSpace("ShuffleNetSpace", {"channel_search": True},
-             "LayerChoice; ``nni.choice`` channels in MutableConv2d / MutableBatchNorm2d (weight slicing)"),
+             "LayerChoice; ``nni.choice`` channels (sliced MutableConv2d)"),
     HubSpace("ProxylessNAS", {"width_mult": 0.25},
              "LayerChoice nested in Repeat with a depth choice"),
     HubSpace("MobileNetV3Space", {"width_multipliers": (0.25,), "expand_ratios": (1.0, 2.0)},
-             "Repeat depth; kernel, expansion and width ``nni.choice`` and mutable expressions (mixed ops)"),
+             "Repeat depth; sliced kernels, expansions, widths (expressions)"),
     HubSpace("DARTS", {"width": 4, "num_cells": 3, "dataset": "cifar"},
-             "DARTS cells: op choices and input choices (CategoricalMultiple, exported as lists)", classes_arg=None),
+             "DARTS cells: op choices and input choices (lists)", classes_arg=None),
     HubSpace("NasBench101", {"stem_out_channels": 4, "num_stacks": 1, "num_modules_per_stack": 1},
-             "NasBench101Cell: node count, ops, input subsets and the cell constraint",
-             "NNI's own one-shot refuses it; ours replaces it with a path-sampling cell"),
+             "NasBench101Cell: nodes, ops, input subsets, edge constraint",
+             "our path-sampling cell; NNI's one-shot refuses it"),
 )
 """Every NNI hub space the tests train with every registered strategy."""
 
