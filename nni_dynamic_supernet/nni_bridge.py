@@ -417,7 +417,9 @@ class SupernetModule(BaseOneShotLightningModule):
             from .training.build import search_space_of_model
             space = search_space_of_model(self.model)
             self._probe_arch = {label: choices[-1] for label, choices in space.items()}
-        arch_setter(self.model)(self._probe_arch)
+        if getattr(self, "_probe_setter", None) is None:
+            self._probe_setter = arch_setter(self.model)  # built once: it reads the space's labels
+        self._probe_setter(self._probe_arch)
         return self.training_module.validation_step((batch[0], batch[1]), batch_idx)
 
     def on_fit_end(self) -> None:
