@@ -90,7 +90,9 @@ class OneChannelSpace(ModelSpace):
         return self.head(self.block2(self.block(self.stem(x))))
 
 
-@pytest.mark.parametrize("strategy", list_strategies())
+# CaLR traces the space with the data's shape: spos_calr_ms is the default-run witness, the rest are slow.
+@pytest.mark.parametrize("strategy", [pytest.param(name, marks=() if name in ("spos", "spos_calr_ms")
+                                                   else (pytest.mark.slow,)) for name in list_strategies()])
 def test_one_channel_space_trains_with_every_strategy(strategy: str, tmp_path: Path) -> None:
     exp, nds_strategy = _train(OneChannelSpace(), strategy, tmp_path, _evaluator(channels=1, size=16))
     assert nds_strategy.pristine_space.nds_input_shape == (1, 16, 16)  # read from the data
