@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 
 from .errors import ConfigError, TrainingDiverged
 
-__all__ = ["main", "build_parser", "strategy_table_rst"]
+__all__ = ["main", "build_parser", "strategy_table_rst", "hub_space_table_rst"]
 
 
 def _overrides(pairs: Optional[Sequence[str]]) -> dict:
@@ -190,21 +190,35 @@ def _short_citation(paper: str) -> str:
     return f"{parts[0]}, {parts[-1]}" if len(parts) > 2 else paper
 
 
+def _rst_table(header: tuple, rows: list) -> str:
+    """A reStructuredText simple table whose columns fit their widest cell."""
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    rule = "  ".join("=" * w for w in widths)
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([rule, line(header), rule, *map(line, rows), rule])
+
+
 def strategy_table_rst() -> str:
     """The README's strategy table (name, one-line purpose, paper), generated from the registry."""
     from .registry import get_preset, list_strategies
     rows = [(f"``{n}``", get_preset(n).summary, _short_citation(get_preset(n).paper)) for n in list_strategies()]
-    header = ("strategy", "purpose", "paper")
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(3)]
-    rule = "  ".join("=" * w for w in widths)
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([rule, line(header), rule, *map(line, rows), rule])
+    return _rst_table(("strategy", "purpose", "paper"), rows)
+
+
+def hub_space_table_rst() -> str:
+    """The README's NNI hub-space table, generated from the list the hub-space tests run."""
+    from .registry import list_strategies
+    from .spaces.nni_hub import hub_space_rows
+    return _rst_table(("NNI hub space", "tested with", "searchable decisions", "strategies"),
+                      hub_space_rows(len(list_strategies())))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from .registry import get_preset, list_spaces, list_strategies
     if args.rst:
         print(strategy_table_rst())
+        print()
+        print(hub_space_table_rst())
         return 0
     print("strategies:")
     for name in list_strategies():

@@ -23,9 +23,11 @@ __all__ = ["export_subnet", "frozen_subnet"]
 def frozen_subnet(run: Any, arch: dict) -> nn.Module:
     """A standalone copy of ``arch`` with inherited weights and recalibrated BN statistics."""
     from .pipeline import predict
+    from .spaces.validation import arch_for_nni, normalize_arch
+    arch = normalize_arch(arch, run.search_space)  # input choices: JSON lists -> the search space's tuples
     predict(run, [arch])  # validates the architecture with a one-line error
     leaf = run.partition.route(arch)
-    model = copy.deepcopy(run.models[leaf].freeze(arch))
+    model = copy.deepcopy(run.models[leaf].freeze(arch_for_nni(arch)))
     if run.recipe.search.bn_mode == "recalibrate":
         from .search.evaluate import take_batches
         bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

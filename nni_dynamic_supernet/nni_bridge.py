@@ -59,22 +59,68 @@ __all__ = [
 
 # ---------------------------------------------------------------------------------------------- supernet
 def _layer_choice_hooks() -> list:
-    """Mutation hooks for LayerChoice only.
+    """Mutation hooks for spaces made of LayerChoices alone.
 
     RandomOneShot's defaults also turn every ``MutableConv2d`` / ``MutableLinear`` into a
-    mixed operation even when it holds no mutable; we support LayerChoice alone (checked
-    up front), so the other modules stay plain and fast.
+    mixed operation even when it holds no mutable; a LayerChoice-only space keeps its other
+    modules plain and fast (and its results bit-identical to earlier releases).
     """
     from nni.nas.oneshot.pytorch.strategy import no_default_hook
     from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingLayer
     return [PathSamplingLayer.mutate, no_default_hook]
 
 
+def _general_hooks() -> list:
+    """NNI's path-sampling hooks for every mutable, plus our ``NasBench101Cell``.
+
+    ``LayerChoice``, ``InputChoice``, ``Repeat`` with a depth choice and DARTS-style ``Cell`` get
+    NNI's ``PathSampling*`` modules; layers built with ``nni.choice`` arguments (``MutableConv2d``,
+    ``MutableLinear``, ``MutableBatchNorm2d``, ``MutableMultiheadAttention`` ...) become NNI's
+    mixed operations, which slice one weight tensor to the sampled width or kernel. A layer
+    without a mutable argument stays the plain layer (a mixed operation would only cost time).
+    """
+    from nni.nas.oneshot.pytorch.strategy import no_default_hook
+    from nni.nas.oneshot.pytorch.supermodule.operation import NATIVE_MIXED_OPERATIONS
+    from nni.nas.oneshot.pytorch.supermodule.sampling import (PathSamplingCell, PathSamplingInput, PathSamplingLayer,
+                                                              PathSamplingRepeat)
+
+    from .training.nasbench101_supernet import PathSamplingNasBench101Cell
+
+    def only_if_mutable(hook: Callable) -> Callable:
+        def run(module: nn.Module, name: str, memo: dict, kwargs: dict) -> Any:
+            return hook(module, name, memo, kwargs) if getattr(module, "mutables", None) else None
+        return run
+
+    def already_mutated(module: nn.Module, name: str, memo: dict, kwargs: dict) -> Optional[bool]:
+        # Our NAS-Bench-101 cell creates its PathSamplingLayers itself: they must not be mutated again.
+        return True if isinstance(module, BaseSuperNetModule) else None
+
+    return [already_mutated, PathSamplingLayer.mutate, PathSamplingInput.mutate, PathSamplingRepeat.mutate, PathSamplingCell.mutate,
+            PathSamplingNasBench101Cell.mutate, *(only_if_mutable(op.mutate) for op in NATIVE_MIXED_OPERATIONS),
+            no_default_hook]
+
+
+def hooks_for(space: ModelSpace) -> list:
+    """The mutation hooks that turn ``space`` into our supernet (LayerChoice-only spaces keep the fast set)."""
+    from .spaces.validation import has_only_layer_choices
+    return _layer_choice_hooks() if has_only_layer_choices(space) else _general_hooks()
+
+
+def _unsupported_module(exc: Exception, space: ModelSpace) -> Exception:
+    """NNI's refusal of a module (no one-shot version) as our one-line ConfigError."""
+    from .errors import ConfigError
+    return ConfigError("space", type(space).__name__, str(exc).splitlines()[0])
+
+
 def mutate_to_supernet(space: ModelSpace) -> ModelSpace:
-    """Turn ``space`` into a weight-sharing supernet in place, with NNI's path-sampling hook."""
+    """Turn ``space`` into a weight-sharing supernet in place, with NNI's path-sampling hooks."""
     strategy = RandomOneShot()
-    strategy.default_mutation_hooks = _layer_choice_hooks  # type: ignore[method-assign]
-    return strategy.mutate_model(space)
+    hooks = hooks_for(space)
+    strategy.default_mutation_hooks = lambda: hooks  # type: ignore[method-assign]
+    try:
+        return strategy.mutate_model(space)
+    except (TypeError, ValueError) as exc:
+        raise _unsupported_module(exc, space) from None
 
 
 def supernet_modules(model: nn.Module) -> list[BaseSuperNetModule]:
@@ -88,22 +134,60 @@ def arch_setter(model: nn.Module) -> Callable[[dict], None]:
     The module list is computed once: the step must not walk the module tree.
     ``resample(memo)`` samples at random, silently, for a label missing from ``memo``,
     so every label must be present; several modules sharing a label (NAS-Bench-201
-    cells) all read the same memo entry.
+    cells) all read the same memo entry. Subset values (input choices) are tuples in our
+    search space and lists for NNI's modules.
     """
+    from .spaces.validation import multi_labels
     modules = supernet_modules(model)
+    multi = sorted(multi_labels(model))
 
-    def set_arch(arch: dict) -> None:
+    if not multi:
+        def set_arch(arch: dict) -> None:
+            memo = dict(arch)
+            for module in modules:
+                memo.update(module.resample(memo=memo))
+        return set_arch
+
+    def set_arch_lists(arch: dict) -> None:
         memo = dict(arch)
+        for label in multi:
+            if label in memo:
+                memo[label] = list(memo[label])
         for module in modules:
             memo.update(module.resample(memo=memo))
 
-    return set_arch
+    return set_arch_lists
 
 
-def op_modules(model: nn.Module) -> list[tuple[str, Any, nn.Module]]:
-    """``(label, choice, candidate module)`` for every candidate of every layer choice of ``model``."""
+def op_modules(model: nn.Module, slices: bool = False) -> list[tuple[str, Any, nn.Module]]:
+    """``(label, choice, candidate module)`` for every choice of ``model`` that is a module of its own.
+
+    Layer choices give their candidates; a DARTS-style cell (NNI's ``PathSamplingCell``) gives,
+    for its op label ``<cell>/op_<i>_<k>``, the op on every edge into node ``i``. Depths and
+    input choices own no module and are not listed.
+
+    With ``slices=True``, every value of a label that a mixed operation (a sliced width, kernel
+    or expansion) depends on also lists that operation: its gradient outside the sampled slice
+    is zero, so its gradient norm is the slice's (PA's importance of sliced choices). Such
+    values own no distinct weights (:func:`~nni_dynamic_supernet.training.build.weighted_labels`
+    reads the list without them).
+    """
+    from nni.nas.oneshot.pytorch.supermodule.operation import MixedOperation
+    from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingCell
     out = []
     for module in supernet_modules(model):
+        if isinstance(module, MixedOperation):
+            if slices:
+                for label, mutable in module.simplify().items():
+                    out.extend((str(label), value, module) for value in getattr(mutable, "values", []))
+            continue
+        if isinstance(module, PathSamplingCell):
+            for node, edges in enumerate(module.ops, start=module.num_predecessors):
+                for k in range(module.num_ops_per_node):
+                    label = f"{module.label}/op_{node}_{k}"
+                    for edge in edges:
+                        out.extend((label, name, edge[name]) for name in module.op_names)
+            continue
         names = getattr(module, "names", None)
         if names is None:
             continue
@@ -112,11 +196,27 @@ def op_modules(model: nn.Module) -> list[tuple[str, Any, nn.Module]]:
     return out
 
 
+def _own_labels(module: nn.Module) -> set[str]:
+    """The labels a supernet module decides itself (its own mutables' leaves, not its children's)."""
+    from nni.mutable import Categorical, CategoricalMultiple
+    if hasattr(module, "own_labels"):
+        return set(module.own_labels())
+    labels: set[str] = set()
+    for mutable in getattr(module, "mutables", []):
+        for leaf in mutable.leaf_mutables(lambda m: isinstance(m, (Categorical, CategoricalMultiple))):
+            if isinstance(leaf, (Categorical, CategoricalMultiple)):
+                labels.add(str(leaf.label))
+    if not labels and getattr(module, "label", None) is not None:
+        labels.add(str(module.label))
+    return labels
+
+
 def shared_labels(model: nn.Module) -> set[str]:
-    """Labels carried by more than one layer choice (cell spaces such as NAS-Bench-201)."""
+    """Labels carried by more than one supernet module (cell spaces such as NAS-Bench-201)."""
     seen: dict[str, int] = {}
     for module in supernet_modules(model):
-        seen[module.label] = seen.get(module.label, 0) + 1
+        for label in _own_labels(module):
+            seen[label] = seen.get(label, 0) + 1
     return {label for label, count in seen.items() if count > 1}
 
 
@@ -210,7 +310,7 @@ class SupernetModule(BaseOneShotLightningModule):
         self.engine = build_engine(
             self.recipe, models=self.supernets(), set_arch=[arch_setter(m) for m in self.supernets()],
             optimizer=optimizer, partition=self._partition, total_steps=total_steps, shared=shared_labels(self.model),
-            pristine_space=self.pristine_space, op_modules=[op_modules(m) for m in self.supernets()],
+            pristine_space=self.pristine_space, op_modules=[op_modules(m, slices=True) for m in self.supernets()],
             data_sampler=self._data_sampler, criterion=getattr(self.training_module, "criterion", None),
         )
         if self.on_engine_ready is not None:
@@ -339,7 +439,9 @@ class SupernetModule(BaseOneShotLightningModule):
             from .training.build import search_space_of_model
             space = search_space_of_model(self.model)
             self._probe_arch = {label: choices[-1] for label, choices in space.items()}
-        arch_setter(self.model)(self._probe_arch)
+        if getattr(self, "_probe_setter", None) is None:
+            self._probe_setter = arch_setter(self.model)  # built once: it reads the space's labels
+        self._probe_setter(self._probe_arch)
         return self.training_module.validation_step((batch[0], batch[1]), batch_idx)
 
     def on_fit_end(self) -> None:
@@ -552,14 +654,37 @@ class DynamicSupernetStrategy(RandomOneShot):
         self._nds_module: Optional[SupernetModule] = None
 
     def default_mutation_hooks(self) -> list:
-        return _layer_choice_hooks()
+        return getattr(self, "_hooks", None) or _layer_choice_hooks()
 
     def mutate_model(self, model: ModelSpace) -> ModelSpace:
-        """Refuse unsupported mutables by name, keep a pristine copy, then mutate in place."""
+        """Refuse unsupported mutables by name, keep a pristine copy, then mutate in place.
+
+        A recipe technique that cannot apply to the space (GM splitting a label without
+        weights of its own ...) is refused here, before any training.
+        """
         from .spaces.validation import check_supported
+        from .training.build import check_techniques
         check_supported(model)
         self.pristine_space = copy.deepcopy(model)
-        return super().mutate_model(model)
+        self._hooks = hooks_for(model)
+        try:
+            supernet = super().mutate_model(model)
+        except (TypeError, ValueError) as exc:
+            raise _unsupported_module(exc, model) from None
+        check_techniques(self.recipe, supernet)
+        return supernet
+
+    def mutate_evaluator(self, evaluator: Any) -> Any:
+        """Wrap the evaluator's module (NNI), after reading one example's shape from its training data.
+
+        The input shape is never guessed: parameter/FLOPs counting traces the space with a
+        dummy input of exactly the shape the evaluator's train dataloader yields.
+        """
+        if self.pristine_space is not None:
+            shape = example_shape(_evaluator_train_loader(evaluator))
+            if shape is not None:
+                self.pristine_space.nds_input_shape = shape
+        return super().mutate_evaluator(evaluator)
 
     def configure_oneshot_module(self, training_module: pl.LightningModule) -> SupernetModule:
         self._nds_module = SupernetModule(training_module, self.recipe, pristine_space=self.pristine_space)
@@ -601,8 +726,9 @@ class DynamicSupernetStrategy(RandomOneShot):
 
     def list_models(self, sort: bool = True, limit: Optional[int] = 1) -> Iterator[Any]:
         """The best searched architectures, best first, as frozen NNI models."""
+        from .spaces.validation import arch_for_nni
         for entry in self.search_history[: (limit or len(self.search_history))]:
-            yield self.model_space.freeze(entry["arch"])
+            yield self.model_space.freeze(arch_for_nni(entry["arch"]))
 
 
 def _with_data_sampler(recipe: "Recipe", loader: Any) -> tuple[Any, Any]:
@@ -627,6 +753,40 @@ def _with_data_sampler(recipe: "Recipe", loader: Any) -> tuple[Any, Any]:
                          timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
                          persistent_workers=loader.persistent_workers and loader.num_workers > 0)
     return rebuilt, sampler
+
+
+def _evaluator_train_loader(evaluator: Any) -> Any:
+    """The training loader of an NNI Lightning evaluator (``train_dataloaders`` or its datamodule's)."""
+    loaders = getattr(evaluator, "train_dataloaders", None)
+    if loaders is None and getattr(evaluator, "datamodule", None) is not None:
+        loaders = evaluator.datamodule.train_dataloader()
+    return _as_loader(loaders)
+
+
+def example_shape(loader: Any) -> Optional[tuple[int, ...]]:
+    """The shape of one input example (no batch dimension) that ``loader`` yields, or None if unknown.
+
+    Read from ``loader.dataset[0]`` when the dataset is map-style, which draws no random number
+    (a shuffled loader's first batch would advance the global RNG and change the run); an
+    iterable dataset gives its first batch.
+    """
+    if loader is None:
+        return None
+    dataset = getattr(loader, "dataset", None)
+    item: Any = None
+    try:
+        if dataset is not None and hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__") and len(dataset):
+            item, batched = dataset[0], False
+        else:
+            item, batched = next(iter(loader)), True
+    except Exception:  # noqa: BLE001 - an unreadable loader leaves the shape unknown; callers say what needs it
+        return None
+    x = item[0] if isinstance(item, (tuple, list)) else item
+    if isinstance(x, dict):
+        return None
+    x = torch.as_tensor(x)
+    shape = tuple(int(d) for d in x.shape)
+    return shape[1:] if batched else shape
 
 
 def _as_loader(loaders: Any) -> Any:

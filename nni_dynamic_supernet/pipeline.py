@@ -124,6 +124,8 @@ def prepare(recipe: Recipe, on_epoch_end: Optional[Callable] = None) -> Run:
     space = create_space(recipe.space.name, **_space_kwargs(recipe, splits))
     strategy = DynamicSupernetStrategy(recipe)
     strategy.mutate_model(space)
+    # The shape of the data, not a guess (parameter/FLOPs counting traces the space with it).
+    strategy.pristine_space.nds_input_shape = tuple(int(d) for d in splits.input_shape)  # type: ignore[union-attr]
     training_module = make_training_module(recipe, splits.num_classes)
     training_module.set_model(space)
     from .nni_bridge import SupernetModule
@@ -355,6 +357,9 @@ def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: Op
     :data:`~.progress.LOG_INTERVAL_S` seconds tells a trial's log how far it is.
     """
     from .search.run import build_evaluator
+    from .spaces.validation import normalize_arch
+    # Input choices arrive from JSON as lists; the search space holds them as sorted tuples.
+    archs = [normalize_arch(a, run.search_space) for a in archs]
     for arch in archs:
         missing = set(run.search_space) - set(arch)
         unknown = {k: v for k, v in arch.items() if k not in run.search_space or v not in run.search_space[k]}

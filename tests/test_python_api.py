@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nni
 import pytest
 import torch
 import torch.nn as nn
@@ -80,6 +81,24 @@ class InputChoiceSpace(ModelSpace):
         return self.head(self.pick([self.a(x), self.b(x)]))
 
 
+def test_input_choice_space_trains_and_exports_a_list(tmp_path: Path) -> None:
+    exp, _ = _run(InputChoiceSpace(), "spos", tmp_path)
+    top = exp.export_top_models(top_k=1, formatter="dict")
+    assert top[0]["pick"] in ([0], [1])  # NNI's form of an input choice: a list of chosen indices
+    assert InputChoiceSpace().contains(top[0])
+
+
+class NumericalSpace(ModelSpace):
+    def __init__(self) -> None:
+        super().__init__()
+        self.op = LayerChoice([nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 3, padding=1)], label="op")
+        self.add_mutable(nni.mutable.Numerical(0.0, 1.0, label="drop"))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.op(x))
+
+
 def test_unsupported_mutable_is_refused_with_its_label(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="pick"):
-        _run(InputChoiceSpace(), "spos", tmp_path)
+    with pytest.raises(ConfigError, match="Numerical 'drop'"):
+        _run(NumericalSpace(), "spos", tmp_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from nni_dynamic_supernet.cli import strategy_table_rst
+from nni_dynamic_supernet.cli import hub_space_table_rst, strategy_table_rst
 from nni_dynamic_supernet.registry import list_spaces, list_strategies
 
 README = Path(__file__).resolve().parents[1] / "README.rst"
@@ -13,6 +13,11 @@ README = Path(__file__).resolve().parents[1] / "README.rst"
 def test_strategy_table_is_the_registrys() -> None:
     # Regenerate with `nds list --rst` after adding a preset.
     assert strategy_table_rst() in README.read_text()
+
+
+def test_hub_space_table_is_the_tests_list() -> None:
+    # The rows come from spaces.nni_hub.HUB_SPACES, the list tests/test_nni_hub_spaces.py runs.
+    assert hub_space_table_rst() in README.read_text()
 
 
 def test_every_strategy_and_space_is_in_a_table_row() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -97,6 +97,18 @@ def build_constraint(recipe: Recipe, complexity: Any) -> Optional[RangeConstrain
     return constraint
 
 
+def _with_validity(constraint: Optional[Callable[[dict], bool]],
+                   pristine_space: Optional[nn.Module]) -> Optional[Callable[[dict], bool]]:
+    """``constraint`` that also rejects architectures outside the space's own constraints (NAS-Bench-101)."""
+    from ..training.build import validity_check
+    valid = validity_check(pristine_space)
+    if valid is None:
+        return constraint
+    if constraint is None:
+        return valid
+    return lambda arch: valid(arch) and constraint(arch)
+
+
 def check_search_feasible(recipe: Recipe, pristine_space: Optional[nn.Module]) -> None:
     """Raise the constraint's ConfigError now if the recipe's search could never succeed."""
     if recipe.search.constraint_min is not None or recipe.search.constraint_max is not None:
@@ -125,7 +137,7 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     s = recipe.search
     space = partition.space
     complexity = _complexity(pristine_space)
-    constraint = build_constraint(recipe, complexity)
+    constraint = _with_validity(build_constraint(recipe, complexity), pristine_space)
     if s.searcher == "nsga2" and complexity is None:
         raise ConfigError("search.objectives", s.objectives, "needs parameter/FLOPs counting of the space")
     shifter = None

@@ -1,11 +1,18 @@
 """Checks that a model space is one our training engine can handle, and reads its search space.
 
-The training engine forces subnets through the supernet modules' ``resample(memo=...)`` and assumes
-every searchable decision is a categorical choice between whole modules, i.e. an NNI
-:class:`~nni.nas.nn.pytorch.LayerChoice`. Several LayerChoice modules may share one label (NAS-Bench-201's
-cells do); the label is then one decision. Anything else (InputChoice, Repeat with a searchable depth,
-``nni.choice`` inside a ``MutableConv2d``, constraints, numerical mutables) would be sampled by NNI
-outside our control, so :func:`check_supported` refuses it with a one-line :class:`ConfigError`.
+The training engine forces subnets through the supernet modules' ``resample(memo=...)`` (NNI's one-shot
+path-sampling modules, plus our own for ``NasBench101Cell``). Every searchable decision is a *label*
+with a finite list of values:
+
+* ``Categorical`` (``LayerChoice``, ``Repeat`` depth, ``nni.choice`` widths/kernels/expansions, including
+  the leaves of mutable expressions such as ``s0_width_mult * 16``): its values;
+* ``CategoricalMultiple`` (``InputChoice``, DARTS/NAS-Bench-101 cell inputs): every allowed subset, as a
+  sorted tuple of candidate indices (tuples are hashable; they are turned into lists for NNI and
+  exported as lists).
+
+Constraints (``NasBench101CellConstraint``) are no labels: architectures are checked against them with
+:func:`arch_is_valid`. Numerical mutables are refused by :func:`search_space_of` with a one-line
+:class:`ConfigError` naming the label.
 
 This module also holds the private argument checks shared by the space factories, so each factory
 reports bad arguments the same way (``space.<arg>=<value>: <fix>``).
@@ -13,15 +20,17 @@ reports bad arguments the same way (``space.<arg>=<value>: <fix>``).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import warnings
 from typing import Any, Iterator, Sequence
 
 from ..errors import ConfigError
 
-__all__ = ['search_space_of', 'check_supported', 'count_architectures']
+__all__ = ['search_space_of', 'check_supported', 'count_architectures', 'multi_labels', 'arch_for_nni',
+           'normalize_arch', 'arch_is_valid', 'constraints_of', 'has_only_layer_choices']
 
-_UNSUPPORTED_FIX = 'only LayerChoice-backed categorical choices are supported; use LayerChoice for every searchable decision'
+_UNSUPPORTED_FIX = 'only categorical decisions are supported (LayerChoice, InputChoice, Repeat depth, nni.choice)'
 
 
 @contextlib.contextmanager
@@ -38,7 +47,7 @@ def _quiet_nni_import() -> Iterator[None]:
 
 
 with _quiet_nni_import():
-    from nni.mutable import Categorical, LabeledMutable, Mutable
+    from nni.mutable import Categorical, CategoricalMultiple, Constraint
     from nni.nas.nn.pytorch import LayerChoice, MutableModule
 
 
@@ -50,7 +59,8 @@ def search_space_of(space: Any) -> dict[str, list]:
     """Return the search space of ``space`` as ``{label: [choice values]}``.
 
     The order of labels is the order of :meth:`simplify` (module definition order), and the values keep
-    the order of each ``Categorical.values`` (LayerChoice candidate keys), so the result is stable across
+    the order of each ``Categorical.values`` (LayerChoice candidate keys); a ``CategoricalMultiple`` gives
+    its allowed subsets as sorted tuples (by size, then lexicographically). The result is stable across
     runs and processes and can be used to index architectures. Works on a pristine space and on a supernet
     produced by NNI's one-shot mutation (labels and values are the same).
 
@@ -67,24 +77,95 @@ def search_space_of(space: Any) -> dict[str, list]:
     Raises
     ------
     ConfigError
-        If a decision is not categorical (numerical mutables, multi-choice, constraints).
+        If a decision is not categorical (numerical mutables), or is a constraint other than
+        NAS-Bench-101's cell constraint.
     """
     result: dict[str, list] = {}
     for label, mutable in space.simplify().items():
-        if not isinstance(mutable, Categorical):
+        if isinstance(mutable, Constraint):
+            if type(mutable).__name__ == 'NasBench101CellConstraint':  # enforced by our NAS-Bench-101 cell
+                continue
+            raise ConfigError('space', f'{type(mutable).__name__} {label!r}', 'constraints between choices are not '
+                              'supported (samplers would train and export excluded architectures); drop it')
+        if isinstance(mutable, CategoricalMultiple):
+            result[label] = _subsets(mutable)
+        elif isinstance(mutable, Categorical):
+            result[label] = list(mutable.values)
+        else:
             raise ConfigError('space', f'{type(mutable).__name__} {label!r}', _UNSUPPORTED_FIX)
-        result[label] = list(mutable.values)
     return result
 
 
-def check_supported(space: Any) -> None:
-    """Raise :class:`ConfigError` unless every searchable decision of ``space`` is a LayerChoice.
+def _subsets(mutable: Any) -> list[tuple]:
+    """Every value of a ``CategoricalMultiple``: the allowed subsets of its candidates, as sorted tuples."""
+    values = sorted(mutable.values)
+    sizes = [mutable.n_chosen] if mutable.n_chosen is not None else range(0, len(values) + 1)
+    return [tuple(c) for k in sizes for c in itertools.combinations(values, k)]
 
-    Walks all modules of the space. A module that owns mutables is acceptable only if it is a
-    :class:`LayerChoice` whose sole mutable is its own categorical choice; any other owner (``InputChoice``,
-    ``Repeat`` with a searchable depth, ``MutableConv2d`` built with ``nni.choice``, constraints added to the
-    space) is reported with its label, type and module path. Finally every label of ``simplify()`` must be a
-    ``Categorical`` backed by at least one LayerChoice module.
+
+def multi_labels(space: Any) -> set[str]:
+    """Labels of ``space`` whose values are subsets (``CategoricalMultiple``: input choices)."""
+    return {str(label) for label, m in space.simplify().items() if isinstance(m, CategoricalMultiple)}
+
+
+def arch_for_nni(arch: dict) -> dict:
+    """``arch`` with subset values as lists, the form NNI's ``freeze``, ``contains`` and exports use."""
+    return {label: (list(value) if isinstance(value, tuple) else value) for label, value in arch.items()}
+
+
+def normalize_arch(arch: dict, search_space: dict[str, list]) -> dict:
+    """``arch`` read from JSON (subsets as lists) in the search space's form (subsets as sorted tuples)."""
+    out = {}
+    for label, value in arch.items():
+        choices = search_space.get(label)
+        if isinstance(value, list) and choices and isinstance(choices[0], tuple):
+            value = tuple(sorted(value))
+        out[label] = value
+    return out
+
+
+def constraints_of(space: Any) -> list:
+    """The constraints of ``space`` (cached on it: ``simplify()`` walks every module)."""
+    cached = getattr(space, '_nds_constraints', None)
+    if cached is None:
+        cached = [m for m in space.simplify().values() if isinstance(m, Constraint)]
+        try:
+            space._nds_constraints = cached
+        except AttributeError:
+            pass
+    return cached
+
+
+def arch_is_valid(space: Any, arch: dict) -> bool:
+    """Whether ``arch`` satisfies every constraint of ``space`` (NAS-Bench-101's edge limit and pruning)."""
+    constraints = constraints_of(space)
+    if not constraints:
+        return True
+    sample = arch_for_nni(arch)
+    return all(c.check_contains(sample) is None for c in constraints)
+
+
+def has_only_layer_choices(space: Any) -> bool:
+    """True when every mutable of ``space`` is a LayerChoice's own choice (our original, fastest path)."""
+    labels: set[str] = set()
+    for module in space.modules():
+        if not isinstance(module, MutableModule):
+            continue
+        owned = list(module.mutables)
+        if isinstance(module, LayerChoice):
+            labels.add(module.label)
+            owned = [m for m in owned if m is not module.choice]
+        if owned:
+            return False
+    return all(isinstance(m, Categorical) and not isinstance(m, CategoricalMultiple) and label in labels
+               for label, m in space.simplify().items())
+
+
+def check_supported(space: Any) -> None:
+    """Raise :class:`ConfigError` unless every searchable decision of ``space`` is one we can train.
+
+    Every label of ``simplify()`` must be categorical (or a constraint); modules that NNI's one-shot
+    mutation cannot replace are reported when the space is mutated (:func:`~nni_dynamic_supernet.nni_bridge.mutate_to_supernet`).
 
     Parameters
     ----------
@@ -94,31 +175,11 @@ def check_supported(space: Any) -> None:
     Raises
     ------
     ConfigError
-        One line, e.g. ``space="InputChoice 'skip' at cells.1": ...; use LayerChoice for every searchable
-        decision``.
+        One line, e.g. ``space="Numerical 'lr'": only categorical decisions are supported ...``.
     """
     if not isinstance(space, MutableModule):
         raise ConfigError('space', type(space).__name__, 'pass an NNI ModelSpace (nni.nas.nn.pytorch.ModelSpace)')
-    if _is_supernet(space):
-        # A mutated supernet has no LayerChoice left; its labels come from NNI's own sampling modules,
-        # which we checked when the pristine space went through this function. Trust simplify() only.
-        search_space_of(space)
-        return
-    layer_choice_labels: set[str] = set()
-    for path, module in space.named_modules():
-        if not isinstance(module, MutableModule):
-            continue
-        owned = list(module.mutables)
-        if isinstance(module, LayerChoice):
-            layer_choice_labels.add(module.label)
-            owned = [m for m in owned if m is not module.choice]
-        for mutable in owned:
-            label, kind = _describe(mutable)
-            where = path or '<root>'
-            raise ConfigError('space', f'{kind} {label!r} in {type(module).__name__} at {where}', _UNSUPPORTED_FIX)
-    for label, mutable in space.simplify().items():
-        if not isinstance(mutable, Categorical) or label not in layer_choice_labels:
-            raise ConfigError('space', f'{type(mutable).__name__} {label!r}', _UNSUPPORTED_FIX)
+    search_space_of(space)
 
 
 def count_architectures(search_space: dict[str, Sequence]) -> int:
@@ -153,17 +214,6 @@ def _is_supernet(space: Any) -> bool:
         return False
     base = getattr(base_mod, 'BaseSuperNetModule')
     return any(isinstance(m, base) for m in space.modules())
-
-
-def _describe(mutable: Mutable) -> tuple[str, str]:
-    """Return (label, type name) of an offending mutable, using its first labeled leaf if it has no label."""
-    if isinstance(mutable, LabeledMutable):
-        return str(mutable.label), type(mutable).__name__
-    leaves = list(mutable.leaf_mutables(lambda m: isinstance(m, LabeledMutable)))
-    if leaves:
-        leaf = leaves[0]
-        return str(leaf.label), f'{type(mutable).__name__}({type(leaf).__name__})'
-    return '?', type(mutable).__name__
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:

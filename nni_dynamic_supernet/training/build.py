@@ -25,7 +25,7 @@ from .updates import GradientStep, UpdateRule
 _logger = logging.getLogger(__name__)
 
 __all__ = ["build_engine", "partition_for", "search_space_of_model", "complexity_model_for", "cluster_labels_for",
-           "importance_path_sampler", "build_data_sampler"]
+           "importance_path_sampler", "build_data_sampler", "weighted_labels", "check_techniques"]
 
 
 def search_space_of_model(model: nn.Module) -> dict[str, list]:
@@ -42,7 +42,73 @@ def _plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, float):
         return float(value)
+    if isinstance(value, tuple):  # a subset of an input choice
+        return tuple(_plain(v) for v in value)
     return str(value)
+
+
+def weighted_labels(op_modules: Sequence[tuple]) -> list[str]:
+    """Labels whose choices own distinct weights: candidate modules of their own, one at least with parameters.
+
+    ``LayerChoice`` labels (and DARTS cell ops) qualify; widths, kernels and depths of sliced or
+    repeated layers, and input choices, do not (their choices share one weight tensor or own none).
+    """
+    out: list[str] = []
+    for label, _, module in op_modules:
+        if label not in out and any(True for _ in module.parameters()):
+            out.append(label)
+    return out
+
+
+def validity_check(pristine_space: Optional[nn.Module]) -> Optional[Callable[[dict], bool]]:
+    """``arch -> bool`` for a space with constraints (NAS-Bench-101), None when every architecture is valid."""
+    if pristine_space is None:
+        return None
+    from ..spaces.validation import arch_is_valid, constraints_of
+    if not constraints_of(pristine_space):
+        return None
+    cache: dict = {}
+
+    def valid(arch: dict) -> bool:
+        key = tuple(arch.items())
+        if key not in cache:
+            cache[key] = arch_is_valid(pristine_space, arch)
+        return cache[key]
+
+    return valid
+
+
+def check_techniques(recipe: Recipe, model: nn.Module) -> None:
+    """Refuse, before training, a recipe technique that cannot apply to ``model``'s space (one line, naming the label).
+
+    * GM-NAS (``training.partition: gradient_matching``) splits a label into groups of choices
+      with weights of their own: every label of ``training.gm_labels`` must own distinct weights,
+      and without ``gm_labels`` at least one label must.
+    * Few-shot (``exhaustive``) and MS labels must be labels of the space.
+    """
+    from ..nni_bridge import op_modules
+    t = recipe.training
+    space = search_space_of_model(model)
+    if t.partition == "gradient_matching":
+        owned = weighted_labels(op_modules(model))
+        for label in t.gm_labels or []:
+            if label not in space:
+                raise ConfigError("training.gm_labels", label, f"not a label of the space; labels: {', '.join(space)}")
+            if label not in owned:
+                raise ConfigError("training.gm_labels", label, "its choices own no distinct weights (a sliced width or "
+                                  "kernel, a depth or an input choice); GM splits labels whose choices are modules "
+                                  f"of their own: {', '.join(owned) or 'none in this space'}")
+        if not t.gm_labels and not owned:
+            raise ConfigError("training.partition", t.partition, "no label of this space has choices with weights "
+                              "of their own to split; use partition: none or exhaustive")
+    if t.partition == "exhaustive" and t.split_label is not None and t.split_label not in space:
+        raise ConfigError("training.split_label", t.split_label, f"not a label of the space; labels: {', '.join(space)}")
+    if t.optimizer_state == "separated" and not t.ms_labels and t.partition == "exhaustive" and len(space) < 2:
+        raise ConfigError("training.optimizer_state", t.optimizer_state, f"MS clusters on a label other than the "
+                          f"few-shot split label, and this space has only {', '.join(space) or 'no label'}")
+    for label in t.ms_labels or []:
+        if label not in space:
+            raise ConfigError("training.ms_labels", label, f"not a label of the space; labels: {', '.join(space)}")
 
 
 def partition_for(recipe: Recipe, model: nn.Module) -> Partition:
@@ -56,8 +122,12 @@ def partition_for(recipe: Recipe, model: nn.Module) -> Partition:
     if kind == "gradient_matching":
         from ..recipe import split_schedule
         t = recipe.training
+        from ..nni_bridge import op_modules
+        # Without gm_labels: every label whose choices own weights (all of a LayerChoice space).
+        owned = set(weighted_labels(op_modules(model)))
+        labels = t.gm_labels or [label for label in space if label in owned]
         return GradientMatchingPartition(space, split_schedule(recipe), t.split_branching, batches=t.gm_batches,
-                                         edge_rule=t.gm_edge_rule, restart=t.gm_restart, labels=t.gm_labels,
+                                         edge_rule=t.gm_edge_rule, restart=t.gm_restart, labels=labels,
                                          seed=recipe.seed, fix_schedule=t.gm_fix_schedule)
     raise ConfigError("training.partition", kind, "allowed: none, exhaustive, gradient_matching")
 
@@ -77,14 +147,27 @@ def complexity_model_for(pristine_space: Optional[nn.Module]) -> Any:
     if pristine_space is None:
         raise ConfigError("training.lr_policy", "calr", "needs the un-mutated space to count parameters; "
                           "pass the model space before it is turned into a supernet")
+    shape = getattr(pristine_space, "nds_input_shape", None)
+    if not shape:
+        # Never guess: a wrong dummy input makes the profiler trace a different network (or fail).
+        raise ConfigError("training.lr_policy", "calr", "needs the input shape of one example; it is read from the "
+                          "training data (the evaluator's train dataloader or the recipe's dataset)")
     name = getattr(pristine_space, "nds_space_name", None)
     kwargs = getattr(pristine_space, "nds_space_kwargs", None)
-    key: Any = (name, json.dumps(kwargs, sort_keys=True, default=str)) if name else id(pristine_space)
+    if not name and getattr(pristine_space, "trace_kwargs", None) is not None and not getattr(pristine_space,
+                                                                                            "trace_args", ()):
+        # An NNI hub space (``@model_wrapper``) is rebuilt from its class and keyword arguments alone.
+        symbol = getattr(pristine_space, "trace_symbol", type(pristine_space))
+        name, kwargs = f"{symbol.__module__}.{symbol.__qualname__}", pristine_space.trace_kwargs
+    key: Any = (name, json.dumps(kwargs, sort_keys=True, default=str), tuple(shape)) if name else id(pristine_space)
     owner = _COMPLEXITY_OWNER.get(key)
     if key not in _COMPLEXITY_CACHE or (not name and (owner is None or owner() is not pristine_space)):
         # CPython reuses the id of a freed object: an id key is only valid while its space lives.
-        shape = getattr(pristine_space, "nds_input_shape", None) or (3, 32, 32)
-        _COMPLEXITY_CACHE[key] = ComplexityModel(pristine_space, shape, self_check_samples=1)
+        from ..spaces.validation import has_only_layer_choices
+        # Where NNI's profiler cannot trace a general space, each count freezes a subnet (0.2-3 s on NNI's hub
+        # spaces): bounds are then estimated from fewer architectures than for LayerChoice spaces.
+        limit = 200 if has_only_layer_choices(pristine_space) else 50
+        _COMPLEXITY_CACHE[key] = ComplexityModel(pristine_space, shape, self_check_samples=1, freeze_eval_limit=limit)
         if not name:
             _COMPLEXITY_OWNER[key] = weakref.ref(pristine_space)
     return _COMPLEXITY_CACHE[key]
@@ -102,6 +185,10 @@ def cluster_labels_for(recipe: Recipe, space: dict[str, list], shared: set[str],
                                   "is the few-shot split label: every subnet of a sub-supernet would share one "
                                   "cluster; pick another label")
         return list(recipe.training.ms_labels)
+    # A label with one value (MobileNetV3Space's fixed width multiplier) would put every subnet in one cluster.
+    fixed = [label for label, values in space.items() if len(values) < 2]
+    if len(fixed) < len(space):
+        excluded += [label for label in fixed if label not in excluded]
     return default_cluster_labels(list(space), shared, seed=recipe.seed, count=recipe.training.ms_num_labels,
                                   exclude=excluded)
 
@@ -181,6 +268,10 @@ def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence
     if t.task_batching > 1:
         from .paths import RoundsPathSampler
         path_sampler = RoundsPathSampler(path_sampler, t.task_batching)  # type: ignore[assignment]
+    valid = validity_check(pristine_space)
+    if valid is not None:
+        from .paths import ConstrainedPathSampler
+        path_sampler = ConstrainedPathSampler(path_sampler, valid)  # type: ignore[assignment]
 
     lr_policy: LRPolicy
     if t.lr_policy == "calr":

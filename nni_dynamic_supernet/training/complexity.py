@@ -48,7 +48,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..spaces.validation import _is_supernet, _quiet_nni_import, check_supported, count_architectures, search_space_of
+from ..spaces.validation import (_is_supernet, _quiet_nni_import, arch_for_nni, arch_is_valid, constraints_of,
+                                 count_architectures, has_only_layer_choices, search_space_of)
 
 with _quiet_nni_import():
     from nni.nas.hub.pytorch.nasbench201 import Zero
@@ -229,7 +230,9 @@ class ComplexityModel:
         self.method = 'freeze'
         self.flops_method = 'freeze'
 
-        checks = [architecture_rng_sample(self.search_space, self._rng) for _ in range(max(0, self_check_samples))]
+        # A constrained space (NAS-Bench-101) freezes only valid architectures: draw those, and find bounds by sampling.
+        self._constrained = bool(constraints_of(self._space))
+        checks = [self._random_arch() for _ in range(max(0, self_check_samples))]
         if use_profiler:
             self._try_profiler(checks)
         else:
@@ -385,7 +388,7 @@ class ComplexityModel:
         if method == 'profiler':
             assert self._profiler is not None
             expr = self._profiler.flops_result.params if metric == 'params' else self._profiler.flops_result.flops
-            value = expr.freeze(self._arch(key)) if hasattr(expr, 'freeze') else expr
+            value = expr.freeze(arch_for_nni(self._arch(key))) if hasattr(expr, 'freeze') else expr
             return int(round(float(value)))
         if method == 'additive':
             assert self._param_table is not None
@@ -403,7 +406,7 @@ class ComplexityModel:
         key = self._key(arch)
         entry = self._references.get(key)
         if entry is None or (flops and entry[1] is None):
-            model = self._space.freeze(self._arch(key))
+            model = self._space.freeze(arch_for_nni(self._arch(key)))
             params = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
             entry = (params, _hooked_flops(model, self.input_shape) if flops else None)
             self._references[key] = entry
@@ -445,9 +448,7 @@ class ComplexityModel:
         Not additive when a LayerChoice sits inside another one's candidate, when a parameter is shared by
         two candidates, or when the space has decisions other than LayerChoices.
         """
-        try:
-            check_supported(self._space)
-        except ConfigError:
+        if not has_only_layer_choices(self._space):
             return None
         choices = [(name, m) for name, m in self._space.named_modules() if isinstance(m, LayerChoice)]
         names = [name for name, _ in choices]
@@ -489,7 +490,21 @@ class ComplexityModel:
                 table[label][value] = self.measure({**ref, label: value}, metric) - base
         return base, table
 
+    def _random_arch(self) -> dict[str, Any]:
+        """A uniformly random architecture, valid under the space's constraints (rejection sampling)."""
+        while True:
+            arch = architecture_rng_sample(self.search_space, self._rng)
+            if not self._constrained or arch_is_valid(self._space, arch):
+                return arch
+
     def _compute_bounds(self, metric: str) -> None:
+        if self._constrained:
+            # Neither a per-label table nor an enumeration can skip the invalid architectures: estimate.
+            n = self._estimate_samples if self._is_fast(metric) else min(self._estimate_samples, self._freeze_eval_limit)
+            lo, hi, a_lo, a_hi = self._min_max((self._random_arch() for _ in range(max(1, n))), metric)
+            self._set_bounds(metric, 'estimated', lo, hi, a_lo, a_hi)
+            return
+
         def additive_tables() -> Any:
             # Lazily: the module-derived parameter table is free, the difference table costs measurements.
             if metric == 'params':
@@ -513,7 +528,7 @@ class ComplexityModel:
             self._set_bounds(metric, 'enumeration', *self._min_max(archs, metric))
             return
         n = self._estimate_samples if self._is_fast(metric) else min(self._estimate_samples, self._freeze_eval_limit)
-        archs = (architecture_rng_sample(self.search_space, self._rng) for _ in range(max(1, n)))
+        archs = (self._random_arch() for _ in range(max(1, n)))
         lo, hi, a_lo, a_hi = self._min_max(archs, metric)
         warnings.warn(f'{metric} bounds of this space are estimated from {n} random architectures '
                       f'({lo:.0f}..{hi:.0f}); subnets outside are clamped by the callers', RuntimeWarning, stacklevel=3)
@@ -526,7 +541,7 @@ class ComplexityModel:
         arch_min = {label: min(self.search_space[label], key=lambda v: per_label[label][v]) for label in self._labels}
         arch_max = {label: max(self.search_space[label], key=lambda v: per_label[label][v]) for label in self._labels}
         n_random = 16 if self._is_fast(metric) else 2
-        probes = [arch_min, arch_max] + [architecture_rng_sample(self.search_space, self._rng) for _ in range(n_random)]
+        probes = [arch_min, arch_max] + [self._random_arch() for _ in range(n_random)]
         if any(self._table_value(table, a) != self.measure(a, metric) for a in probes):
             return None
         return float(self.measure(arch_min, metric)), float(self.measure(arch_max, metric)), arch_min, arch_max

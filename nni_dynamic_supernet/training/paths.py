@@ -17,7 +17,7 @@ from ..errors import ConfigError
 
 __all__ = [
     "Arch", "SearchSpace", "PathSampler", "UniformPathSampler", "StrictFairPathSampler",
-    "ClusterFairPathSampler", "RoundsPathSampler", "rng_state", "set_rng_state",
+    "ClusterFairPathSampler", "RoundsPathSampler", "ConstrainedPathSampler", "rng_state", "set_rng_state",
 ]
 
 Arch = dict
@@ -226,6 +226,47 @@ class RoundsPathSampler:
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes this wrapper does not define: delegate to the wrapped sampler.
+        if name == "sampler":
+            raise AttributeError(name)
+        return getattr(self.sampler, name)
+
+
+class ConstrainedPathSampler:
+    """Keeps another sampler's paths inside a space's constraint (NAS-Bench-101's cell rules).
+
+    Each path the wrapped sampler draws that ``valid`` rejects is replaced by the path at the
+    same position of a fresh draw (up to ``patience`` draws, then kept: the supernet runs any
+    path). Uniform sampling stays uniform over the valid architectures; a strict-fair set is
+    fair up to the replaced paths. Every other attribute is the wrapped sampler's.
+
+    Parameters
+    ----------
+    sampler
+        The recipe's path sampler.
+    valid
+        ``arch -> bool``: whether ``arch`` satisfies the space's constraints.
+    patience
+        Fresh draws tried per rejected path.
+    """
+
+    def __init__(self, sampler: Any, valid: Callable[[Arch], bool], patience: int = 100) -> None:
+        self.sampler = sampler
+        self.valid = valid
+        self.patience = int(patience)
+
+    def sample(self, space: SearchSpace) -> list[Arch]:
+        """The wrapped sampler's paths, each invalid one replaced by a valid redraw when one is found."""
+        paths = self.sampler.sample(space)
+        for i, arch in enumerate(paths):
+            for _ in range(self.patience):
+                if self.valid(arch):
+                    break
+                fresh = self.sampler.sample(space)
+                arch = fresh[i % len(fresh)]
+            paths[i] = arch
+        return paths
+
+    def __getattr__(self, name: str) -> Any:
         if name == "sampler":
             raise AttributeError(name)
         return getattr(self.sampler, name)

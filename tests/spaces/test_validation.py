@@ -75,18 +75,30 @@ def test_fixed_depth_repeat_is_fine():
     check_supported(_WithFixedRepeat())
 
 
-@pytest.mark.parametrize('space_cls,label,kind', [
-    (_WithInputChoice, 'pick_input', 'InputChoice'),
-    (_WithValueChoiceConv, 'conv_width', 'MutableConv2d'),
-    (_WithRepeat, 'depth', 'Repeat'),
+@pytest.mark.parametrize('space_cls,expected', [
+    (_WithInputChoice, {'op': ['a', 'b'], 'pick_input': [(0,), (1,)]}),
+    (_WithValueChoiceConv, {'act': [0, 1], 'conv_width': [4, 8]}),
+    (_WithRepeat, {'depth': [1, 2, 3]}),
 ])
-def test_unsupported_mutables_are_refused_by_label_and_type(space_cls, label, kind):
-    with pytest.raises(ConfigError) as info:
-        check_supported(space_cls())
-    message = str(info.value)
-    assert label in message and kind in message
-    assert 'use LayerChoice for every searchable decision' in message
-    assert '\n' not in message
+def test_every_categorical_mutable_is_a_label(space_cls, expected):
+    space = space_cls()
+    check_supported(space)
+    assert search_space_of(space) == expected
+
+
+def test_numerical_mutable_is_refused_by_label():
+    class WithNumerical(ModelSpace):
+        def __init__(self):
+            super().__init__()
+            self.op = LayerChoice({'a': nn.Identity(), 'b': nn.ReLU()}, label='op')
+            self.add_mutable(nni.mutable.Numerical(0.0, 1.0, label='drop_rate'))
+
+        def forward(self, x):
+            return self.op(x)
+
+    with pytest.raises(ConfigError, match="Numerical 'drop_rate'") as info:
+        check_supported(WithNumerical())
+    assert '\n' not in str(info.value)
 
 
 def test_constraint_is_refused():

@@ -1,0 +1,143 @@
+"""A path-sampling supernet version of NNI's ``NasBench101Cell``, which NNI's own one-shot strategies refuse.
+
+NNI 3.0's ``NasBench101Cell`` has no forward of its own (it only exists to be frozen) and no one-shot
+version: ``RandomOneShot`` stops with "has dangling mutables". :class:`PathSamplingNasBench101Cell`
+replaces it in the supernet. It keeps the cell's labels (``<cell>/num_nodes``, ``<cell>/op<i>``,
+``<cell>/input<i>``), its candidate ops (one ``LayerChoice``, made NNI's ``PathSamplingLayer``, per
+interior node) and its input projections, and runs the sampled DAG with weight sharing:
+
+* the sampled adjacency is pruned exactly as the fixed cell prunes it (vertices not on a path from
+  IN to OUT are dropped);
+* every interior vertex runs its op at the cell's full width (``out_features``; the supernet cell
+  NNI builds has no other width), fed by the sum of its predecessors and, when connected to IN, the
+  projection of the input;
+* OUT concatenates the leading channels of each vertex feeding it, split as the fixed cell splits
+  them (``compute_vertex_channels``), and adds the projected input when IN feeds OUT; a single
+  predecessor of OUT is returned as is.
+
+The one approximation is the interior width: a frozen subnet builds vertices narrower than
+``out_features`` when OUT has several predecessors, the supernet slices them at OUT instead. A sampled
+graph that violates the cell constraint (more than ``max_num_edges`` edges, or IN not connected to
+OUT) still runs (the disconnected case as IN's projection alone), so strict-fair samplers keep their
+fairness; searches and exports keep only valid architectures (the space's constraint).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..spaces.validation import _quiet_nni_import
+
+with _quiet_nni_import():
+    from nni.mutable import ConstraintViolation
+    from nni.nas.hub.pytorch.modules.nasbench101 import NasBench101Cell, compute_vertex_channels, prune
+    from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
+    from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingLayer
+
+__all__ = ["PathSamplingNasBench101Cell"]
+
+
+class PathSamplingNasBench101Cell(BaseSuperNetModule):
+    """Weight-sharing NAS-Bench-101 cell driven by ``resample(memo)`` like NNI's path-sampling modules.
+
+    Parameters
+    ----------
+    cell
+        The ``NasBench101Cell`` of the model space; its projections and candidate ops are reused.
+    """
+
+    def __init__(self, cell: Any) -> None:
+        super().__init__()
+        self.max_num_nodes = int(cell.max_num_nodes)
+        self.max_num_edges = int(cell.max_num_edges)
+        self.in_features = int(cell.in_features)
+        self.out_features = int(cell.out_features)
+        self._label = str(cell.label)
+        self.projections = cell.projections
+        ops: list[nn.Module] = [nn.Identity()]
+        for layer in list(cell.ops)[1:]:
+            ops.append(PathSamplingLayer(layer.candidates, layer.label))
+        self.ops = nn.ModuleList(ops)
+        # The cell's own decisions (num_nodes, inputs, constraint); op labels belong to the PathSamplingLayers.
+        self.num_nodes_choice = cell.num_nodes
+        self.input_choices = [inp.choice for inp in list(cell.inputs)[1:]]
+        self.add_mutable(cell.constraint)
+        self._sampled: Optional[tuple[list[int], list[list[int]]]] = None
+        self._plans: dict[tuple, tuple] = {}
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    def own_labels(self) -> list[str]:
+        """The labels this cell decides itself (its ops' labels belong to their path-sampling layers)."""
+        return [str(self.num_nodes_choice.label)] + [str(c.label) for c in self.input_choices]
+
+    def resample(self, memo: dict) -> dict:
+        """Take ``num_nodes`` and every ``input<i>`` from ``memo`` (random for a missing label)."""
+        result: dict = {}
+        for mutable in [self.num_nodes_choice, *self.input_choices]:
+            label = str(mutable.label)
+            result[label] = memo[label] if label in memo else mutable.random()
+        num_nodes = int(result[str(self.num_nodes_choice.label)])
+        inputs = [sorted(int(i) for i in result[str(c.label)]) for c in self.input_choices[:num_nodes - 1]]
+        self._sampled = ([num_nodes], inputs)
+        return result
+
+    def export(self, memo: dict) -> dict:
+        """A random value for every label of the cell missing from ``memo``."""
+        return {label: value for label, value in self.resample(memo).items() if label not in memo}
+
+    def freeze(self, sample: dict) -> nn.Module:
+        raise NotImplementedError("freeze the model space, not the supernet cell")
+
+    @classmethod
+    def mutate(cls, module: nn.Module, name: str, memo: dict, mutate_kwargs: dict) -> Any:
+        """NNI mutation hook: replace a ``NasBench101Cell`` (its op LayerChoices included)."""
+        if type(module) is NasBench101Cell:
+            return cls(module)
+        return None
+
+    def _plan(self) -> tuple:
+        """``(vertices, matrix, channels)`` of the sampled graph after pruning, cached per graph."""
+        assert self._sampled is not None
+        (num_nodes,), inputs = self._sampled
+        key = (num_nodes, tuple(tuple(i) for i in inputs))
+        plan = self._plans.get(key)
+        if plan is None:
+            matrix = np.zeros((num_nodes, num_nodes), dtype=int)
+            for dst, srcs in enumerate(inputs, start=1):
+                for src in srcs:
+                    matrix[src, dst] = 1
+            try:
+                pruned, kept = prune(matrix, list(range(num_nodes)))
+                channels = compute_vertex_channels(self.in_features, self.out_features, pruned)
+            except (ConstraintViolation, AssertionError):
+                pruned, kept, channels = None, [0, num_nodes - 1], None  # IN not connected to OUT
+            plan = self._plans[key] = (list(kept), pruned, channels)
+        return plan
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._sampled is None:
+            raise RuntimeError("resample() the NAS-Bench-101 cell before its forward")
+        kept, matrix, channels = self._plan()
+        if matrix is None:
+            return self.projections[-1](x)
+        last = len(kept) - 1
+        tensors: list[torch.Tensor] = [x]
+        for t in range(1, last):
+            add_in = [tensors[src] for src in range(1, t) if matrix[src, t]]
+            if matrix[0, t]:
+                add_in.append(self.projections[kept[t]](x))
+            tensors.append(self.ops[kept[t]](add_in[0] if len(add_in) == 1 else sum(add_in)))
+        feeding = [src for src in range(last) if matrix[src, last]]
+        if len(feeding) == 1:
+            src = feeding[0]
+            return self.projections[-1](x) if src == 0 else tensors[src]
+        out = torch.cat([tensors[src][:, :channels[src]] for src in feeding if src != 0], 1)
+        if matrix[0, last]:
+            out = out + self.projections[-1](x)
+        return out
