@@ -199,6 +199,7 @@ def test_checkpoint_round_trip_restores_tree_leaves_and_optimizer_states() -> No
     for model, state in zip(b.models, saved["models"]):
         model.load_state_dict(state)
     b.load_state_dict(saved["engine"])
+    b.steps_done = a.steps_done  # the bridge restores it from the trainer's step count (on_train_start)
     assert b.partition.leaves == a.partition.leaves
     assert b.partition.tree() == a.partition.tree()
     assert b.partition.levels_done == 1
