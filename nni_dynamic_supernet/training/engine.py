@@ -291,11 +291,11 @@ class SupernetEngine:
             paths.extend(leaf_paths)
             self._leaf = leaf
             losses.append(self.update_rule.apply(self, leaf, leaf_paths, (x, y, index), lr_step))
+            for observer in self.step_observers:  # per leaf: the gradients it sees are this leaf's
+                observer(step, leaf_paths)
         loss = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
         self.last_paths = paths
         self.steps_done = step + 1
-        for observer in self.step_observers:
-            observer(step, paths)
         if not torch.isfinite(loss):
             # Reached only when the update rule dropped the step itself (Reptile restores theta) or skipping is on.
             if not self.skip_nonfinite:
