@@ -46,3 +46,38 @@ def split_phase(repeats: int = 3, gm_batches: int = 10) -> dict:
     out = ratio(split_s, epoch_s)
     out.update(gm_batches=gm_batches, steps_per_epoch=len(epoch))
     return {f"gm root split (R={gm_batches}) / one spos epoch": out}
+
+
+def split_stability(epochs: int = 20, repeats: int = 100, draws: tuple[int, ...] = (10, 25)) -> dict:
+    """How stable the root split's edge choice is: R = ``repeats`` against disjoint smaller draws.
+
+    Trains ``gm_spos`` ``epochs`` epochs of steps (no split yet), scores every label of the root
+    with ``repeats`` connected-context repeats, then picks the edge and groups (``max_cut``) from
+    all repeats and from disjoint slices of ``draws[i]`` repeats, with each pick's
+    ``margin_over_noise`` and ``group_agreement``. Slow (``repeats x labels x choices`` passes).
+    """
+    from nni_dynamic_supernet.training.gradient_matching import gradient_distances, shared_parameters
+    from nni_dynamic_supernet.training.min_cut import edge_stability, select_split
+    torch.set_num_threads(1)
+    run = make_run("gm_spos", total_steps=600, **{"training.split_epochs": [20, 40], "training.epochs": 60})
+    engine = run.module.engine
+    steps = len(run.loader("train", shuffle=True, drop_last=True)) * epochs
+    for step, batch in enumerate(batches(run, steps)):
+        engine.train_step(batch, step)
+    leaf, model, rng = engine.partition.leaves[0], engine.models[0], np.random.RandomState(0)
+    per = {}
+    for label in leaf:
+        shared = shared_parameters(model, engine.op_modules[0], label)
+        _, per[label] = gradient_distances(lambda a, x: engine.forward(0, a, x), engine.criterion, model, shared,
+                                           leaf, label, _draw(run), repeats, rng, return_repeats=True)
+
+    def pick(sub: dict) -> dict:
+        choice = select_split({k: v.mean(0) for k, v in sub.items()}, 2, "max_cut")
+        stability = edge_stability(sub, choice, "max_cut", 2)
+        return {"label": choice["label"], "groups": choice["groups"], "margin_over_noise":
+                stability["margin_over_noise"], "group_agreement": stability["group_agreement"]}
+    out: dict = {f"R={repeats}": pick(per)}
+    for size in draws:
+        out[f"R={size} disjoint"] = [pick({k: v[i * size:(i + 1) * size] for k, v in per.items()})
+                                     for i in range(repeats // size)]
+    return out

@@ -345,6 +345,8 @@ class SupernetModule(BaseOneShotLightningModule):
 
     def _split_due(self, epochs_done: int) -> None:
         """Let the partition split the leaves whose split epoch has come (GM-NAS); a no-op otherwise."""
+        if not self.engine.partition.split_due(epochs_done):  # type: ignore[union-attr]
+            return  # the batch source needs the train loader, which is only there once a split is due
         made = self.engine.partition.maybe_split(epochs_done, self.engine, self._gm_batches())  # type: ignore[union-attr]
         for split in made:
             _logger.info("epoch %d: leaf %d split on %s into %s (slots %s)", epochs_done, split["slot"],

@@ -518,6 +518,8 @@ def _after_training(run: Run, recipe: Recipe, out: Path, state: dict, history: l
         "training": {**train_info, "epochs": recipe.training.epochs, "history": history},
         "partition": run.partition.describe(),
         "partition_tree": run.partition.tree(),
+        # What the sub-supernets cost: steps per leaf and in total (per_leaf trains every leaf on every step).
+        "partition_budget": run.partition.budget_report(),
     }
     engine = run.module.engine
     results["sampling"] = {"paths": getattr(engine.path_sampler, "summary", dict)(),

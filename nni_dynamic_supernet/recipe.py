@@ -111,7 +111,13 @@ class TrainingConfig:
     gm_edge_rule: str = "max_cut"  # max_cut (NB201 code), min_within (DARTS/Proxyless code), random (ablation)
     gm_restart: str = "final"  # final: leaves of the last split restart from the initial weights; none: inherit
     gm_labels: Optional[list] = None  # candidate labels to split; None: all
-    gm_fix_schedule: bool = False  # after a final-split restart, run the LR schedule again over the remaining steps
+    gm_fix_schedule: bool = False  # shorthand for gm_restart_schedule: stretched (the official fix_sche=1)
+    # LR schedule of leaves restarted at the final split: fresh (official fix_sche=0, default unless gm_fix_schedule),
+    # stretched (fix_sche=1: over the steps left) or continue (the global schedule carries on; no official mode).
+    gm_restart_schedule: Optional[str] = None
+    # With sub-supernets: per_leaf (every leaf trains on every step: each gets the whole phase, as the GM-NAS and
+    # few-shot NAS code train each sub-supernet separately; costs more) or shared (one leaf per step: equal compute).
+    partition_budget: str = "per_leaf"
     # Importance sampling of paths (PA) and data (DA) of PA&DA; see training/importance_paths.py, data/samplers.py.
     data_sampler: str = "uniform"
     pa_delta_schedule: str = "linear"
@@ -120,7 +126,11 @@ class TrainingConfig:
     importance_reweight: bool = False
     da_tau_schedule: str = "linear"
     da_tau_max: float = 1.0
-    da_unseen: str = "keep"
+    da_unseen: str = "zero"  # zero: an example not drawn in an epoch scores 0 (paper, code); keep: its last score
+    pa_op_norm: str = "conv"  # PA's op norm over conv weights (+ bias) as the official code; all: BN affine too
+    # none: an op off the path has no gradient (SPOS code); zero: zero gradients, so weight decay and momentum move
+    # it every step (DYNAS code under PyTorch 1.8; the CaLR / MS presets).
+    unused_grads: str = "none"
     checkpoint_every_n_epochs: int = 1
     num_threads: Optional[int] = None
     # Drop a step whose gradients are NaN/inf instead of stopping the run (the default stops it).
@@ -169,7 +179,10 @@ class SearchConfig:
     shift_update: str = "per_generation"
     shift_order: str = "evaluate_first"
     shift_label_smoothing: float = 0.1
-    shift_reevaluate_parents: bool = True
+    shift_reevaluate_parents: bool = False  # re-score parents each generation (not in the paper or code)
+    # shift: the candidate's train-mode shifting passes are its BN recalibration (official tester); recalibrate:
+    # a separate recalibration on search.bn_batches per evaluation, BN restored after each shift.
+    shift_bn: str = "shift"
     shift_final_reevaluate: int = 10
     save_shifted: bool = True
     # Transfer (with shifted_evolution): a data section for the target dataset; missing fields come from `data`.
@@ -242,6 +255,10 @@ _CHOICES: dict[str, tuple] = {
     "training.pa_delta_schedule": ("linear", "decreasing", "constant"),
     "training.da_tau_schedule": ("linear", "decreasing", "constant"),
     "training.da_unseen": ("keep", "zero"),
+    "training.pa_op_norm": ("conv", "all"),
+    "training.unused_grads": ("none", "zero"),
+    "training.partition_budget": ("per_leaf", "shared"),
+    "search.shift_bn": ("shift", "recalibrate"),
     "search.searcher": ("evolution", "random", "exhaustive", "shifted_evolution", "nsga2"),
     "search.shift_update": ("per_generation", "per_candidate"),
     "search.shift_order": ("evaluate_first", "train_first"),
@@ -510,6 +527,11 @@ def _check_gradient_matching(recipe: "Recipe") -> None:
             raise ConfigError("training.split_epochs", e, "must be strictly increasing")
         if e[0] < 0 or e[-1] >= t.epochs:
             raise ConfigError("training.split_epochs", e, f"each must be in [0, training.epochs) = [0, {t.epochs})")
+    from .training.partition import RESTART_SCHEDULES
+    if t.gm_restart_schedule is not None and t.gm_restart_schedule not in RESTART_SCHEDULES:
+        raise ConfigError("training.gm_restart_schedule", t.gm_restart_schedule,
+                          f"allowed values: {', '.join(RESTART_SCHEDULES)}, or null (fresh; stretched with "
+                          f"gm_fix_schedule: true)")
     if t.gm_labels is not None and not t.gm_labels:
         raise ConfigError("training.gm_labels", t.gm_labels, "give at least one label, or null for all labels")
     if t.update_rule == "reptile" and t.inner_state == "persistent":
@@ -562,6 +584,12 @@ def _check_shifting(recipe: "Recipe") -> None:
     if s.shift_order == "train_first" and s.shift_update != "per_candidate":
         raise ConfigError("search.shift_order", s.shift_order, "train_first needs search.shift_update: per_candidate "
                           "(a per-generation update lands after every candidate is scored)")
+    if (s.searcher == "shifted_evolution" and s.shift_bn == "shift" and s.shift_order == "evaluate_first"
+            and s.shift_update == "per_candidate"):
+        raise ConfigError("search.shift_bn", s.shift_bn, "with shift_order: evaluate_first and shift_update: "
+                          "per_candidate the shifting passes (and their steps) come after the score, so they cannot be "
+                          "its BN recalibration; use shift_order: train_first, shift_update: per_generation, or "
+                          "shift_bn: recalibrate")
     objectives = s.objectives
     allowed = {"accuracy", "params", "flops"}
     if (not isinstance(objectives, list) or len(set(objectives)) != len(objectives) or "accuracy" not in objectives

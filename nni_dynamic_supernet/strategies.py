@@ -54,6 +54,7 @@ COMPONENT_DEFAULTS: dict[str, Any] = {
     "training.partition": "none",
     "training.grad_clip": 5.0,
     "training.data_sampler": "uniform",
+    "training.unused_grads": "none",
 }
 
 _SPOS = "Guo et al., Single Path One-Shot NAS with Uniform Sampling, ECCV 2020"
@@ -62,8 +63,10 @@ _FS = "Zhao et al., Few-shot Neural Architecture Search, ICML 2021"
 _CALR = "Jeon et al., Subnet-Aware Dynamic Supernet Training for NAS, CVPR 2025"
 _SUMNAS = "Ha et al., SUMNAS: Supernet with Unbiased Meta-Features for Neural Architecture Search, ICLR 2022"
 
-_CALR_SET = {"training.lr_policy": "calr"}
-_MS_SET = {"training.optimizer_state": "separated"}
+# The DYNAS code (CaLR, MS) ran on PyTorch 1.8, whose zero_grad filled zeros: every parameter off the path still
+# got weight decay and the active optimizer's momentum each step (training.unused_grads: zero).
+_CALR_SET = {"training.lr_policy": "calr", "training.unused_grads": "zero"}
+_MS_SET = {"training.optimizer_state": "separated", "training.unused_grads": "zero"}
 # FairNAS accumulates m paths per step and the FairNAS/DYNAS code does not clip.
 _FAIR_SET = {"training.path_sampler": "strict_fair", "training.grad_clip": None}
 _FS_SET = {"training.partition": "exhaustive"}
@@ -77,8 +80,9 @@ _SUMNAS_SET = {"training.path_sampler": "strict_fair", "training.update_rule": "
 # SUMNAS + MS: the outer step uses one momentum per cluster, so it needs outer momentum (0.9); LR 0.1 keeps the
 # steady-state step lr / (1 - momentum) equal to sumnas's LR 1 without momentum. cluster_fair puts every path of
 # a step in one cluster (as fairnas_calr_ms), so a step is still one Reptile outer step.
+# Its update rule is SUMNAS's Reptile, not the DYNAS step, so unused gradients stay None as in sumnas.
 _SUMNAS_MS_SET = {**_SUMNAS_SET, "training.path_sampler": "cluster_fair", **_MS_SET, "training.momentum": 0.9,
-                  "training.lr": 0.1}
+                  "training.lr": 0.1, "training.unused_grads": "none"}
 
 spos = Preset("spos", "uniform single-path sampling, one shared momentum", _SPOS)
 spos_calr = Preset("spos_calr", "SPOS with a per-subnet LR decay from its parameter count", _CALR, _CALR_SET)
@@ -112,6 +116,8 @@ pada_calr_ms = Preset("pada_calr_ms", "PA&DA with complexity-aware LR and moment
 
 # GM-NAS: sub-supernets split by gradient matching at training.split_epochs (null: evenly spaced, 60 epochs ->
 # after 20 and 40) into training.split_branching groups (default [2, 2]: 4 leaves); RSPS/SPOS inside the leaves.
+# GM-NAS and few-shot NAS train every sub-supernet for its whole phase (training.partition_budget: per_leaf, the
+# recipe default; shared is the equal-compute ablation), with R = training.gm_batches = 100 repeats.
 _GM = "Hu et al., Generalizing Few-Shot NAS with Gradient Matching, ICLR 2022"
 _GM_SET = {"training.partition": "gradient_matching"}
 

@@ -87,6 +87,10 @@ def test_gm_run_splits_twice_reports_the_tree_and_reloads(tmp_path: Path) -> Non
     assert [s["epoch"] for s in splits] == [1, 2, 2]  # root after epoch 1, both children after epoch 2
     assert len(on_disk["partition"]) == 4 and len(tree["leaves"]) == 4
     assert all(len(s["similarity"]) == len(s["choices"]) for s in splits)
+    assert all(s["stability"]["repeats"] == 2 and "margin_over_noise" in s["stability"] for s in splits)
+    # The cost of per_leaf: 2 root steps, 2 steps for each of 2 leaves, 2 for each of the 4 restarted leaves.
+    assert on_disk["partition_budget"] == {"budget": "per_leaf", "steps_per_leaf": [2, 2, 2, 2],
+                                           "total_steps": 2 + 4 + 8, "loop_steps": 6, "cost_factor": 14 / 6}
     assert (tmp_path / "partition_tree.png").is_file()
     assert "leaf_selection" in on_disk["search"]
     run = load_supernet(tmp_path / "supernet.pt")

@@ -183,11 +183,11 @@ class ImportanceDataSampler(DataSampler):
     tau
         The smoothing schedule: ``q = τ_e v / sum(v) + (1 - τ_e) / N`` after epoch ``e``.
     unseen
-        Score of an example not drawn in the last epoch. ``"keep"`` (default): its score from
-        the last epoch it was drawn in; an example never drawn yet gets the mean score of
-        the others, i.e. exactly the uniform share ``1 / N`` of the importance mass.
-        ``"zero"``: the official code, which resets scores every epoch, so an undrawn example
-        gets importance 0 and only the uniform mass ``(1 - τ_e) / N``. Either way ``q > 0``
+        Score of an example not drawn in the last epoch. ``"zero"`` (default): the paper
+        (section 3.4) and the official code, which reset scores every epoch, so an undrawn
+        example gets importance 0 and only the uniform mass ``(1 - τ_e) / N``. ``"keep"``:
+        its score from the last epoch it was drawn in; an example never drawn yet gets the
+        mean score of the others, i.e. exactly the uniform share ``1 / N`` of the importance mass. Either way ``q > 0``
         while ``τ_e < 1``, which the linear schedule guarantees (``τ_e <= (E - 1) / E``).
     reduce_fn
         ``(index, scores) -> (index, scores)`` gathering every rank's observations under
@@ -197,7 +197,7 @@ class ImportanceDataSampler(DataSampler):
     needs_example_scores = True
 
     def __init__(self, num_examples: int, seed: int = 0, tau: Optional[SmoothingSchedule] = None,
-                 unseen: str = "keep", num_replicas: int = 1, rank: int = 0,
+                 unseen: str = "zero", num_replicas: int = 1, rank: int = 0,
                  reduce_fn: Optional[Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]] = None
                  ) -> None:
         super().__init__(num_examples, seed, num_replicas, rank)

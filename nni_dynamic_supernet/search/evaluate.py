@@ -77,6 +77,13 @@ class SubnetEvaluator:
         Training batches for BN recalibration (ignored with ``bn_mode='inherit'``).
     bn_mode
         ``'recalibrate'`` or ``'inherit'``.
+
+    Attributes
+    ----------
+    calibrator
+        Optional ``calibrator(leaf, arch) -> bool`` that runs the recalibration forward passes
+        itself after the statistics are reset (supernet shifting's train-mode steps, as in the
+        official tester); when it returns ``False`` the calibration batches are used.
     """
 
     def __init__(self, models: Sequence[nn.Module], set_arch: Sequence[Callable[[dict], None]],
@@ -96,12 +103,18 @@ class SubnetEvaluator:
         self.bn_mode = bn_mode
         self._bns = [_bn_layers_with_conditions(model) for model in self.models]
         self.evaluations = 0
+        self.calibrator: Optional[Callable[[int, dict], bool]] = None
+        #: Evaluations whose BN statistics came from the calibrator (shifting passes).
+        self.calibrated_by_hook = 0
 
     @property
     def policy(self) -> dict:
         """The BN policy as recorded in results.json."""
-        return {"bn_mode": self.bn_mode, "bn_batches": len(self.calib_batches) if self.bn_mode == "recalibrate" else 0,
-                "val_examples": sum(len(y) for _, y in self.val_batches)}
+        out = {"bn_mode": self.bn_mode, "bn_batches": len(self.calib_batches) if self.bn_mode == "recalibrate" else 0,
+               "val_examples": sum(len(y) for _, y in self.val_batches)}
+        if self.calibrator is not None:
+            out["calibrated_by_shifting"] = self.calibrated_by_hook
+        return out
 
     @torch.no_grad()
     def evaluate(self, arch: dict) -> dict:
@@ -114,7 +127,7 @@ class SubnetEvaluator:
         saved = snapshot_bn(bns) if self.bn_mode == "recalibrate" else None
         try:
             if saved is not None:
-                self._recalibrate(bns, model)
+                self._recalibrate(bns, model, leaf, arch)
             model.eval()
             count = 0
             # Float64 sums of the per-batch float32 sums: the same IEEE additions as Python floats,
@@ -142,12 +155,15 @@ class SubnetEvaluator:
         return [bn for bn, conditions in self._bns[leaf]
                 if all(arch.get(label, choice) == choice for label, choice in conditions)]
 
-    def _recalibrate(self, bns: list, model: nn.Module) -> None:
+    def _recalibrate(self, bns: list, model: nn.Module, leaf: int, arch: dict) -> None:
         for bn in bns:
             if bn.track_running_stats:
                 bn.reset_running_stats()
                 bn.momentum = None  # cumulative average: independent of batch order
         model.train()
+        if self.calibrator is not None and self.calibrator(leaf, arch):
+            self.calibrated_by_hook += 1
+            return
         for x, _ in self.calib_batches:
             model(x)
 

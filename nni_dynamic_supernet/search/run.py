@@ -42,6 +42,7 @@ def build_shifter(recipe: Recipe, evaluator: SubnetEvaluator, train_set: Any,
                            momentum=s.shift_momentum, weight_decay=s.shift_weight_decay, iters=s.shift_iters,
                            batch_size=s.shift_batch_size, update=s.shift_update,
                            label_smoothing=s.shift_label_smoothing, seed=recipe.seed + 7, device=device,
+                           bn_from_shift=s.shift_bn == "shift",
                            head=head, head_lr=s.transfer_head_lr)
 
 
@@ -153,6 +154,8 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
         else:
             evaluator = build_evaluator(recipe, models, partition, calib_loader, val_loader, device)
         shifter = build_shifter(recipe, evaluator, train_set, device)
+        if shifter.bn_from_shift:
+            evaluator.calibrator = shifter.calibrate  # the candidates' shifting passes are their recalibration
     elif evaluator is None:
         evaluator = build_evaluator(recipe, models, partition, calib_loader, val_loader, device)
 

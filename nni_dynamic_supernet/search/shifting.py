@@ -11,16 +11,25 @@ runs (METHODS §5). Two pieces:
   paper: accumulate every candidate's gradient, step once per generation) or
   ``per_candidate`` (the official code: step after every batch).
 * :class:`ShiftedEvolution` is the SPOS evolutionary search with a shifting hook per
-  candidate, ``evaluate_first`` (paper) or ``train_first`` (code) order, re-evaluation
-  of the parents each generation because the weights moved, and a final re-evaluation
-  of the top architectures on the final supernet (§5(g): scores taken at different
-  times are not comparable).
+  candidate, ``evaluate_first`` (paper) or ``train_first`` (code) order, optional
+  re-evaluation of the parents each generation (``reevaluate_parents``; neither the paper
+  nor the code does it, so it is off by default), and a final re-evaluation of the top
+  architectures on the final supernet (scores taken at different times are not comparable).
 
-Guarantees the tests check: with ``lr = 0`` the search is exactly plain evolution (the
-shifter never draws from the searcher's RNG, leaves BN statistics as it found them, and
-only a step that can move the weights makes cached scores stale); with ``lr > 0`` only
-tensors on sampled paths change (zero gradients are dropped to ``None`` before the step,
-so momentum and weight decay never touch an op no candidate used).
+BN statistics. By default (``bn_from_shift``, recipe ``search.shift_bn: shift``) a
+candidate's train-mode shifting passes *are* its BN recalibration, as in the official
+tester, which trains the candidate in train mode and then tests it with the statistics
+those passes left: the evaluator resets the candidate's BN statistics, the shifter runs
+its passes (and, with ``per_candidate``, its steps), the evaluator scores, and the
+statistics are put back. No separate recalibration is paid, so shifting costs little more
+than plain evolution. ``search.shift_bn: recalibrate`` is the earlier order: every score
+recalibrates on the evaluator's own batches and the shifting passes leave BN as they found it.
+
+Guarantees the tests check: with ``lr = 0`` the search is exactly plain evolution whose
+recalibration passes are the shifting batches (the shifter never draws from the searcher's
+RNG and only a step that can move the weights makes cached scores stale); with ``lr > 0``
+only tensors on sampled paths change (zero gradients are dropped to ``None`` before the
+step, so momentum and weight decay never touch an op no candidate used).
 """
 from __future__ import annotations
 
@@ -108,13 +117,17 @@ class SupernetShifter:
         Seed of the batch stream (independent of the searcher's RNG).
     head, head_lr
         A transferred classifier and its LR (default: ``lr``).
+    bn_from_shift
+        The candidate's shifting passes are its BN recalibration (see the module docstring):
+        :class:`ShiftedEvolution` arms :meth:`calibrate`, installed as the evaluator's calibrator.
     """
 
     def __init__(self, models: Sequence[nn.Module], set_arch: Sequence[Callable[[dict], None]],
                  route: Callable[[dict], int], train_set: Dataset, lr: float = 1e-4, momentum: float = 0.9,
                  weight_decay: float = 4e-5, iters: int = 20, batch_size: int = 32, update: str = "per_generation",
                  label_smoothing: float = 0.1, seed: int = 0, device: torch.device | str = "cpu",
-                 head: Sequence[nn.Parameter] = (), head_lr: Optional[float] = None) -> None:
+                 head: Sequence[nn.Parameter] = (), head_lr: Optional[float] = None,
+                 bn_from_shift: bool = False) -> None:
         if update not in ("per_generation", "per_candidate"):
             raise ConfigError("search.shift_update", update, "allowed values: per_generation, per_candidate")
         if iters <= 0:
@@ -143,17 +156,45 @@ class SupernetShifter:
         self.seconds = 0.0
         self.losses: list[float] = []
         self._pending = False
+        self.bn_from_shift = bool(bn_from_shift)
+        self._armed = False
 
-    def train_candidate(self, arch: dict) -> float:
-        """Take the candidate's loss on ``iters`` fresh batches; step now or accumulate. Returns the mean loss."""
+    def arm(self) -> None:
+        """Let the next :meth:`calibrate` call shift the candidate being scored (once)."""
+        self._armed = True
+
+    def disarm(self) -> bool:
+        """Cancel an unused :meth:`arm`; returns whether it was still armed (the evaluator did not calibrate)."""
+        armed, self._armed = self._armed, False
+        return armed
+
+    def calibrate(self, leaf: int, arch: dict) -> bool:
+        """The evaluator's calibrator: when armed, the candidate's shifting passes recalibrate its BN.
+
+        Returns ``False`` when not armed (tracked architectures, the final re-scoring): the
+        evaluator then recalibrates on its own batches and nothing is shifted.
+        """
+        if not self._armed:
+            return False
+        self._armed = False
+        with torch.enable_grad():
+            self.train_candidate(arch, keep_bn=True)
+        return True
+
+    def train_candidate(self, arch: dict, keep_bn: bool = False) -> float:
+        """Take the candidate's loss on ``iters`` fresh batches; step now or accumulate. Returns the mean loss.
+
+        ``keep_bn``: leave the train-mode BN statistics in place (the evaluator recalibrates
+        through these passes and restores BN itself); otherwise they are put back.
+        """
         started = time.perf_counter()
         leaf = self.route(arch)
         model = self.models[leaf]
         was_training = model.training
         self.set_arch[leaf](arch)
-        # The evaluator owns BN statistics (it recalibrates per subnet): shifting must not leak
-        # its train-mode running averages into later scores, so they are put back afterwards.
-        saved = snapshot_bn(self._bns[leaf])
+        # Unless these passes are the evaluator's recalibration, shifting must not leak its
+        # train-mode running averages into later scores, so they are put back afterwards.
+        saved = None if keep_bn else snapshot_bn(self._bns[leaf])
         model.train()
         total = 0.0
         try:
@@ -166,7 +207,8 @@ class SupernetShifter:
                 if self.update == "per_candidate":
                     self.step()
         finally:
-            restore_bn(self._bns[leaf], saved)
+            if saved is not None:
+                restore_bn(self._bns[leaf], saved)
             model.train(was_training)
         self.candidates += 1
         self.losses.append(total / self.iters)
@@ -197,6 +239,7 @@ class SupernetShifter:
         """What the shifting did, for results.json."""
         return {"steps": self.steps, "candidates_trained": self.candidates, "seconds": self.seconds,
                 "iters_per_candidate": self.iters, "batch_size": self.stream.batch_size, "update": self.update,
+                "bn": "shift" if self.bn_from_shift else "recalibrate",
                 "lr": [g["lr"] for g in self.optimizer.param_groups],
                 "mean_loss": float(np.mean(self.losses)) if self.losses else None}
 
@@ -236,7 +279,9 @@ class ShiftedEvolution(EvolutionSearch):
         (code: fine-tune on the candidate, then score it; needs ``per_candidate`` updates).
     reevaluate_parents
         Re-score the parents at the start of each generation once the weights moved, so
-        they compete with the new candidates on the same weights.
+        they compete with the new candidates on the same weights (an option: the paper and
+        the official code keep the parents' old scores, and re-scoring spends evaluations
+        of the budget on architectures already seen).
     final_reevaluate
         How many of the best architectures are re-scored on the final supernet. That many
         evaluations of the budget are held back for it while the supernet can move.
@@ -247,7 +292,7 @@ class ShiftedEvolution(EvolutionSearch):
     def __init__(self, shifter: SupernetShifter, seed: int = 0, constraint: Optional[Callable[[dict], bool]] = None,
                  population: int = 50, generations: int = 20, select_num: int = 10, mutation_num: int = 25,
                  crossover_num: int = 25, mutation_prob: float = 0.1, order: str = "evaluate_first",
-                 reevaluate_parents: bool = True, final_reevaluate: int = 10) -> None:
+                 reevaluate_parents: bool = False, final_reevaluate: int = 10) -> None:
         super().__init__(seed, constraint, population, generations, select_num, mutation_num, crossover_num,
                          mutation_prob)
         if order not in ("evaluate_first", "train_first"):
@@ -294,6 +339,8 @@ class ShiftedEvolution(EvolutionSearch):
         return out
 
     def evaluate_generation(self, candidates: list[dict], board: ScoreBoard, generation: int) -> list[dict]:
+        if self.shifter.bn_from_shift:
+            return self._evaluate_with_shift_bn(candidates, board)
         records = []
         for arch in candidates:
             if board.budget.exhausted():
@@ -309,6 +356,31 @@ class ShiftedEvolution(EvolutionSearch):
             if self.order == "evaluate_first":
                 self.shifter.train_candidate(arch)
                 board.version = self.shifter.version
+            records.append(record)
+        self.shifter.end_generation()
+        board.version = self.shifter.version
+        return records
+
+    def _evaluate_with_shift_bn(self, candidates: list[dict], board: ScoreBoard) -> list[dict]:
+        """The official order: each candidate's shifting passes run inside its scoring, as its BN recalibration.
+
+        With ``per_generation`` the weights the score sees are those before this generation's
+        step (``evaluate_first``); with ``per_candidate`` they are those after the
+        candidate's own steps (``train_first``), and the record carries the new version.
+        """
+        records = []
+        for arch in candidates:
+            if board.budget.exhausted():
+                break
+            stale = arch_key(arch) in board.cache
+            self.shifter.arm()
+            record = board.rescore(arch)
+            if self.shifter.disarm() and record is not None:
+                self.shifter.train_candidate(arch)  # scored without recalibration (bn_mode inherit): shift after
+            if record is None:
+                break
+            self.reevaluations += int(stale)
+            board.version = record["version"] = self.shifter.version
             records.append(record)
         self.shifter.end_generation()
         board.version = self.shifter.version

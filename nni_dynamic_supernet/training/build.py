@@ -118,7 +118,8 @@ def partition_for(recipe: Recipe, model: nn.Module) -> Partition:
     if kind == "none":
         return OneShotPartition(space, seed=recipe.seed)
     if kind == "exhaustive":
-        return ExhaustivePartition(space, recipe.training.split_label, seed=recipe.seed)
+        return ExhaustivePartition(space, recipe.training.split_label, seed=recipe.seed,
+                                   budget=recipe.training.partition_budget)
     if kind == "gradient_matching":
         from ..recipe import split_schedule
         t = recipe.training
@@ -128,7 +129,8 @@ def partition_for(recipe: Recipe, model: nn.Module) -> Partition:
         labels = t.gm_labels or [label for label in space if label in owned]
         return GradientMatchingPartition(space, split_schedule(recipe), t.split_branching, batches=t.gm_batches,
                                          edge_rule=t.gm_edge_rule, restart=t.gm_restart, labels=labels,
-                                         seed=recipe.seed, fix_schedule=t.gm_fix_schedule)
+                                         seed=recipe.seed, fix_schedule=t.gm_fix_schedule,
+                                         restart_schedule=t.gm_restart_schedule, budget=t.partition_budget)
     raise ConfigError("training.partition", kind, "allowed: none, exhaustive, gradient_matching")
 
 
@@ -296,4 +298,5 @@ def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence
 
     return SupernetEngine(models, set_arch, optimizer, path_sampler, lr_policy, state_policy, update_rule,
                           partition, data_sampler=data_sampler, grad_clip=t.grad_clip, criterion=criterion,
-                          skip_nonfinite=t.skip_nonfinite, op_modules=op_modules)
+                          skip_nonfinite=t.skip_nonfinite, op_modules=op_modules, unused_grads=t.unused_grads,
+                          op_norm_params=t.pa_op_norm)

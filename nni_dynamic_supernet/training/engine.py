@@ -3,9 +3,9 @@
 :class:`SupernetEngine` holds the supernet(s), one optimizer and the recipe's
 components, and runs this step::
 
-    leaf  = partition.sample_leaf()
-    paths = path_sampler.sample(partition.leaves[leaf])
-    loss  = update_rule.apply(engine, leaf, paths, batch, step)
+    for leaf in partition.step_leaves():      # one drawn leaf, or every leaf (per_leaf budget)
+        paths = path_sampler.sample(partition.leaves[leaf])
+        loss  = update_rule.apply(engine, leaf, paths, batch, step)
     path_sampler.observe(...); data_sampler.observe(...)
 
 It knows nothing of NNI or Lightning: the bridge passes in a ``set_arch`` function per
@@ -91,6 +91,13 @@ def _clip_with_norms(params: list, norms: torch.Tensor, max_norm: float) -> None
     torch._foreach_mul_(grads, coef)
 
 
+def _norm_params(module: nn.Module, which: str) -> list[nn.Parameter]:
+    """The parameters of a candidate op that make its PA gradient norm (``conv``: convolutions only)."""
+    if which == "all":
+        return list(module.parameters())
+    return [p for m in module.modules() if isinstance(m, nn.modules.conv._ConvNd) for p in m.parameters(recurse=False)]
+
+
 class SupernetEngine:
     """Runs training steps of a weight-sharing supernet from composable components.
 
@@ -112,6 +119,16 @@ class SupernetEngine:
         Skip (instead of failing on) a step whose loss is NaN or infinite.
     op_modules
         Per leaf, ``(label, choice, module)`` of every candidate op (per-op gradient norms).
+    unused_grads
+        ``none``: a parameter the step did not train has no gradient, so the optimizer leaves
+        it alone (the SPOS code). ``zero``: every parameter of the trained sub-supernet gets
+        a zero gradient when it has none, so weight decay and the active optimizer state's
+        momentum move it every step, as under the PyTorch 1.8 ``zero_grad`` the DYNAS code
+        (CaLR, MS) ran on. DYNAS gives a parameter zeros only after its first use; here every
+        parameter of the leaf has them from the first step.
+    op_norm_params
+        Which tensors of an op make PA's gradient norm: ``conv`` (convolution weights and
+        biases, the official PA&DA code) or ``all`` (every parameter, BN affine included).
     """
 
     def __init__(self, models: Sequence[nn.Module], set_arch: Sequence[Callable[[dict], None]],
@@ -119,7 +136,14 @@ class SupernetEngine:
                  state_policy: OptimizerStatePolicy, update_rule: UpdateRule, partition: Partition,
                  data_sampler: Any = None, grad_clip: Optional[float] = None,
                  criterion: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
-                 skip_nonfinite: bool = False, op_modules: Optional[Sequence[list]] = None) -> None:
+                 skip_nonfinite: bool = False, op_modules: Optional[Sequence[list]] = None,
+                 unused_grads: str = "none", op_norm_params: str = "conv") -> None:
+        if unused_grads not in ("none", "zero"):
+            raise ConfigError("training.unused_grads", unused_grads, "allowed values: none, zero")
+        if op_norm_params not in ("conv", "all"):
+            raise ConfigError("training.pa_op_norm", op_norm_params, "allowed values: conv, all")
+        self.unused_grads = unused_grads
+        self.op_norm_params = op_norm_params
         self.models = list(models)
         self.set_arch_fns = list(set_arch)
         self.optimizer = optimizer
@@ -157,6 +181,9 @@ class SupernetEngine:
         self._current_arch: Optional[dict] = None
         self._params = [p for group in optimizer.param_groups for p in group["params"]]
         self._op_tables: dict[int, dict] = {}
+        #: The leaf being trained (``unused_grads='zero'`` fills its parameters' missing gradients).
+        self._leaf = 0
+        self._leaf_params: dict[int, list[nn.Parameter]] = {}
         #: Steps taken so far (the step index after the last ``train_step``).
         self.steps_done = 0
         # Flat list of every module, built once: checking train mode on it is cheap, while
@@ -241,6 +268,8 @@ class SupernetEngine:
             self.skipped_steps += 1
             self.zero_grad()
             return False
+        if self.unused_grads == "zero":
+            self._fill_zero_grads()  # zero norms: the clip total below is unchanged
         if self.grad_clip is not None and kept:
             if self._one_kind() and norms is not None and norms.dtype == kept[0].grad.dtype:
                 _clip_with_norms(kept, norms, self.grad_clip)  # type: ignore[arg-type]
@@ -257,6 +286,15 @@ class SupernetEngine:
         if scaler is not None:
             scaler.update()
         return True
+
+    def _fill_zero_grads(self) -> None:
+        """Give every parameter of the trained leaf without a gradient a zero one (``unused_grads='zero'``)."""
+        params = self._leaf_params.get(self._leaf)
+        if params is None:
+            params = self._leaf_params[self._leaf] = [p for p in self.models[self._leaf].parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
 
     def observe_examples(self, index: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         """Give the data sampler each example's importance ``||softmax(z) - onehot(y)||``, at no extra forward."""
@@ -286,13 +324,15 @@ class SupernetEngine:
             for label, choice, module in self.op_modules[leaf]:
                 params = table.setdefault((label, choice), [])
                 known = {id(p) for p in params}
-                params.extend(p for p in module.parameters() if id(p) not in known)
+                params.extend(p for p in _norm_params(module, self.op_norm_params) if id(p) not in known)
             tables[leaf] = table
         return tables[leaf]
 
     def op_grad_norms(self, leaf: int, arch: dict) -> dict:
         """Per chosen op, the sum of its parameter tensors' gradient L2 norms, keyed by (label, choice).
 
+        The tensors are those :attr:`op_norm_params` selects (default: convolution weights and
+        biases only, as the official PA&DA code).
         Summed over every module carrying the label (all cells of a cell space); an op
         without parameters or gradients gets 0. One host-device synchronisation per call.
         """
@@ -327,16 +367,23 @@ class SupernetEngine:
             x, y, index = batch[0], batch[1], batch[2]
         skipped_before = self.skipped_steps
         checked_before = self._checked_steps
-        leaf = self.partition.sample_leaf()
-        paths = self.path_sampler.sample(self.partition.leaves[leaf])
-        self.last_paths = paths
         self._ensure_train_mode()
         # The partition may restart the LR schedule at a GM-NAS restart (fix_sche); otherwise this is ``step``.
         lr_step = self.partition.schedule_step(step, getattr(self.lr_policy, "total_steps", 0))
-        loss = self.update_rule.apply(self, leaf, paths, (x, y, index), lr_step)
+        # One drawn leaf (shared budget) or every leaf on the same batch (per_leaf budget).
+        leaves = self.partition.step_leaves()
+        paths: list[dict] = []
+        losses = []
+        for leaf in leaves:
+            leaf_paths = self.path_sampler.sample(self.partition.leaves[leaf])
+            paths.extend(leaf_paths)
+            self._leaf = leaf
+            losses.append(self.update_rule.apply(self, leaf, leaf_paths, (x, y, index), lr_step))
+            for observer in self.step_observers:  # per leaf: the gradients it sees are this leaf's
+                observer(step, leaf_paths)
+        loss = losses[0] if len(losses) == 1 else torch.stack(losses).mean()
+        self.last_paths = paths
         self.steps_done = step + 1
-        for observer in self.step_observers:
-            observer(step, paths)
         if self._checked_steps > checked_before and not self.skip_nonfinite:
             # Every optimizer step of this step read its gradients finite: defer the loss check (no host sync).
             self._loss_flags.append(torch.isfinite(loss.detach()))

@@ -1,7 +1,9 @@
 """Gradient-matching scores of GM-NAS: how much the choices of one label agree on the shared weights.
 
 For a candidate label ``e`` of a sub-supernet, each repeat draws one fresh training batch and
-one random *context* path of the sub-supernet; then for every choice ``o`` of ``e`` it runs the
+one random *context* path of the sub-supernet (a connected one: like the official sampler's
+``check_connect``, a cell whose output is cut off from its input by ``none`` edges is drawn
+again, since it gives all-zero gradients that only add noise to the score); then for every choice ``o`` of ``e`` it runs the
 context path with ``o`` on ``e`` and takes the gradient of the loss on the *shared* weights
 ``S_e``. Pairs of choices score ``1 - cos(g_i, g_j)``, averaged over the repeats
 (METHODS §3(b)b). Batch and context stay fixed across the choices of one repeat, so only ``e``
@@ -15,13 +17,19 @@ matrices are all-reduced, so every rank takes the same split.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import re
+from typing import Callable, Sequence, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["shared_parameters", "gradient_distances", "draw_context"]
+__all__ = ["shared_parameters", "gradient_distances", "draw_context", "cell_connected"]
+
+#: A cell-edge label ``<cell prefix><from>_<to>`` (NNI's NAS-Bench-201 labels: ``cell/0_1`` ... ``cell/2_3``).
+_EDGE_LABEL = re.compile(r"^(?P<cell>.*?)(?P<src>\d+)_(?P<dst>\d+)$")
+#: Redraws of a context before a disconnected one is accepted (a mask with no connected path).
+_MAX_CONTEXT_DRAWS = 1000
 
 BatchSource = Callable[[np.random.RandomState], tuple[torch.Tensor, torch.Tensor]]
 
@@ -65,15 +73,48 @@ def shared_parameters(model: nn.Module, op_modules: Sequence[tuple], label: str)
     return out
 
 
+def cell_connected(arch: dict, none: str = "none") -> bool:
+    """Whether every cell of ``arch`` has a path of non-``none`` edges from its first node to its last.
+
+    Cell edges are the labels ``<prefix><from>_<to>``; other labels are ignored, so a space
+    without ``none`` edges (or without cells) is always connected. For NAS-Bench-201 this is
+    the official GM-NAS sampler's ``check_connect``.
+    """
+    cells: dict[str, list[tuple[int, int, object]]] = {}
+    for label, choice in arch.items():
+        match = _EDGE_LABEL.match(str(label))
+        if match is not None:
+            cells.setdefault(match["cell"], []).append((int(match["src"]), int(match["dst"]), choice))
+    for edges in cells.values():
+        if all(choice != none for _, _, choice in edges):
+            continue
+        reached = {min(src for src, _, _ in edges)}
+        for src, dst, choice in sorted(edges, key=lambda e: (e[1], e[0])):  # targets in order: a DAG with src < dst
+            if choice != none and src in reached:
+                reached.add(dst)
+        if max(dst for _, dst, _ in edges) not in reached:
+            return False
+    return True
+
+
 def draw_context(mask: dict[str, list], rng: np.random.RandomState) -> dict:
-    """A uniformly random path among the allowed choices of ``mask`` (RSPS's context path)."""
-    return {label: choices[rng.randint(len(choices))] for label, choices in mask.items()}
+    """A uniformly random *connected* path among the allowed choices of ``mask`` (RSPS's context path).
+
+    Disconnected cells (see :func:`cell_connected`) are drawn again, as the official sampler
+    does; if ``mask`` allows no connected path the last draw is kept after a bounded number of tries.
+    """
+    for _ in range(_MAX_CONTEXT_DRAWS):
+        arch = {label: choices[rng.randint(len(choices))] for label, choices in mask.items()}
+        if cell_connected(arch):
+            break
+    return arch
 
 
 def gradient_distances(forward: Callable[[dict, torch.Tensor], torch.Tensor],
                        criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                        model: nn.Module, shared: Sequence[nn.Parameter], mask: dict[str, list], label: str,
-                       batches: BatchSource, repeats: int, rng: np.random.RandomState) -> np.ndarray:
+                       batches: BatchSource, repeats: int, rng: np.random.RandomState,
+                       return_repeats: bool = False) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Mean ``1 - cos`` between the shared-weight gradients of every pair of ``label``'s choices.
 
     Parameters
@@ -97,20 +138,23 @@ def gradient_distances(forward: Callable[[dict, torch.Tensor], torch.Tensor],
         Number of batches R (the paper uses 100).
     rng
         The scorer's random state (batches and context paths): resume-safe when saved.
+    return_repeats
+        Also return the ``(repeats, n, n)`` matrix of every repeat (how noisy the mean is).
 
     Returns
     -------
     numpy.ndarray
         ``(n, n)`` distances, ``n = len(mask[label])``; the diagonal is ``1 - cos(g, g)``.
+        With ``return_repeats``, ``(mean, per_repeat)``.
     """
     choices = list(mask[label])
     n = len(choices)
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     was_training = model.training
     model.train()
-    total = torch.zeros(n, n, dtype=torch.float64)
+    per_repeat = torch.zeros(max(1, repeats), n, n, dtype=torch.float64)
     try:
-        for _ in range(repeats):
+        for r in range(repeats):
             x, y = batches(rng)
             context = draw_context(mask, rng)
             rows = []
@@ -121,7 +165,7 @@ def gradient_distances(forward: Callable[[dict, torch.Tensor], torch.Tensor],
                                        for g, p in zip(grads, shared)]))
             g = torch.stack(rows)
             norms = g.norm(dim=1)
-            total += (1.0 - (g @ g.T) / (torch.outer(norms, norms) + 1e-6)).cpu()
+            per_repeat[r] = (1.0 - (g @ g.T) / (torch.outer(norms, norms) + 1e-6)).cpu()
     finally:
         with torch.no_grad():
             for name, b in model.named_buffers():
@@ -130,7 +174,12 @@ def gradient_distances(forward: Callable[[dict, torch.Tensor], torch.Tensor],
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         world = torch.distributed.get_world_size()
         device = shared[0].device if shared else torch.device("cpu")
-        summed = total.to(device)
+        summed = per_repeat.to(device)
         torch.distributed.all_reduce(summed)
-        total = summed.cpu() / world
-    return (total / max(1, repeats)).numpy()
+        per_repeat = summed.cpu() / world
+    # Summed in repeat order, as the running total was: the mean is bit-identical to before.
+    total = torch.zeros(n, n, dtype=torch.float64)
+    for r in range(repeats):
+        total += per_repeat[r]
+    mean = (total / max(1, repeats)).numpy()
+    return (mean, per_repeat[:repeats].numpy()) if return_repeats else mean

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["min_group_size", "balanced_partitions", "within_cost", "min_cut", "select_split", "EDGE_RULES"]
+__all__ = ["min_group_size", "balanced_partitions", "within_cost", "min_cut", "select_split", "edge_stability",
+           "EDGE_RULES"]
 
 #: Edge-selection rules: NB201 code (max across-cut distance), DARTS/ProxylessNAS code (min
 #: within-group distance), and the random ablation.
@@ -136,3 +137,53 @@ def select_split(distances: dict[str, np.ndarray], groups: int, rule: str,
     else:
         label = min(candidates, key=lambda k: candidates[k]["within"])
     return {"label": label, "groups": candidates[label]["groups"], "candidates": candidates}
+
+
+def edge_stability(per_repeat: dict[str, np.ndarray], choice: dict, rule: str, groups: int) -> dict:
+    """How far the chosen label's edge score stands above its noise over the R repeats.
+
+    Each label's score is recomputed per repeat with its chosen groups fixed (``max_cut``: the
+    across-cut distance; ``min_within``: minus the within-group distance), giving its mean and
+    standard error. ``margin`` is the chosen label's mean score minus the runner-up's and
+    ``noise`` the standard error of that difference (the labels' repeats are independent
+    draws), so ``margin_over_noise`` below about 2 means another draw of R batches could well
+    pick another label. ``group_agreement`` is the fraction of repeats whose own min-cut of the
+    chosen label gives the chosen groups.
+
+    Parameters
+    ----------
+    per_repeat
+        Label -> ``(R, n, n)`` distance matrices of every repeat.
+    choice
+        :func:`select_split`'s result.
+    rule
+        ``max_cut`` or ``min_within``.
+    groups
+        Branching factor.
+    """
+    scores: dict[str, dict] = {}
+    for label, stack in per_repeat.items():
+        part = tuple(tuple(g) for g in choice["candidates"][label]["groups"])
+        values = []
+        for d in np.asarray(stack, dtype=np.float64):
+            d = (d + d.T) / 2.0
+            within = within_cost(d, part)
+            values.append(float(np.triu(d, 1).sum()) - within if rule == "max_cut" else -within)
+        arr = np.array(values)
+        se = float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else None
+        scores[label] = {"mean": float(arr.mean()), "se": se}
+    label = choice["label"]
+    others = [k for k in scores if k != label]
+    out: dict = {"repeats": int(len(next(iter(per_repeat.values())))), "scores": scores,
+                 "runner_up": None, "margin": None, "noise": None, "margin_over_noise": None}
+    if others:
+        runner = max(others, key=lambda k: scores[k]["mean"])
+        margin = scores[label]["mean"] - scores[runner]["mean"]
+        se_a, se_b = scores[label]["se"], scores[runner]["se"]
+        noise = float(np.hypot(se_a, se_b)) if se_a is not None and se_b is not None else None
+        out.update(runner_up=runner, margin=margin, noise=noise,
+                   margin_over_noise=margin / noise if noise else None)
+    chosen = tuple(tuple(g) for g in choice["groups"])
+    agree = [min_cut(d, groups)[0] == chosen for d in np.asarray(per_repeat[label], dtype=np.float64)]
+    out["group_agreement"] = float(np.mean(agree))
+    return out

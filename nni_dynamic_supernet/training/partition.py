@@ -25,7 +25,20 @@ from .min_cut import EDGE_RULES, select_split
 from .paths import rng_state, set_rng_state
 
 __all__ = ["Partition", "OneShotPartition", "ExhaustivePartition", "GradientMatchingPartition", "split_labels_of",
-           "even_split_epochs"]
+           "even_split_epochs", "BUDGETS", "RESTART_SCHEDULES"]
+
+#: How the training steps are spread over the leaves (``training.partition_budget``).
+#: ``per_leaf``: every leaf trains on every step, so each sub-supernet gets the whole phase it
+#: exists in, as both papers' code does (one training run per sub-supernet); the cost grows
+#: with the number of leaves. ``shared``: one leaf per step, drawn in proportion to its size,
+#: so the leaves share the one-shot budget (the equal-compute ablation).
+BUDGETS = ("per_leaf", "shared")
+
+#: The LR schedule of leaves restarted at GM-NAS's final split (``training.gm_restart_schedule``).
+#: ``fresh``: a new schedule of the full length from its top, cut off at the end of training
+#: (official ``fix_sche=0``); ``stretched``: a new schedule from its top spanning the steps left
+#: (official ``fix_sche=1``); ``continue``: the global schedule carries on (no official mode).
+RESTART_SCHEDULES = ("fresh", "stretched", "continue")
 
 
 class Partition:
@@ -37,9 +50,16 @@ class Partition:
         Label -> choices of the whole search space.
     seed
         Seeds the leaf-sampling RNG.
+    budget
+        ``per_leaf`` or ``shared`` (see :data:`BUDGETS`).
     """
 
-    def __init__(self, space: dict[str, list], seed: int = 0) -> None:
+    def __init__(self, space: dict[str, list], seed: int = 0, budget: str = "shared") -> None:
+        if budget not in BUDGETS:
+            raise ConfigError("training.partition_budget", budget, f"allowed values: {', '.join(BUDGETS)}")
+        self.budget = budget
+        #: Calls of :meth:`step_leaves` (training steps of the loop, whatever the number of leaves trained).
+        self.loop_steps = 0
         self.space = {label: list(choices) for label, choices in space.items()}
         self.leaves: list[dict[str, list]] = [dict(self.space)]
         self.rng = np.random.RandomState(seed + 7919)
@@ -75,6 +95,41 @@ class Partition:
         sizes = np.array([self.leaf_size(i) for i in range(self.num_leaves)], dtype=np.float64)
         return int(self.rng.choice(self.num_leaves, p=sizes / sizes.sum()))
 
+    def step_leaves(self) -> list[int]:
+        """The leaves this training step trains, counted in each leaf's tree node.
+
+        ``per_leaf``: every leaf, in slot order (each sub-supernet gets every step of the phase
+        it exists in). ``shared``: one leaf drawn by :meth:`sample_leaf`.
+        """
+        self.loop_steps += 1
+        leaves = list(range(self.num_leaves)) if self.budget == "per_leaf" else [self.sample_leaf()]
+        for slot in leaves:
+            node = self.nodes[self._leaf_node[slot]]
+            node["steps"] = int(node.get("steps", 0)) + 1
+        return leaves
+
+    def budget_report(self) -> dict:
+        """The training cost of the partition for results.json.
+
+        ``steps_per_leaf``: per current leaf (slot order), the steps its weights were trained
+        since they were last (re)initialised, inherited ancestors' steps included; ``total_steps``:
+        path-training steps summed over every node of the tree; ``loop_steps``: training-loop
+        steps (``total_steps / loop_steps`` is the cost factor over one-shot training).
+        """
+        per_leaf = []
+        for node_id in self._leaf_node:
+            steps, node = 0, self.nodes[node_id]
+            while True:
+                steps += int(node.get("steps", 0))
+                if node.get("restarted") or node["parent"] is None:
+                    break
+                node = self.nodes[node["parent"]]
+            per_leaf.append(steps)
+        total = sum(int(n.get("steps", 0)) for n in self.nodes)
+        return {"budget": self.budget, "steps_per_leaf": per_leaf, "total_steps": total,
+                "loop_steps": self.loop_steps,
+                "cost_factor": total / self.loop_steps if self.loop_steps else None}
+
     def describe(self) -> list[dict]:
         """Leaves as plain data for results.json: only the labels a leaf restricts."""
         return [self._restricted(leaf) for leaf in self.leaves]
@@ -89,6 +144,10 @@ class Partition:
         A no-op for partitions fixed at construction (one-shot, few-shot).
         """
         return []
+
+    def split_due(self, epochs_done: int) -> bool:
+        """Whether :meth:`maybe_split` would split after ``epochs_done`` epochs (never, by default)."""
+        return False
 
     def schedule_step(self, step: int, total_steps: int) -> int:
         """The step the LR schedule sees at training step ``step`` (``step`` unless a restart re-runs it)."""
@@ -122,7 +181,8 @@ class Partition:
     def state_dict(self) -> dict:
         """The leaves, the tree and the leaf-sampling RNG (plain data)."""
         return {"leaves": [{k: list(v) for k, v in leaf.items()} for leaf in self.leaves], "rng": rng_state(self.rng),
-                "nodes": [_plain(n) for n in self.nodes], "leaf_nodes": list(self._leaf_node)}
+                "nodes": [_plain(n) for n in self.nodes], "leaf_nodes": list(self._leaf_node),
+                "loop_steps": self.loop_steps}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`."""
@@ -131,6 +191,7 @@ class Partition:
         if "nodes" in state:  # checkpoints from before the tree was recorded have flat leaves only
             self.nodes = [_plain(n) for n in state["nodes"]]
             self._leaf_node = [int(i) for i in state["leaf_nodes"]]
+        self.loop_steps = int(state.get("loop_steps", 0))
 
 
 class OneShotPartition(Partition):
@@ -142,11 +203,14 @@ class ExhaustivePartition(Partition):
 
     The tree has one split, before training, with branching factor = number of choices
     (singleton groups: no scoring needed). The DYNAS reproduction splits NAS-Bench-201 on edge
-    0; by default we split on the first label. Sub-supernets do not share weights.
+    0; by default we split on the first label. Sub-supernets do not share weights. With the
+    default ``budget='per_leaf'`` every sub-supernet trains for the whole run, as Zhao et al.
+    and the DYNAS code do (one full training per sub-supernet).
     """
 
-    def __init__(self, space: dict[str, list], split_label: Optional[str] = None, seed: int = 0) -> None:
-        super().__init__(space, seed)
+    def __init__(self, space: dict[str, list], split_label: Optional[str] = None, seed: int = 0,
+                 budget: str = "per_leaf") -> None:
+        super().__init__(space, seed, budget)
         label = split_label if split_label is not None else next(iter(space))
         if label not in space:
             raise ConfigError("training.split_label", label, f"not a label of the space; labels: {', '.join(space)}")
@@ -192,8 +256,15 @@ class GradientMatchingPartition(Partition):
     restart
         ``final`` or ``none``.
     fix_schedule
-        With ``restart='final'``, run the LR schedule again from its start over the steps left
-        after the final split (the official code's ``fix_sche``); otherwise it continues.
+        Shorthand for ``restart_schedule='stretched'`` (the official ``fix_sche=1``) when
+        ``restart_schedule`` is not given.
+    restart_schedule
+        LR schedule of the leaves restarted at the final split (:data:`RESTART_SCHEDULES`);
+        default ``fresh`` (official ``fix_sche=0``). Either official mode starts the
+        restarted leaves at the schedule's top; ``continue`` is the earlier behaviour.
+    budget
+        ``per_leaf`` (default: every leaf trains on every step, as the official code trains
+        each child for the whole phase) or ``shared`` (see :data:`BUDGETS`).
     labels
         Candidate labels (``None``: all).
     seed
@@ -202,8 +273,14 @@ class GradientMatchingPartition(Partition):
 
     def __init__(self, space: dict[str, list], split_epochs: Sequence[int], branching: Sequence[int],
                  batches: int = 100, edge_rule: str = "max_cut", restart: str = "final",
-                 labels: Optional[Sequence[str]] = None, seed: int = 0, fix_schedule: bool = False) -> None:
-        super().__init__(space, seed)
+                 labels: Optional[Sequence[str]] = None, seed: int = 0, fix_schedule: bool = False,
+                 restart_schedule: Optional[str] = None, budget: str = "per_leaf") -> None:
+        super().__init__(space, seed, budget)
+        if restart_schedule is None:
+            restart_schedule = "stretched" if fix_schedule else "fresh"
+        if restart_schedule not in RESTART_SCHEDULES:
+            raise ConfigError("training.gm_restart_schedule", restart_schedule,
+                              f"allowed values: {', '.join(RESTART_SCHEDULES)}")
         if len(split_epochs) != len(branching):
             raise ConfigError("training.split_branching", list(branching),
                               f"give one branching factor per split epoch ({len(split_epochs)})")
@@ -229,7 +306,7 @@ class GradientMatchingPartition(Partition):
         self.edge_rule = edge_rule
         self.restart = restart
         self.levels_done = 0
-        self.fix_schedule = bool(fix_schedule)
+        self.restart_schedule = restart_schedule
         self.restart_step: Optional[int] = None
         self.score_rng = np.random.RandomState(seed + 104729)
         #: Weights every leaf restarts from at the final split (set by the bridge from the untrained supernet).
@@ -250,6 +327,9 @@ class GradientMatchingPartition(Partition):
         return [label for label in self.labels
                 if len(leaf[label]) == len(self.space[label]) and len(leaf[label]) >= groups]
 
+    def split_due(self, epochs_done: int) -> bool:
+        return self.levels_done < len(self.split_epochs) and self.split_epochs[self.levels_done] <= epochs_done
+
     def maybe_split(self, epochs_done: int, engine: Any, batches: Callable) -> list[dict]:
         """Run every level whose split epoch is ``<= epochs_done`` and has not run yet.
 
@@ -259,7 +339,7 @@ class GradientMatchingPartition(Partition):
         """
         from .sub_supernets import inherit_leaf, restart_leaf
         made = []
-        while self.levels_done < len(self.split_epochs) and self.split_epochs[self.levels_done] <= epochs_done:
+        while self.split_due(epochs_done):
             level = self.levels_done
             final = level == len(self.split_epochs) - 1
             groups = self.branching[level]
@@ -272,6 +352,7 @@ class GradientMatchingPartition(Partition):
                         raise RuntimeError("restart='final' needs remember_initial_weights() before training")
                     for child in split["slots"]:
                         restart_leaf(engine, child, self.initial_weights)
+                        self.nodes[self._leaf_node[child]]["restarted"] = True
                 else:
                     for child in split["slots"][1:]:
                         inherit_leaf(engine, slot, child)
@@ -286,11 +367,13 @@ class GradientMatchingPartition(Partition):
     def _score_and_split(self, slot: int, groups: int, engine: Any, batches: Callable, epoch: int,
                          level: int) -> Optional[dict]:
         from .gradient_matching import gradient_distances, shared_parameters
+        from .min_cut import edge_stability
         labels = self.candidate_labels(slot, groups)
         if not labels:
             return None
         leaf = self.leaves[slot]
         distances: dict[str, np.ndarray] = {}
+        repeats: dict[str, np.ndarray] = {}
         if self.edge_rule == "random":
             distances = {label: np.zeros((len(leaf[label]),) * 2) for label in labels}
         else:
@@ -301,8 +384,9 @@ class GradientMatchingPartition(Partition):
 
             for label in labels:
                 shared = shared_parameters(model, engine.op_modules[slot], label)
-                distances[label] = gradient_distances(forward, engine.criterion, model, shared, leaf, label, batches,
-                                                      self.batches, self.score_rng)
+                distances[label], repeats[label] = gradient_distances(
+                    forward, engine.criterion, model, shared, leaf, label, batches, self.batches, self.score_rng,
+                    return_repeats=True)
         choice = select_split(distances, groups, self.edge_rule, self.score_rng)
         label = choice["label"]
         named = [[leaf[label][i] for i in g] for g in choice["groups"]]
@@ -313,14 +397,25 @@ class GradientMatchingPartition(Partition):
                 "within_cost": choice["candidates"].get(label, {}).get("within"),
                 "candidates": {k: {"groups": [[leaf[k][i] for i in g] for g in v["groups"]],
                                    "within": v["within"], "across": v["across"]}
-                               for k, v in choice["candidates"].items()}}
+                               for k, v in choice["candidates"].items()},
+                "stability": edge_stability(repeats, choice, self.edge_rule, groups) if repeats else None}
         slots = self._split_leaf(slot, label, named, epoch, info)
         return {"slot": slot, "label": label, "groups": named, "slots": slots, "epoch": epoch, "level": level}
 
     def schedule_step(self, step: int, total_steps: int) -> int:
-        if not self.fix_schedule or self.restart_step is None or total_steps <= self.restart_step:
+        """The schedule position of ``step``: after a final-split restart, a new schedule from its top.
+
+        ``fresh`` (official ``fix_sche=0``: a new cosine over the whole run, of which the
+        steps left are used) gives ``step - restart``; ``stretched`` (``fix_sche=1``: a new
+        cosine over the steps left) maps them onto the whole schedule; ``continue`` keeps ``step``.
+        """
+        if self.restart_step is None or self.restart_schedule == "continue":
             return step
         start = self.restart_step
+        if self.restart_schedule == "fresh":
+            return step - start
+        if total_steps <= start:
+            return step
         return int((step - start) * total_steps / (total_steps - start))
 
     def state_dict(self) -> dict:

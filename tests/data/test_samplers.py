@@ -231,3 +231,24 @@ def test_bad_arguments_are_config_errors():
     with pytest.raises(ConfigError):
         SmoothingSchedule("linear", 1.5)
     assert math.isclose(SmoothingSchedule("decreasing")(1, 4), 0.75)
+
+
+def test_default_unseen_rule_is_the_official_per_epoch_reset():
+    """Paper section 3.4 and train_panda_201.py: scores restart at 0 every epoch; an undrawn example scores 0."""
+    import numpy as np
+    from nni_dynamic_supernet.recipe import Recipe
+    assert Recipe().training.da_unseen == "zero" and Recipe.from_dict({"strategy": "pada"}).training.da_unseen == "zero"
+    n, tau = 6, 0.7
+    sampler = ImportanceDataSampler(n, tau=SmoothingSchedule("constant", tau))
+    assert sampler.unseen == "zero"
+    epochs = [([0, 1, 2, 3, 4, 5, 1], [0.5, 1.0, 2.0, 0.25, 3.0, 1.5, 3.0]),
+              ([0, 0, 2, 3], [1.0, 2.0, 0.5, 4.0])]  # 1, 4 and 5 not drawn in the second epoch
+    for epoch, (index, values) in enumerate(epochs):
+        sampler.observe(torch.tensor(index), torch.tensor(values))
+        sampler.on_epoch_end(epoch, 10)
+        official = np.zeros(n)
+        for i, g in zip(index, values):
+            official[i] = np.mean([official[i], g]) if official[i] != 0 else g
+        expected = official / official.sum() * tau + (1 - tau) * np.full(n, 1.0 / n)
+        assert sampler.probs.tolist() == pytest.approx(expected.tolist(), rel=1e-12)
+    assert sampler.probs[[1, 4, 5]].tolist() == pytest.approx([(1 - tau) / n] * 3)

@@ -171,3 +171,112 @@ def test_copy_of_supernet_shifts_independently():
     shifter.train_candidate({label: "conv_3x3" for label in LABELS})
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert any(not torch.equal(before[k], v) for k, v in clone.state_dict().items())
+
+
+def _official_shifter(evaluator, lr, update, iters=2):
+    shifter = SupernetShifter(evaluator.models, evaluator.set_arch, evaluator.route, _train_set(), lr=lr,
+                              iters=iters, batch_size=8, update=update, seed=3, bn_from_shift=True)
+    evaluator.calibrator = shifter.calibrate
+    return shifter
+
+
+@pytest.mark.parametrize("update,order", [("per_generation", "evaluate_first"), ("per_candidate", "train_first")])
+def test_official_bn_order_with_lr_zero_scores_like_plain_evolution_recalibrated_on_the_shift_batches(update, order):
+    # Plain evolution in the official tester's BN order: reset the path's BN statistics, run the candidate
+    # in train mode on the next `iters` shifting batches, score in eval mode. No separate recalibration.
+    from nni_dynamic_supernet.search.shifting import _BatchStream
+    plain_model = _supernet()
+    plain_eval = _evaluator(plain_model)
+    stream = _BatchStream(_train_set(), 8, 3, "cpu")
+
+    def recalibrate_on_stream(leaf, arch):
+        for _ in range(2):
+            plain_model(stream.next()[0])
+        return True
+
+    plain_eval.calibrator = recalibrate_on_stream
+    plain_board = _board(plain_eval)
+    EvolutionSearch(7, None, **EA).run(NO_CONV1, plain_board)
+
+    model = _supernet()
+    before = _state(model)
+    evaluator = _evaluator(model)
+    shifter = _official_shifter(evaluator, 0.0, update)
+    board = _board(evaluator)
+    ShiftedEvolution(shifter, 7, None, order=order, **EA).run(NO_CONV1, board)
+
+    assert shifter.candidates == len(board.history) == evaluator.calibrated_by_hook > 0  # shifts were the recalibration
+    assert [r["arch"] for r in board.history] == [r["arch"] for r in plain_board.history]
+    assert [r["accuracy"] for r in board.history] == [r["accuracy"] for r in plain_board.history]
+    assert [r["loss"] for r in board.history] == [r["loss"] for r in plain_board.history]
+    after = _state(model)
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BN buffers put back
+
+
+def test_official_bn_order_pays_no_separate_recalibration_and_still_shifts():
+    model = _supernet()
+    evaluator = _evaluator(model)
+    calls = []
+    original = evaluator.calib_batches
+    evaluator.calib_batches = [(x, y) for x, y in original]
+    shifter = _official_shifter(evaluator, 0.05, "per_candidate")
+    forward = model.forward
+
+    def counting(x):
+        calls.append(x.shape[0])
+        return forward(x)
+
+    model.forward = counting
+    board = _board(evaluator, limit=12)
+    ShiftedEvolution(shifter, 7, None, order="train_first", final_reevaluate=0, **EA).run(NO_CONV1, board)
+    n = len(board.history)
+    assert shifter.steps == 2 * n and evaluator.calibrated_by_hook == n
+    # Per evaluation: 2 shifting batches of 8 (the recalibration) + 1 validation batch of 16; no calibration batch.
+    assert sum(calls) == n * (2 * 8 + 16)
+
+
+def test_parent_rescoring_is_opt_in():
+    from nni_dynamic_supernet.recipe import Recipe
+    assert Recipe().search.shift_reevaluate_parents is False
+    assert ShiftedEvolution(_shifter(_evaluator(_supernet()), 0.0), 7).reevaluate_parents is False
+
+    def parent_rescores(reevaluate):
+        model = _supernet()
+        evaluator = _evaluator(model)
+        shifter = _shifter(evaluator, lr=0.05, update="per_generation")
+        board = _board(evaluator, limit=200)
+        searcher = ShiftedEvolution(shifter, 7, None, final_reevaluate=0, reevaluate_parents=reevaluate, **EA)
+        paid = []
+        original = searcher.refresh_parents
+
+        def counting(parents, b):
+            before = len(b.history)
+            out = original(parents, b)
+            paid.append(len(b.history) - before)
+            return out
+
+        searcher.refresh_parents = counting
+        searcher.run(NO_CONV1, board)
+        return sum(paid)
+
+    assert parent_rescores(False) == 0  # the budget goes to candidates only, as in the paper and the code
+    assert parent_rescores(True) > 0
+
+
+def test_default_shifting_budget_is_the_papers_640_samples_per_candidate():
+    from pathlib import Path
+
+    from nni_dynamic_supernet.recipe import Recipe, load_recipe
+    s = Recipe().search
+    assert s.shift_iters * s.shift_batch_size == 640 and s.shift_bn == "shift"
+    template = load_recipe(Path(__file__).resolve().parents[2] / "config_templates" / "shifting.yaml")
+    assert template.search.shift_iters * template.search.shift_batch_size == 640
+
+
+def test_official_bn_order_refuses_scores_taken_before_per_candidate_steps():
+    from nni_dynamic_supernet.recipe import Recipe
+    with pytest.raises(ConfigError, match="search.shift_bn"):
+        Recipe.from_dict({"search": {"searcher": "shifted_evolution", "shift_update": "per_candidate",
+                                     "shift_order": "evaluate_first"}})
+    Recipe.from_dict({"search": {"searcher": "shifted_evolution", "shift_update": "per_candidate",
+                                 "shift_order": "evaluate_first", "shift_bn": "recalibrate"}})

@@ -94,7 +94,7 @@ def _param_ops(engine, leaf=0):
 # ---------------------------------------------------------------------------------------------- (a) SPOS
 @pytest.mark.parametrize("strategy", ["spos", "spos_calr_ms"])
 def test_spos_step_leaves_ops_off_the_path_untouched(strategy):
-    engine = _engine(_recipe(strategy))
+    engine = _engine(_recipe(strategy, **{"training.unused_grads": "none"}))
     model = engine.models[0]
     ops = _param_ops(engine)
     before = {id(m): [p.detach().clone() for p in m.parameters()] for _, _, m in ops}
@@ -274,7 +274,7 @@ def test_calr_multi_path_weights_losses_by_path_factor():
     assert float(loss) == pytest.approx(sum(losses) / len(losses), rel=1e-5)
     compared = 0
     for p, g in zip(engine.params, captured["grads"]):
-        if g is None:
+        if g is None or (p.grad is None and not g.any()):  # unused_grads zero (the preset) fills zeros
             assert p.grad is None or not p.grad.any()
             continue
         torch.testing.assert_close(g, p.grad, rtol=1e-5, atol=1e-7)
@@ -341,9 +341,10 @@ def test_partition_split_label_must_exist():
     assert info.value.field == "training.split_label"
 
 
-def test_fsnas_leaves_do_not_share_parameters_and_train_separately():
+@pytest.mark.parametrize("budget", ["shared", "per_leaf"])
+def test_fsnas_leaves_do_not_share_parameters_and_train_separately(budget):
     from nni_dynamic_supernet.nni_bridge import SupernetModule, make_training_module
-    recipe = _recipe("fsnas_calr_ms")
+    recipe = _recipe("fsnas_calr_ms", **{"training.partition_budget": budget})
     space = copy.deepcopy(_pristine())
     mutate_to_supernet(space)
     training_module = make_training_module(recipe, num_classes=3)
@@ -358,6 +359,15 @@ def test_fsnas_leaves_do_not_share_parameters_and_train_separately():
     engine = _engine(recipe, models=models)
     # MS must not cluster on the few-shot split label.
     assert engine.partition.split_label not in engine.state_policy.labels
+    if budget == "per_leaf":  # every sub-supernet trains on every step, each on its own split choice
+        for step in range(2):
+            before = [_snapshot(m) for m in models]
+            engine.train_step(_batch(step), step)
+            assert [engine.partition.route(a) for a in engine.last_paths] == list(range(5))
+            for i, m in enumerate(models):
+                assert not all(torch.equal(p, before[i][n]) for n, p in m.named_parameters()), (step, i)
+        assert {key[0] for key in engine.state_policy._states()} == set(range(5))
+        return
     for step in range(6):
         before = [_snapshot(m) for m in models]
         engine.train_step(_batch(step), step)
@@ -524,3 +534,32 @@ def test_train_step_restores_train_mode_of_every_module_after_eval():
     bns[0].eval()  # one submodule only: the root still says training
     engine.train_step(_batch(2), 2)
     assert all(m.training for m in model.modules())
+
+
+def test_unused_grads_zero_is_the_torch_1_8_zero_grad_step_of_the_dynas_code():
+    """DYNAS (PyTorch 1.8) zero-filled gradients: off-path weights get weight decay and the active momentum."""
+    assert _recipe("spos").training.unused_grads == "none"
+    for strategy in ("spos_calr", "spos_ms", "spos_calr_ms", "fairnas_calr_ms", "fsnas_calr_ms"):
+        assert _recipe(strategy).training.unused_grads == "zero", strategy
+    recipe = _recipe("spos_calr_ms")
+    engine = _engine(recipe)
+    reference = copy.deepcopy(engine.models[0])
+    t = recipe.training
+    ops = _param_ops(engine)
+    engine.train_step(_batch(0), 0)
+    arch = engine.last_paths[0]
+    # The reference: every parameter holds a gradient tensor (zeros where unused), clip, one SGD step.
+    arch_setter(reference)(arch)
+    torch.nn.functional.cross_entropy(reference(_batch(0)[0]), _batch(0)[1]).backward()
+    for p in reference.parameters():
+        if p.grad is None or not p.grad.any():
+            p.grad = torch.zeros_like(p)
+    torch.nn.utils.clip_grad_norm_([p for p in reference.parameters()], t.grad_clip)
+    sgd = torch.optim.SGD(reference.parameters(), lr=engine.last_lr, momentum=t.momentum, nesterov=t.nesterov,
+                          weight_decay=t.weight_decay)
+    sgd.step()
+    for (name, p), q in zip(engine.models[0].named_parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-8, msg=name)
+    off = [m for label, choice, m in ops if arch[label] != choice and any(True for _ in m.parameters())]
+    moved = [m for m in off if any(_has_state(engine, p) for p in m.parameters())]
+    assert off and moved == off  # every op off the path was stepped (decay + momentum state)

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet, op_modules
 from nni_dynamic_supernet.registry import create_space
 from nni_dynamic_supernet.training.build import search_space_of_model
-from nni_dynamic_supernet.training.gradient_matching import draw_context, gradient_distances, shared_parameters
+from nni_dynamic_supernet.training.gradient_matching import (cell_connected, draw_context, gradient_distances,
+                                                              shared_parameters)
 
 torch.set_num_threads(1)
 
@@ -77,3 +78,39 @@ def test_context_paths_stay_inside_the_mask() -> None:
     for _ in range(20):
         ctx = draw_context(mask, rng)
         assert ctx["a"] in (1, 2) and ctx["b"] == "x"
+
+
+NB201_OPS = ["none", "skip_connect", "conv_1x1", "conv_3x3", "avg_pool_3x3"]
+# The official code's edge order (eid 0..5: 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2) in NNI's labels.
+OFFICIAL_EDGES = ["cell/0_1", "cell/0_2", "cell/1_2", "cell/0_3", "cell/1_3", "cell/2_3"]
+
+
+def _official_check_connect(arch: dict) -> bool:
+    """GM-NAS search_model_ws.py ``check_connect``, written over op names instead of one-hot rows."""
+    e = [arch[label] != "none" for label in OFFICIAL_EDGES]
+    return e[3] or (e[1] and e[5]) or (e[0] and e[4]) or (e[0] and e[2] and e[5])
+
+
+def test_connectivity_is_the_official_check_connect_on_every_nb201_cell() -> None:
+    import itertools
+    disconnected = 0
+    for ops in itertools.product(NB201_OPS, repeat=6):
+        arch = dict(zip(OFFICIAL_EDGES, ops))
+        assert cell_connected(arch) == _official_check_connect(arch), arch
+        disconnected += not cell_connected(arch)
+    assert 0 < disconnected < 5 ** 6
+
+
+def test_context_paths_are_connected_cells_only() -> None:
+    mask = {label: list(NB201_OPS) for label in OFFICIAL_EDGES}
+    rng = np.random.RandomState(0)
+    draws = [draw_context(mask, rng) for _ in range(3000)]
+    assert all(cell_connected(arch) for arch in draws)
+    # Uniform draws without the check would give disconnected cells (about 1 in 45 here): the rejection matters.
+    plain = np.random.RandomState(0)
+    raw = [{label: ops[plain.randint(len(ops))] for label, ops in mask.items()} for _ in range(3000)]
+    assert sum(not cell_connected(arch) for arch in raw) > 20
+    # Labels that are not cell edges are ignored; a mask with no connected path still returns a draw.
+    assert cell_connected({"layer1": "none", "cell/0_1": "conv_3x3"})
+    stuck = {label: ["none"] for label in OFFICIAL_EDGES}
+    assert draw_context(stuck, rng) == {label: "none" for label in OFFICIAL_EDGES}

@@ -175,9 +175,16 @@ def _batch(seed=0, n=8):
     return torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, 3, (n,), generator=g), torch.arange(n)
 
 
-def test_engine_records_post_clip_norms_of_the_path():
+def _conv_params(module):
+    """The official PA&DA op norm's tensors: the op's convolution weight and bias (``op[1]`` of ReLUConvBN)."""
+    return [p for m in module.modules() if isinstance(m, torch.nn.Conv2d) for p in (m.weight, m.bias) if p is not None]
+
+
+@pytest.mark.parametrize("which", ["conv", "all"])
+def test_engine_records_post_clip_norms_of_the_path(which):
     clip = 1e-3
-    engine = _engine(Recipe.from_dict({"strategy": "spos_pa"}, {"training.grad_clip": clip}))
+    engine = _engine(Recipe.from_dict({"strategy": "spos_pa"}, {"training.grad_clip": clip,
+                                                                 "training.pa_op_norm": which}))
     assert isinstance(engine.path_sampler, ImportancePathSampler) and engine.path_sampler.shared_across_labels
     recorded = []
     engine.path_sampler.observe = lambda paths, norms: recorded.append((paths, norms))
@@ -186,12 +193,24 @@ def test_engine_records_post_clip_norms_of_the_path():
     arch = paths[0]
     grads = [p.grad for p in engine.params if p.grad is not None]
     assert float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))) <= clip * 1.0001
+    tensors = _conv_params if which == "conv" else (lambda m: list(m.parameters()))
     for label, choice in arch.items():  # independent recomputation from .grad after the step
         expected = sum(float(p.grad.norm()) for lab, ch, m in op_modules(engine.models[0]) if (lab, ch) == (label, choice)
-                       for p in m.parameters() if p.grad is not None)
+                       for p in tensors(m) if p.grad is not None)
         assert norms[(label, choice)] == pytest.approx(expected, rel=1e-5, abs=1e-12)
     assert any(v > 0 for v in norms.values()) or all(v in ("none", "skip_connect", "avg_pool_3x3")
                                                       for v in arch.values())
+
+
+def test_op_norm_defaults_to_the_official_conv_tensors_and_leaves_out_bn_affine():
+    assert Recipe.from_dict({"strategy": "pada"}).training.pa_op_norm == "conv"
+    engine = _engine(Recipe.from_dict({"strategy": "spos_pa"}))
+    conv3 = [m for lab, ch, m in op_modules(engine.models[0]) if ch == "conv_3x3"][0]
+    has_bn = [p for m in conv3.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()]
+    table = engine._op_param_table(0)
+    ids = {id(p) for params in table.values() for p in params}
+    assert has_bn and not any(id(p) in ids for p in has_bn)  # BN gamma/beta are not in the op norm
+    assert {id(p) for p in _conv_params(conv3)} <= ids
 
 
 def test_reweighting_goes_through_the_update_rule():

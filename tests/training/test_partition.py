@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import io
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -199,6 +200,7 @@ def test_checkpoint_round_trip_restores_tree_leaves_and_optimizer_states() -> No
     for model, state in zip(b.models, saved["models"]):
         model.load_state_dict(state)
     b.load_state_dict(saved["engine"])
+    b.steps_done = a.steps_done  # the bridge restores it from the trainer's step count (on_train_start)
     assert b.partition.leaves == a.partition.leaves
     assert b.partition.tree() == a.partition.tree()
     assert b.partition.levels_done == 1
@@ -216,3 +218,104 @@ def test_checkpoint_round_trip_restores_tree_leaves_and_optimizer_states() -> No
     for ma, mb in zip(a.models, b.models):
         for (ka, va), (kb, vb) in zip(ma.state_dict().items(), mb.state_dict().items()):
             assert torch.equal(va, vb), ka
+
+
+# ---------------------------------------------------------------------------------------------- fidelity (issue 15)
+def _to_final_split(**overrides):
+    """An engine (50 scheduled steps) trained 4 steps, split, 4 more steps, split again with a restart at step 8."""
+    engine = _engine(_gm_recipe(**overrides))
+    _train(engine, range(4))
+    engine.partition.maybe_split(1, engine, _draw)
+    _train(engine, range(4, 8))
+    engine.partition.maybe_split(2, engine, _draw)
+    return engine
+
+
+@pytest.mark.parametrize("mode,t_max", [("fresh", 50), ("stretched", 42)])
+def test_restarted_leaves_start_at_the_schedule_top_like_a_new_torch_cosine(mode: str, t_max: int) -> None:
+    # Official train_search.py: each restarted child gets a new optimizer and a new CosineAnnealingLR,
+    # over the whole run (fix_sche=0, our `fresh`) or over the epochs left (fix_sche=1, `stretched`).
+    engine = _to_final_split(**{"training.gm_restart_schedule": mode})
+    assert engine.partition.restart_step == 8
+    param = torch.nn.Parameter(torch.zeros(1))
+    official = torch.optim.SGD([param], lr=0.05)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(official, float(t_max))
+    for step in range(8, 20):
+        engine.train_step(_batch(step), step)
+        expected = official.param_groups[0]["lr"]
+        if mode == "fresh":
+            assert engine.last_lr == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        else:  # whole schedule mapped onto the steps left: the same curve up to rounding to a step
+            assert engine.last_lr == pytest.approx(expected, abs=0.05 * math.pi / t_max)
+        if step == 8:
+            assert engine.last_lr == 0.05  # the top of the schedule, in both official modes
+        official.step()
+        cosine.step()
+
+
+def test_continue_schedule_is_the_old_behaviour_and_gm_fix_schedule_means_stretched() -> None:
+    engine = _to_final_split(**{"training.gm_restart_schedule": "continue"})
+    engine.train_step(_batch(8), 8)
+    assert engine.last_lr == pytest.approx(0.05 * 0.5 * (1 + math.cos(math.pi * 8 / 50)))
+    assert _gm_recipe().training.gm_restart_schedule is None
+    assert partition_for(_gm_recipe(), mutate_to_supernet(create_space("nas_bench_201", **TINY))).restart_schedule \
+        == "fresh"
+    fixed = _gm_recipe(**{"training.gm_fix_schedule": True})
+    assert partition_for(fixed, mutate_to_supernet(create_space("nas_bench_201", **TINY))).restart_schedule \
+        == "stretched"
+
+
+def test_per_leaf_budget_trains_every_sub_supernet_for_its_whole_phase() -> None:
+    engine = _to_final_split()
+    assert engine.partition.budget == "per_leaf"
+    trained = []
+    for step in range(8, 14):
+        engine.train_step(_batch(step), step)
+        trained.append(sorted(engine.partition.route(p) for p in engine.last_paths))
+    assert trained == [[0, 1, 2, 3]] * 6  # every leaf, every step, each on its own mask
+    report = engine.partition.budget_report()
+    # 4 steps of the root, 4 of each of 2 leaves, 6 of each of 4 restarted leaves.
+    assert report == {"budget": "per_leaf", "steps_per_leaf": [6, 6, 6, 6], "total_steps": 4 + 2 * 4 + 4 * 6,
+                      "loop_steps": 14, "cost_factor": 36 / 14}
+
+
+def test_shared_budget_is_the_equal_compute_ablation() -> None:
+    engine = _to_final_split(**{"training.partition_budget": "shared"})
+    for step in range(8, 14):
+        engine.train_step(_batch(step), step)
+        assert len(engine.last_paths) == 1
+    report = engine.partition.budget_report()
+    assert report["budget"] == "shared" and report["total_steps"] == report["loop_steps"] == 14
+    assert sum(report["steps_per_leaf"]) == 6
+
+
+def test_few_shot_sub_supernets_each_get_the_whole_run() -> None:
+    p = ExhaustivePartition(SPACE, "e1")  # as the fsnas presets build it: per_leaf by default
+    assert [p.step_leaves() for _ in range(5)] == [[0, 1, 2, 3, 4]] * 5
+    report = p.budget_report()
+    assert report["steps_per_leaf"] == [5] * 5 and report["total_steps"] == 25 and report["loop_steps"] == 5
+
+
+@pytest.mark.parametrize("strategy", ["gm_spos", "gm_spos_calr_ms", "gm_fairnas", "fsnas", "fsnas_calr_ms"])
+def test_partitioned_presets_default_to_the_papers_budget_and_repeats(strategy: str) -> None:
+    t = Recipe.from_dict({"strategy": strategy}).training
+    assert t.partition_budget == "per_leaf" and t.gm_batches == 100
+
+
+def test_split_reports_how_stable_the_edge_choice_is() -> None:
+    engine = _engine(_gm_recipe(**{"training.gm_batches": 4}))
+    _train(engine, range(3))
+    engine.partition.maybe_split(1, engine, _draw)
+    split = engine.partition.tree()["nodes"][0]["split"]
+    stability = split["stability"]
+    assert stability["repeats"] == 4 and set(stability["scores"]) == set(split["candidates"])
+    # The across-cut distance is linear in the matrix: the mean of the per-repeat scores is the chosen score.
+    for label, score in stability["scores"].items():
+        assert score["mean"] == pytest.approx(split["candidates"][label]["across"], rel=1e-9, abs=1e-12)
+        assert score["se"] >= 0
+    runner = stability["runner_up"]
+    chosen = stability["scores"][split["label"]]
+    assert stability["margin"] == pytest.approx(chosen["mean"] - stability["scores"][runner]["mean"])
+    assert stability["margin"] >= 0  # max_cut picks the largest mean score
+    assert stability["noise"] == pytest.approx(math.hypot(chosen["se"], stability["scores"][runner]["se"]))
+    assert 0.0 <= stability["group_agreement"] <= 1.0

@@ -64,7 +64,9 @@ def test_k1_equals_fairnas_step_by_step(variant):
               "training.lr_schedule": "cosine"}
     fair_name, sum_name = ("fairnas", "sumnas") if variant == "plain" else ("fairnas_calr_ms", "sumnas_ms")
     extra = {} if variant == "plain" else {"training.lr_policy": "calr"}
-    fair = _run(fair_name, **common, **{"training.lr": eps0 * eps1, "training.weight_decay": wd})
+    # The same policy for unused gradients on both sides (fairnas_calr_ms follows DYNAS's zeros by default).
+    fair = _run(fair_name, **common, **{"training.lr": eps0 * eps1, "training.weight_decay": wd,
+                                        "training.unused_grads": "none"})
     sumn = _run(sum_name, **common, **extra, **{"training.lr": eps0, "training.weight_decay": wd * eps1,
                                                "training.reptile_steps": 1, "training.inner_grad_clip": None})
     assert sumn.module.engine.update_rule.inner_lr == pytest.approx(eps1)  # default 0.05 * 4 / 1
