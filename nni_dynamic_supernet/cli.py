@@ -244,12 +244,13 @@ def _cmd_bench_info(args: argparse.Namespace) -> int:
     if args.table is not None and args.table_option is not None:
         raise ConfigError("--table", args.table_option, "give the table once, either as TABLE or as --table")
     table = args.table or args.table_option or "v1"
+    field = "--table" if args.table_option is not None else "TABLE"  # name the argument the user typed
     if table not in TABLES:
-        input_file(table, "TABLE", "ground-truth table (JSON) or a table name: " + ", ".join(TABLES))
+        input_file(table, field, "ground-truth table (JSON) or a table name: " + ", ".join(TABLES))
     try:
         print(bench_info(table))
-    except ConfigError as exc:  # name the option the user typed
-        raise ConfigError("TABLE", table, exc.fix) from None
+    except ConfigError as exc:
+        raise ConfigError(field, table, exc.fix) from None
     return 0
 
 
