@@ -266,31 +266,31 @@ def _pairs(values: Optional[Sequence[str]]) -> Optional[list[tuple[str, str]]]:
     return out
 
 
-def _cmd_bench_compare(args: argparse.Namespace) -> int:
-    from .bench.compare import DEFAULT_RECIPE, compare_recipes
+def _checked_bench_runs(args: argparse.Namespace) -> tuple[Path, dict]:
+    """The output directory and overrides of ``bench compare`` / ``bench sweep``, every recipe checked first."""
+    from .bench.compare import DEFAULT_RECIPE
     from .recipe import load_recipe
     out = output_dir(args.out)
     if args.config:
         input_file(args.config, "--config", "YAML recipe")
     overrides = _overrides(args.set)
-    pairs = _pairs(args.pairs)
     for name in args.recipes:  # every recipe and override is checked before the first run starts
         load_recipe(args.config or DEFAULT_RECIPE, {**overrides, "strategy": name})
+    return out, overrides
+
+
+def _cmd_bench_compare(args: argparse.Namespace) -> int:
+    from .bench.compare import compare_recipes
+    out, overrides = _checked_bench_runs(args)
+    pairs = _pairs(args.pairs)
     compare_recipes(args.recipes, args.seeds, config=args.config, out_dir=out, overrides=overrides,
                     workers=args.workers, pairs=pairs, table=args.table)
     return 0
 
 
 def _cmd_bench_sweep(args: argparse.Namespace) -> int:
-    from .bench.compare import DEFAULT_RECIPE
     from .bench.sweep import sweep_budgets
-    from .recipe import load_recipe
-    out = output_dir(args.out)
-    if args.config:
-        input_file(args.config, "--config", "YAML recipe")
-    overrides = _overrides(args.set)
-    for name in args.recipes:  # every recipe and override is checked before the first run starts
-        load_recipe(args.config or DEFAULT_RECIPE, {**overrides, "strategy": name})
+    out, overrides = _checked_bench_runs(args)
     sweep_budgets(args.recipes, args.seeds, args.epochs, config=args.config, out_dir=out,
                   overrides=overrides, workers=args.workers, table=args.table,
                   plateau_delta=args.plateau_delta)
