@@ -6,7 +6,7 @@ scikit-learn's digits, with knobs that the benchmark pilot (``docs/benchmark_res
 "Embedded benchmark v2 pilot") varied: canvas size, translation, rotation, noise, how many
 seeded corrupted copies of each training image there are, and the test split (held-out images
 only, no re-noised copies). :class:`DigitsDesign` names one such design; :data:`DIGITS_V2` is
-the provisional v2 one, and :data:`DIGITS_V2_CHECKSUMS` pins its arrays bit for bit.
+the adopted one (16 x 16 canvas, translated and rotated digits, light noise), and :data:`DIGITS_V2_CHECKSUMS` pins its arrays bit for bit.
 
 Recipe of :func:`build_digits` for a design ``d`` (every draw comes from one
 ``numpy.random.RandomState(d.seed)``, in this order):
@@ -79,17 +79,17 @@ class DigitsDesign:
         return dataclasses.asdict(self)
 
 
-DIGITS_V2_VERSION: str = "v2"
+DIGITS_V2_VERSION: str = "v2.1"
 """Version of the adopted design; a changed design gets a new version and new checksums."""
 
-DIGITS_V2: DigitsDesign = DigitsDesign(canvas=8, max_angle=30.0, noise=0.2, train_copies=1)
-"""The provisional v2 design: the pilot's design A (see ``docs/embedded_benchmark_v2.rst``), pinned
-so that its table build can be resumed; a design adopted later gets a new version and checksums."""
+DIGITS_V2: DigitsDesign = DigitsDesign(canvas=16, digit_size=12, max_angle=15.0, noise=0.1, train_copies=1)
+"""The adopted v2 design, the pilot's design B1 (``docs/embedded_benchmark_v2.rst``): digits zoomed to
+12 x 12 at a random offset on a 16 x 16 canvas, rotated by up to 15 degrees, noise 0.1."""
 
 DIGITS_V2_CHECKSUMS: dict[str, dict[str, str]] = {
-    "train": {"images": "2b178999f4b88b9d", "labels": "0a838b6aca1029fe"},
-    "val": {"images": "c40a49ccf3cace1e", "labels": "d68d459831fe5061"},
-    "test": {"images": "dce5736ffa5ca07e", "labels": "13aef2b000e29e86"},
+    "train": {"images": "7e31c4a932682c7d", "labels": "0a838b6aca1029fe"},
+    "val": {"images": "fd648038306d6f26", "labels": "d68d459831fe5061"},
+    "test": {"images": "d3b7df3a78ed88ad", "labels": "13aef2b000e29e86"},
 }
 """First 16 hex digits of the SHA-256 of each split's tensors of :data:`DIGITS_V2`."""
 

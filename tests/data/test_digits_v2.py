@@ -34,14 +34,14 @@ def test_checksums_match_the_pinned_ones(splits, split):
 
 def test_pinned_checksums_and_shapes():
     assert DIGITS_V2_CHECKSUMS == {
-        "train": {"images": "2b178999f4b88b9d", "labels": "0a838b6aca1029fe"},
-        "val": {"images": "c40a49ccf3cace1e", "labels": "d68d459831fe5061"},
-        "test": {"images": "dce5736ffa5ca07e", "labels": "13aef2b000e29e86"},
+        "train": {"images": "7e31c4a932682c7d", "labels": "0a838b6aca1029fe"},
+        "val": {"images": "fd648038306d6f26", "labels": "d68d459831fe5061"},
+        "test": {"images": "d3b7df3a78ed88ad", "labels": "13aef2b000e29e86"},
     }
     assert digits_v2_checksums() == DIGITS_V2_CHECKSUMS
     data = load_digits_v2()
     assert {k: tuple(x.shape) for k, (x, _) in data.items()} == {
-        "train": (700, 3, 8, 8), "val": (400, 3, 8, 8), "test": (697, 3, 8, 8)}
+        "train": (700, 3, 16, 16), "val": (400, 3, 16, 16), "test": (697, 3, 16, 16)}
     assert torch.bincount(data["train"][1]).tolist() == [70] * 10
     # Held-out images only: 1797 digits minus train and val, no re-noised copies.
     assert len(data["test"][1]) == 1797 - 700 - 400
@@ -54,8 +54,8 @@ def test_returns_copies(splits):
 
 
 def test_other_designs_are_deterministic_and_shaped():
-    design = DigitsDesign(canvas=16, digit_size=12, train_copies=2)
-    a, b = build_digits(design), build_digits(DigitsDesign(canvas=16, digit_size=12, train_copies=2))
+    design = DigitsDesign(canvas=16, digit_size=10, train_copies=2)
+    a, b = build_digits(design), build_digits(DigitsDesign(canvas=16, digit_size=10, train_copies=2))
     assert tuple(a["train"][0].shape) == (1400, 3, 16, 16)
     assert checksum(a["train"][0]) == checksum(b["train"][0])
     # Extra copies re-draw the corruption of the same digits: same labels, different images.
@@ -75,5 +75,5 @@ def test_build_splits_serves_v2():
     from nni_dynamic_supernet.data import build_splits
 
     splits = build_splits("digits_hard_v2")
-    assert splits.name == "digits_hard_v2" and splits.input_shape == (3, 8, 8)
+    assert splits.name == "digits_hard_v2" and splits.input_shape == (3, 16, 16)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (700, 400, 697)
