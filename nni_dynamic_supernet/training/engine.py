@@ -84,6 +84,10 @@ def _null_zero_grads(params: Sequence[nn.Parameter]) -> tuple[bool, list, Option
 #: entries are all this small may have a zero norm without being zero: :func:`_flat_check` leaves it undecided.
 _TINY_ABS = 1e-18
 
+#: Gradient elements above which :func:`_flat_check` declines: with large tensors the per-tensor norms are
+#: no longer dominated by per-call overhead, and the flat copy would only add memory traffic.
+_FLAT_MAX = 1 << 17
+
 
 def _flat_check(params: Sequence[nn.Parameter]) -> Optional[tuple[list, float]]:
     """:func:`_null_zero_grads` for float32 CPU gradients, from one flat copy; None when undecided.
@@ -97,17 +101,20 @@ def _flat_check(params: Sequence[nn.Parameter]) -> Optional[tuple[list, float]]:
     :func:`_null_zero_grads` does) and the global norm (it differs from ``clip_grad_norm_``'s
     total, a norm of per-tensor norms, by float32 rounding only: enough to tell that
     clipping cannot change anything); ``None`` leaves the
-    step to :func:`_null_zero_grads` (non-finite, huge, tiny, empty or sparse gradients).
+    step to :func:`_null_zero_grads` (non-finite, huge, tiny, empty or sparse gradients, or more
+    than :data:`_FLAT_MAX` gradient elements in all).
     """
     with_grad = [p for p in params if p.grad is not None]
     if not with_grad:
         return [], 0.0
     grads = [p.grad for p in with_grad]
     sizes = [g.numel() for g in grads]
-    if 0 in sizes or any(g.is_sparse for g in grads):
+    if 0 in sizes or sum(sizes) > _FLAT_MAX or any(g.is_sparse for g in grads):
         return None
-    flat = torch._utils._flatten_dense_tensors(grads).detach()
-    host = torch.cat([flat.abs(), torch.linalg.vector_norm(flat).reshape(1)]).numpy()  # the step's one host read
+    # One copy (a slot at its end for the global norm), made absolute in place and read once.
+    flat = torch._utils._flatten_dense_tensors([*grads, torch.zeros(1, dtype=grads[0].dtype)]).detach()
+    flat[-1] = torch.linalg.vector_norm(flat[:-1])
+    host = flat.abs_().numpy()  # the step's one host read
     total = float(host[-1])
     if not math.isfinite(total) or total > 1e30:
         return None

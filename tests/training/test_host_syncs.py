@@ -136,8 +136,8 @@ def test_flat_gradient_check_trains_what_the_per_tensor_norms_train(strategy: st
 
 
 def test_flat_gradient_check_leaves_tiny_nonfinite_and_empty_gradients_to_the_norms() -> None:
-    """Gradients whose squares underflow, NaN, inf or huge ones: undecided (None), never a wrong nulling."""
-    from nni_dynamic_supernet.training.engine import _flat_check, null_zero_grads
+    """Gradients whose squares underflow, NaN, inf, huge or too many: undecided (None), never a wrong nulling."""
+    from nni_dynamic_supernet.training.engine import _FLAT_MAX, _flat_check, null_zero_grads
     params = [torch.nn.Parameter(torch.ones(3)) for _ in range(3)]
     for p, g in zip(params, ([1.0, -2.0, 0.0], [0.0, 0.0, 0.0], [0.5, 0.0, 0.0])):
         p.grad = torch.tensor(g)
@@ -151,3 +151,6 @@ def test_flat_gradient_check_leaves_tiny_nonfinite_and_empty_gradients_to_the_no
     params[1].grad = torch.tensor([0.0, 1e-25, 0.0])  # a zero norm (float32 squares underflow): the norms null it
     assert null_zero_grads(params) is True and params[1].grad is None
     assert _flat_check([]) == ([], 0.0)
+    big = torch.nn.Parameter(torch.ones(_FLAT_MAX + 1))
+    big.grad = torch.ones(_FLAT_MAX + 1)
+    assert _flat_check([big]) is None  # large gradients: the per-tensor norms are not overhead-bound
