@@ -9,7 +9,10 @@ with each other. Undone, one at a time:
 * ``self.log per step``: Lightning's ``self.log`` twice per step (was in ``training_step``);
 * ``single-tensor SGD``: ``foreach=False`` (torch's CPU default);
 * ``optimizer.zero_grad``: ``optimizer.zero_grad(set_to_none=True)`` instead of nulling grads directly;
-* ``all undone``: the four together (the step before this work).
+* ``per-tensor gradient check``: the gradient check and clipping from ``torch._foreach_norm``'s
+  per-tensor norms on every step, instead of the CPU flat check (one flattened copy; clipping
+  skipped when its coefficient is exactly 1);
+* ``all undone``: the five together (the step before this work).
 """
 from __future__ import annotations
 
@@ -41,11 +44,13 @@ def _undo(engine: Any, what: set) -> None:
             group["foreach"] = False
     if "zero_grad" in what:
         engine.zero_grad = lambda: engine.optimizer.zero_grad(set_to_none=True)
+    if "norms" in what:
+        engine._flat_check = lambda: None
 
 
 VARIANTS = {"current": set(), "train() per step": {"train"}, "self.log per step": {"log"},
             "single-tensor SGD": {"sgd"}, "optimizer.zero_grad": {"zero_grad"},
-            "all undone": {"train", "log", "sgd", "zero_grad"}}
+            "per-tensor gradient check": {"norms"}, "all undone": {"train", "log", "sgd", "zero_grad", "norms"}}
 
 
 def gains(repeats: int = 5, steps: int = 16, warmup: int = 4) -> dict:

@@ -13,9 +13,11 @@ supernet and a ``backward`` function (Lightning's ``manual_backward``).
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Callable, Hashable, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -76,6 +78,56 @@ def _null_zero_grads(params: Sequence[nn.Parameter]) -> tuple[bool, list, Option
     if len(kept) != len(with_grad):
         norms = norms[torch.tensor(kept_at, device=norms.device)] if kept else None
     return bool(flags[-1]), kept, norms
+
+
+#: Below this absolute value the square of a float32 gradient entry may underflow, so a gradient whose
+#: entries are all this small may have a zero norm without being zero: :func:`_flat_check` leaves it undecided.
+_TINY_ABS = 1e-18
+
+#: Gradient elements above which :func:`_flat_check` declines: with large tensors the per-tensor norms are
+#: no longer dominated by per-call overhead, and the flat copy would only add memory traffic.
+_FLAT_MAX = 1 << 17
+
+
+def _flat_check(params: Sequence[nn.Parameter]) -> Optional[tuple[list, float]]:
+    """:func:`_null_zero_grads` for float32 CPU gradients, from one flat copy; None when undecided.
+
+    On the CPU ``torch._foreach_norm`` is a loop of one norm per tensor (a few microseconds
+    each, about a hundred gradients per NAS-Bench-201 step), then stacked, compared and read.
+    One flattened copy, read once as a NumPy array, gives each gradient's largest absolute
+    entry (zero exactly when its norm is zero, unless every entry is so small that its square
+    underflows: left undecided) and the global norm (finite and below 1e30: every per-tensor
+    norm is finite). Returns the kept parameters (all-zero gradients nulled, as
+    :func:`_null_zero_grads` does) and the global norm (it differs from ``clip_grad_norm_``'s
+    total, a norm of per-tensor norms, by float32 rounding only: enough to tell that
+    clipping cannot change anything); ``None`` leaves the
+    step to :func:`_null_zero_grads` (non-finite, huge, tiny, empty or sparse gradients, or more
+    than :data:`_FLAT_MAX` gradient elements in all).
+    """
+    with_grad = [p for p in params if p.grad is not None]
+    if not with_grad:
+        return [], 0.0
+    grads = [p.grad for p in with_grad]
+    sizes = [g.numel() for g in grads]
+    if 0 in sizes or sum(sizes) > _FLAT_MAX or any(g.is_sparse for g in grads):
+        return None
+    # One copy (a slot at its end for the global norm), made absolute in place and read once.
+    flat = torch._utils._flatten_dense_tensors([*grads, torch.zeros(1, dtype=grads[0].dtype)]).detach()
+    flat[-1] = torch.linalg.vector_norm(flat[:-1])
+    host = flat.abs_().numpy()  # the step's one host read
+    total = float(host[-1])
+    if not math.isfinite(total) or total > 1e30:
+        return None
+    largest = np.maximum.reduceat(host[:-1], [0, *itertools.accumulate(sizes[:-1])]).tolist()
+    kept = []
+    for p, m in zip(with_grad, largest):
+        if m >= _TINY_ABS:
+            kept.append(p)
+        elif m == 0:
+            p.grad = None
+        else:
+            return None  # undecided: nothing has been nulled that _null_zero_grads would keep
+    return kept, total
 
 
 def _clip_with_norms(params: list, norms: torch.Tensor, max_norm: float) -> None:
@@ -183,7 +235,7 @@ class SupernetEngine:
         self._op_tables: dict[int, dict] = {}
         #: The leaf being trained (``unused_grads='zero'`` fills its parameters' missing gradients).
         self._leaf = 0
-        self._leaf_params: dict[int, list[nn.Parameter]] = {}
+        self._leaf_params: dict[int, tuple[tuple, list[nn.Parameter], list[torch.Tensor]]] = {}
         #: Steps taken so far (the step index after the last ``train_step``).
         self.steps_done = 0
         # Flat list of every module, built once: checking train mode on it is cheap, while
@@ -255,7 +307,13 @@ class SupernetEngine:
                 if grads:
                     torch._foreach_mul_(grads, scaler._scale)
             scaler.unscale_(self.optimizer)
-        finite, kept, norms = _null_zero_grads(self._params)
+        checked = self._flat_check() if scaler is None else None
+        total: Optional[float] = None
+        if checked is not None:
+            finite, norms = True, None
+            kept, total = checked
+        else:
+            finite, kept, norms = _null_zero_grads(self._params)
         if not finite:
             if scaler is not None:
                 scaler.update()  # lowers the scale from the overflow unscale_ recorded
@@ -271,7 +329,11 @@ class SupernetEngine:
         if self.unused_grads == "zero":
             self._fill_zero_grads()  # zero norms: the clip total below is unchanged
         if self.grad_clip is not None and kept:
-            if self._one_kind() and norms is not None and norms.dtype == kept[0].grad.dtype:
+            if total is not None and total < 0.99 * self.grad_clip:
+                pass  # clip_grad_norm_'s coefficient would be exactly 1.0 (its float32 total is < max_norm): a no-op
+            elif total is not None:
+                _clip_with_norms(kept, _norms([p.grad for p in kept]), self.grad_clip)
+            elif self._one_kind() and norms is not None and norms.dtype == kept[0].grad.dtype:
                 _clip_with_norms(kept, norms, self.grad_clip)  # type: ignore[arg-type]
             else:
                 torch.nn.utils.clip_grad_norm_(kept, self.grad_clip)
@@ -287,14 +349,37 @@ class SupernetEngine:
             scaler.update()
         return True
 
+    def _flat_check(self) -> Optional[tuple[list, float]]:
+        """:func:`_flat_check` where it applies (every parameter a float32 CPU tensor), else None."""
+        if not self._params or not self._one_kind():
+            return None
+        first = self._params[0]
+        if first.device.type != "cpu" or first.dtype != torch.float32:
+            return None  # CUDA's _foreach_norm is fused; other dtypes keep the clip_grad_norm_ path
+        return _flat_check(self._params)
+
     def _fill_zero_grads(self) -> None:
-        """Give every parameter of the trained leaf without a gradient a zero one (``unused_grads='zero'``)."""
-        params = self._leaf_params.get(self._leaf)
-        if params is None:
-            params = self._leaf_params[self._leaf] = [p for p in self.models[self._leaf].parameters() if p.requires_grad]
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
+        """Give every parameter of the trained leaf without a gradient a zero one (``unused_grads='zero'``).
+
+        The zero tensors are kept per parameter and zeroed again in one ``_foreach_zero_`` call
+        before each use (an optimizer may write into a gradient, e.g. Nesterov SGD without weight
+        decay), instead of a ``zeros_like`` allocation per parameter and step: the same zeros.
+        """
+        cached = self._leaf_params.get(self._leaf)
+        if cached is None or cached[0] != self._kind_key():  # first use, or the models moved
+            params = [p for p in self.models[self._leaf].parameters() if p.requires_grad]
+            cached = self._leaf_params[self._leaf] = (self._kind_key(), params, [torch.zeros_like(p) for p in params])
+        _, params, zeros = cached
+        missing = [(p, z) for p, z in zip(params, zeros) if p.grad is None]
+        if missing:
+            torch._foreach_zero_([z for _, z in missing])
+            for p, z in missing:
+                p.grad = z
+
+    def _kind_key(self) -> tuple:
+        """The device and dtype of the first parameter (the zero gradients are rebuilt when they change)."""
+        first = self._params[0]
+        return (first.device, first.dtype)
 
     def observe_examples(self, index: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         """Give the data sampler each example's importance ``||softmax(z) - onehot(y)||``, at no extra forward."""

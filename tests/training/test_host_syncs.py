@@ -3,7 +3,8 @@
 On a GPU every read of a device value on the host (``.item()``, ``.tolist()``, ``bool()``,
 ``float()``, ``int()``) stalls the CPU until the GPU has caught up, so the hot loop keeps
 them to one per optimizer step (the gradient check that keeps the weights of the last good
-step). On the CPU the test counts the calls through patched ``torch.Tensor`` methods; with
+step). On the CPU the test counts the calls through patched ``torch.Tensor`` methods (``.numpy()``
+included: the CPU gradient check reads its flat copy that way); with
 CUDA, ``torch.cuda.set_sync_debug_mode`` counts the real ones.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from nni_dynamic_supernet.recipe import Recipe
 from tests.tiny_recipe import tiny_recipe
 
 torch.set_num_threads(1)
-READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__")
+READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")
 
 
 class _CountReads:
@@ -110,3 +111,46 @@ def test_clipping_from_the_check_norms_is_clip_grad_norm(strategy: str, monkeypa
         reference.train_step(batch, step)
     for a, b in zip(fused.params, reference.params):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("strategy,grad_clip", [("spos", 5.0), ("spos", 0.05), ("spos_calr_ms", 5.0), ("fairnas", 5.0)])
+def test_flat_gradient_check_trains_what_the_per_tensor_norms_train(strategy: str, grad_clip: float, monkeypatch) -> None:
+    """The CPU flat check (one flattened copy) nulls, skips clipping and clips exactly as the per-tensor norms do."""
+    from nni_dynamic_supernet.training import engine as engine_module
+    flat, data = _engine(strategy, grad_clip=grad_clip)
+    reference, _ = _engine(strategy, grad_clip=grad_clip)
+    monkeypatch.setattr(reference, "_flat_check", lambda: None)  # every step on _null_zero_grads' norms
+    decided = []
+    real = engine_module._flat_check
+    monkeypatch.setattr(engine_module, "_flat_check", lambda params: decided.append(real(params)) or decided[-1])
+    for step, batch in enumerate(data):
+        flat.train_step(batch, step)
+        reference.train_step(batch, step)
+        for a, b in zip(flat.params, reference.params):
+            assert (a.grad is None) == (b.grad is None)  # the same gradients nulled (all-zero ones)
+    assert len(decided) >= len(data) and all(d is not None for d in decided)  # the flat path ran every step
+    for a, b in zip(flat.params, reference.params):
+        assert torch.equal(a, b)
+    for a, b in zip(flat.optimizer.state.values(), reference.optimizer.state.values()):
+        assert all(torch.equal(a[k], b[k]) for k in a if torch.is_tensor(a[k]))
+
+
+def test_flat_gradient_check_leaves_tiny_nonfinite_and_empty_gradients_to_the_norms() -> None:
+    """Gradients whose squares underflow, NaN, inf, huge or too many: undecided (None), never a wrong nulling."""
+    from nni_dynamic_supernet.training.engine import _FLAT_MAX, _flat_check, null_zero_grads
+    params = [torch.nn.Parameter(torch.ones(3)) for _ in range(3)]
+    for p, g in zip(params, ([1.0, -2.0, 0.0], [0.0, 0.0, 0.0], [0.5, 0.0, 0.0])):
+        p.grad = torch.tensor(g)
+    kept, total = _flat_check(params)
+    assert kept == [params[0], params[2]] and params[1].grad is None
+    assert total == pytest.approx(float(torch.linalg.vector_norm(torch.tensor([1.0, 2.0, 0.5]))), rel=1e-6)
+    for bad in (1e-25, float("nan"), float("inf"), 1e35):
+        params[1].grad = torch.tensor([0.0, bad, 0.0])
+        assert _flat_check(params) is None
+        assert params[0].grad is not None and params[1].grad is not None  # nothing it could not decide was nulled
+    params[1].grad = torch.tensor([0.0, 1e-25, 0.0])  # a zero norm (float32 squares underflow): the norms null it
+    assert null_zero_grads(params) is True and params[1].grad is None
+    assert _flat_check([]) == ([], 0.0)
+    big = torch.nn.Parameter(torch.ones(_FLAT_MAX + 1))
+    big.grad = torch.ones(_FLAT_MAX + 1)
+    assert _flat_check([big]) is None  # large gradients: the per-tensor norms are not overhead-bound
