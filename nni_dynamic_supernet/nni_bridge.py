@@ -84,7 +84,7 @@ def _general_hooks() -> list:
     from nni.nas.oneshot.pytorch.supermodule.sampling import (PathSamplingCell, PathSamplingInput, PathSamplingLayer,
                                                               PathSamplingRepeat)
 
-    from .training.nasbench101_supernet import PathSamplingNasBench101Cell
+    from .supernet.nasbench101 import PathSamplingNasBench101Cell
 
     def only_if_mutable(hook: Callable) -> Callable:
         def run(module: nn.Module, name: str, memo: dict, kwargs: dict) -> Any:

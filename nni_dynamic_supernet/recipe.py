@@ -94,7 +94,7 @@ class TrainingConfig:
     ms_labels: Optional[list] = None
     ms_num_labels: int = 1
     update_rule: str = "gradient"
-    # Reptile (SUMNAS) update rule; ignored by the gradient rule. See training/reptile.py.
+    # Reptile (SUMNAS) update rule; ignored by the gradient rule. See training/updates/reptile.py.
     reptile_steps: int = 4
     inner_lr: Optional[float] = None  # None: 0.05 * 4 / reptile_steps (SUMNAS Table 6 and Appendix D)
     inner_momentum: float = 0.9
@@ -104,7 +104,7 @@ class TrainingConfig:
     task_batching: int = 1  # strict-fair rounds (sub-models per op) per step; SUMNAS ImageNet uses 3
     partition: str = "none"
     split_label: Optional[str] = None  # few-shot (exhaustive) split label; None: the first label
-    # GM-NAS (partition: gradient_matching); see training/partition.py and training/gradient_matching.py.
+    # GM-NAS (partition: gradient_matching); see training/partition/.
     split_epochs: Optional[list] = None  # epochs after which each level splits; None: evenly spaced (60 -> 20, 40)
     split_branching: list = field(default_factory=lambda: [2, 2])  # groups per split, one per level
     gm_batches: int = 100  # batches (each with a fresh context path) averaged by the gradient-matching score
@@ -118,7 +118,7 @@ class TrainingConfig:
     # With sub-supernets: per_leaf (every leaf trains on every step: each gets the whole phase, as the GM-NAS and
     # few-shot NAS code train each sub-supernet separately; costs more) or shared (one leaf per step: equal compute).
     partition_budget: str = "per_leaf"
-    # Importance sampling of paths (PA) and data (DA) of PA&DA; see training/importance_paths.py, data/samplers.py.
+    # Importance sampling of paths (PA) and data (DA) of PA&DA; see training/paths/importance.py, data/samplers.py.
     data_sampler: str = "uniform"
     pa_delta_schedule: str = "linear"
     pa_delta_max: float = 1.0

@@ -16,8 +16,8 @@ import torch.nn as nn
 from ..errors import ConfigError
 from ..recipe import Recipe
 from .engine import SupernetEngine
-from .learning_rate import ComplexityAwareLR, LRPolicy, StaticLR
-from .momentum import OptimizerStatePolicy, SeparatedState, SharedState, default_cluster_labels
+from .lr import ComplexityAwareLR, LRPolicy, StaticLR
+from .optimizer_state import OptimizerStatePolicy, SeparatedState, SharedState, default_cluster_labels
 from .partition import ExhaustivePartition, GradientMatchingPartition, OneShotPartition, Partition, split_labels_of
 from .paths import ClusterFairPathSampler, PathSampler, StrictFairPathSampler, UniformPathSampler
 from .updates import GradientStep, UpdateRule
@@ -203,7 +203,7 @@ def importance_path_sampler(recipe: Recipe, space: dict[str, list], shared: set[
     as the official code does), else one distribution per label (chain spaces, whose layers
     differ in width; METHODS §4(f)5).
     """
-    from .importance_paths import ImportancePathSampler
+    from .paths.importance import ImportancePathSampler
     from .smoothing import SmoothingSchedule
     t = recipe.training
     shared_mode = t.pa_shared_across_labels
@@ -289,7 +289,7 @@ def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence
     if t.update_rule == "gradient":
         update_rule = GradientStep()
     elif t.update_rule == "reptile":
-        from .reptile import ReptileStep
+        from .updates.reptile import ReptileStep
         update_rule = ReptileStep(steps=t.reptile_steps, inner_lr=t.inner_lr, inner_momentum=t.inner_momentum,
                                   inner_state=t.inner_state, inner_batches=t.inner_batches,
                                   inner_grad_clip=t.inner_grad_clip)

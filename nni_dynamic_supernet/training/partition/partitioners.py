@@ -20,9 +20,9 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from .min_cut import EDGE_RULES, select_split
-from .paths import rng_state, set_rng_state
+from ..paths.samplers import rng_state, set_rng_state
 
 __all__ = ["Partition", "OneShotPartition", "ExhaustivePartition", "GradientMatchingPartition", "split_labels_of",
            "even_split_epochs", "BUDGETS", "RESTART_SCHEDULES"]
@@ -231,7 +231,7 @@ class GradientMatchingPartition(Partition):
 
     At each split epoch every current leaf is split: each candidate label (not yet split in
     that leaf, with at least as many choices as the branching factor) is scored by
-    :func:`~nni_dynamic_supernet.training.gradient_matching.gradient_distances`; its choices
+    :func:`~nni_dynamic_supernet.training.partition.gradient_matching.gradient_distances`; its choices
     are min-cut into balanced groups; the edge rule picks the label. Children of a non-final
     split inherit the parent's weights and all its optimizer states; at the final split they
     restart from the initial weights with empty optimizer states (``restart='final'``) or

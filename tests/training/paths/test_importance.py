@@ -17,7 +17,7 @@ from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet, op_
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space
 from nni_dynamic_supernet.training.build import build_engine, importance_path_sampler, partition_for
-from nni_dynamic_supernet.training.importance_paths import ImportancePathSampler
+from nni_dynamic_supernet.training.paths.importance import ImportancePathSampler
 from nni_dynamic_supernet.training.smoothing import SmoothingSchedule
 
 torch.set_num_threads(1)

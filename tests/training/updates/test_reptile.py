@@ -20,7 +20,7 @@ from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet, op_
 from nni_dynamic_supernet.pipeline import prepare
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.training.build import build_engine, partition_for
-from nni_dynamic_supernet.training.reptile import ReptileStep, default_inner_lr
+from nni_dynamic_supernet.training.updates.reptile import ReptileStep, default_inner_lr
 
 torch.set_num_threads(1)
 
