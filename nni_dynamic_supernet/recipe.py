@@ -320,7 +320,7 @@ class Recipe:
         strategy = flat.pop("strategy", recipe.strategy)
         if not isinstance(strategy, str):
             raise ConfigError("strategy", strategy, "must be a strategy name string")
-        from .registry import get_preset  # late import: presets import this module
+        from .catalog import get_preset
         preset = get_preset(strategy)
         recipe.strategy = strategy
         for key, value in preset.settings.items():
@@ -463,7 +463,7 @@ class Recipe:
         raw = self.to_dict()
         if "strategy" in overrides and overrides["strategy"] != self.strategy:
             from .strategies import COMPONENT_DEFAULTS
-            from .registry import get_preset
+            from .catalog import get_preset
             owned = set(COMPONENT_DEFAULTS) | set(get_preset(self.strategy).settings)
             for dotted in owned:
                 section, _, name = dotted.partition(".")

@@ -25,7 +25,7 @@ __all__ = ["build_evaluator", "build_searcher", "build_shifter", "build_constrai
 def build_evaluator(recipe: Recipe, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
                     val_loader: Iterable, device: torch.device | str = "cpu") -> SubnetEvaluator:
     """A :class:`SubnetEvaluator` with the recipe's BN policy on fixed calibration and validation batches."""
-    from ..nni_bridge import arch_setter
+    from ..supernet.modules import arch_setter
     s = recipe.search
     calib = take_batches(calib_loader, s.bn_batches, device) if s.bn_mode == "recalibrate" else []
     val = take_batches(val_loader, 10 ** 9, device)
@@ -145,7 +145,7 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     if s.searcher == "shifted_evolution":
         if train_set is None:
             raise ConfigError("search.searcher", s.searcher, "needs the training split to shift the supernet on")
-        from ..nni_bridge import arch_setter
+        from ..supernet.modules import arch_setter
         # Shift copies: the trained supernet stays as it was for ranking and for other searches.
         models = [copy.deepcopy(m) for m in models]
         if evaluator is not None:

@@ -86,7 +86,7 @@ def check_techniques(recipe: Recipe, model: nn.Module) -> None:
       and without ``gm_labels`` at least one label must.
     * Few-shot (``exhaustive``) and MS labels must be labels of the space.
     """
-    from ..nni_bridge import op_modules
+    from ..supernet.modules import op_modules
     t = recipe.training
     space = search_space_of_model(model)
     if t.partition == "gradient_matching":
@@ -123,7 +123,7 @@ def partition_for(recipe: Recipe, model: nn.Module) -> Partition:
     if kind == "gradient_matching":
         from ..recipe import split_schedule
         t = recipe.training
-        from ..nni_bridge import op_modules
+        from ..supernet.modules import op_modules
         # Without gm_labels: every label whose choices own weights (all of a LayerChoice space).
         owned = set(weighted_labels(op_modules(model)))
         labels = t.gm_labels or [label for label in space if label in owned]

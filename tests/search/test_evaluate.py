@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet
+from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space
 from nni_dynamic_supernet.search.evaluate import SubnetEvaluator, take_batches

@@ -1,0 +1,4 @@
+"""The weight-sharing supernet made from an NNI model space (see :mod:`.modules`), below training, search and the bridge."""
+from .modules import arch_setter, hooks_for, mutate_to_supernet, op_modules, shared_labels, supernet_modules
+
+__all__ = ["hooks_for", "mutate_to_supernet", "supernet_modules", "arch_setter", "op_modules", "shared_labels"]
