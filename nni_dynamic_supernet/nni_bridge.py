@@ -113,7 +113,7 @@ class SupernetModule(BaseOneShotLightningModule):
         """Create the partition and one weight copy per extra leaf (idempotent)."""
         if getattr(self, "_partition", None) is None:
             from .training.build import partition_for
-            self._partition = partition_for(self.recipe, self.model)
+            self._partition = partition_for(self.recipe.training, self.model, seed=self.recipe.seed)
         # Sub-supernets start from the same initial weights as leaf 0 and never share them. Every slot a
         # partition tree can ever use is allocated now, so the optimizer's parameter groups and the
         # Lightning state never change shape when a GM-NAS leaf splits later.
@@ -148,10 +148,11 @@ class SupernetModule(BaseOneShotLightningModule):
         for leaf in self.leaves:
             optimizer.add_param_group({"params": list(leaf.parameters())})
         self.engine = build_engine(
-            self.recipe, models=self.supernets(), set_arch=[arch_setter(m) for m in self.supernets()],
+            self.recipe.training, models=self.supernets(), set_arch=[arch_setter(m) for m in self.supernets()],
             optimizer=optimizer, partition=self._partition, total_steps=total_steps, shared=shared_labels(self.model),
             pristine_space=self.pristine_space, op_modules=[op_modules(m, slices=True) for m in self.supernets()],
             data_sampler=self._data_sampler, criterion=getattr(self.training_module, "criterion", None),
+            seed=self.recipe.seed,
         )
         if self.on_engine_ready is not None:
             self.on_engine_ready(self.engine)
@@ -513,7 +514,7 @@ class DynamicSupernetStrategy(RandomOneShot):
             supernet = super().mutate_model(model)
         except (TypeError, ValueError) as exc:
             raise _unsupported_module(exc, model) from None
-        check_techniques(self.recipe, supernet)
+        check_techniques(self.recipe.training, supernet)
         return supernet
 
     def mutate_evaluator(self, evaluator: Any) -> Any:
@@ -562,9 +563,10 @@ class DynamicSupernetStrategy(RandomOneShot):
         val_loader = _as_loader(evaluator.val_dataloaders)
         device = next(module.parameters()).device
         # Shifted evolution draws its own batches from the training set (``(x, y, ...)`` items).
-        self.search_history = search_supernet(self.recipe, module.supernets(), module._partition,
+        self.search_history = search_supernet(self.recipe.search, module.supernets(), module._partition,
                                               train_loader, val_loader, self.pristine_space, device=device,
-                                              train_set=getattr(train_loader, "dataset", None))["top"]
+                                              train_set=getattr(train_loader, "dataset", None), seed=self.recipe.seed,
+                                              training=self.recipe.training)["top"]
 
     def list_models(self, sort: bool = True, limit: Optional[int] = 1) -> Iterator[Any]:
         """The best searched architectures, best first, as frozen NNI models."""
@@ -589,7 +591,7 @@ def _with_data_sampler(recipe: "Recipe", loader: Any) -> tuple[Any, Any]:
         raise ConfigError(field, value, "needs a map-style dataset and a DataLoader with batch_size "
                                         "(no iterable dataset, no custom batch_sampler)")
     dataset = loader.dataset if isinstance(loader.dataset, IndexedDataset) else IndexedDataset(loader.dataset)
-    sampler = build_data_sampler(recipe, len(dataset))
+    sampler = build_data_sampler(recipe.training, len(dataset), seed=recipe.seed)
     rebuilt = DataLoader(dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
                          collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last,
                          timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,

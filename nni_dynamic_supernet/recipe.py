@@ -497,10 +497,10 @@ def _int_list(name: str, values: Any) -> list[int]:
     return out
 
 
-def split_schedule(recipe: "Recipe") -> list[int]:
+def split_schedule(training: TrainingConfig) -> list[int]:
     """The epochs after which GM-NAS splits: ``training.split_epochs``, or evenly spaced when null."""
     from .training.partition import even_split_epochs
-    t = recipe.training
+    t = training
     if t.split_epochs is not None:
         return _int_list("training.split_epochs", t.split_epochs)
     return even_split_epochs(t.epochs, len(t.split_branching))

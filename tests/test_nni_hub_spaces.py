@@ -172,7 +172,8 @@ def test_ms_clusters_on_a_label_with_several_values() -> None:
     supernet = mutate_to_supernet(create_hub_space("MobileNetV3Space"))
     recipe = Recipe.from_dict({"strategy": "spos_ms"})
     space = search_space_of_model(supernet)
-    labels = cluster_labels_for(recipe, space, shared_labels(supernet), partition_for(recipe, supernet))
+    partition = partition_for(recipe.training, supernet, seed=recipe.seed)
+    labels = cluster_labels_for(recipe.training, space, shared_labels(supernet), partition, seed=recipe.seed)
     assert space["s0_width_mult"] == [0.25]  # the first label: one value, one cluster, no separation
     # Labels shared by several modules (the width multipliers) make it a cell-like space: a seeded random label.
     assert len(labels) == 1 and len(space[labels[0]]) >= 2

@@ -183,9 +183,9 @@ def test_build_evaluator_from_recipe():
     supernet = _supernet()
     partition = OneShotPartition(search_space_of_model(supernet))
     recipe = Recipe.from_dict({}, {"search.bn_batches": 2})
-    evaluator = build_evaluator(recipe, [supernet], partition, _batches(5, seed=2), _batches(3, seed=1))
+    evaluator = build_evaluator(recipe.search, [supernet], partition, _batches(5, seed=2), _batches(3, seed=1))
     assert evaluator.policy == {"bn_mode": "recalibrate", "bn_batches": 2, "val_examples": 48}
-    inherit = build_evaluator(recipe.replace(**{"search.bn_mode": "inherit"}), [supernet], partition,
+    inherit = build_evaluator(recipe.replace(**{"search.bn_mode": "inherit"}).search, [supernet], partition,
                               _batches(5, seed=2), _batches(3, seed=1))
     assert inherit.policy["bn_batches"] == 0
     assert evaluator.evaluate(ARCH_A) != inherit.evaluate(ARCH_A)

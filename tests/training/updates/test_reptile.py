@@ -117,8 +117,9 @@ def test_one_step_on_linear_supernet_matches_hand_computation(inner_state):
         "training.reptile_steps": k, "training.inner_lr": eps1, "training.inner_grad_clip": None,
         "training.lr_schedule": "constant", "training.inner_state": inner_state})
     optimizer = torch.optim.SGD(model.parameters(), lr=eps0, weight_decay=wd)
-    engine = build_engine(recipe, [model], [arch_setter(model)], optimizer, partition_for(recipe, model), 10,
-                          shared_labels(model), op_modules=[op_modules(model)])
+    engine = build_engine(recipe.training, [model], [arch_setter(model)], optimizer,
+                          partition_for(recipe.training, model, seed=recipe.seed), 10, shared_labels(model),
+                          op_modules=[op_modules(model)], seed=recipe.seed)
     cands = {name: model.op[name].weight for name in model.op.names}
     h0 = model.head.weight.detach().clone()
     a0 = {name: w.detach().clone() for name, w in cands.items()}
