@@ -103,12 +103,19 @@ def test_the_package_import_graph_has_no_cycle() -> None:
     assert cycle is None, "import cycle in the package: " + " -> ".join(cycle or [])
 
 
-def test_the_graph_sees_late_type_only_and_relative_imports(tmp_path: Path) -> None:
+def test_the_graph_sees_late_type_only_and_relative_imports() -> None:
     graph = import_graph()
     # A function-level import (cli imports the pipeline inside its command functions).
     assert f"{PACKAGE}.pipeline" in graph[f"{PACKAGE}.cli"]
+    # An import under ``if TYPE_CHECKING:`` (leaf selection annotates with SearchConfig).
+    assert f"{PACKAGE}.recipe" in graph[f"{PACKAGE}.search.leaf_selection"]
     # ``from ..errors import ConfigError`` two levels down resolves to the top-level module.
     assert f"{PACKAGE}.errors" in graph[f"{PACKAGE}.search.searchers"]
+    # ``from . import strategies`` is an edge to the submodule, not to the package's __init__.
+    assert f"{PACKAGE}.strategies" in graph[f"{PACKAGE}.catalog"]
+    assert PACKAGE not in graph[f"{PACKAGE}.catalog"]
+    # ``from .updates import UpdateRule`` is an edge to the package (its __init__ re-exports the name).
+    assert f"{PACKAGE}.training.updates" in graph[f"{PACKAGE}.training.engine"]
 
 
 def test_find_cycle_reports_the_cycle() -> None:
