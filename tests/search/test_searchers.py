@@ -231,9 +231,9 @@ def test_search_supernet_end_to_end_with_constraint():
     """The search stage on a real tiny supernet: parameter constraint, budget, records."""
     import copy
 
-    from nni_dynamic_supernet.supernet import mutate_to_supernet
     from nni_dynamic_supernet.registry import create_space
     from nni_dynamic_supernet.search.run import search_supernet
+    from nni_dynamic_supernet.supernet import mutate_to_supernet
     from nni_dynamic_supernet.training.build import complexity_model_for, partition_for
 
     torch.manual_seed(0)

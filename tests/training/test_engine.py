@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space
+from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.training.build import build_engine, partition_for, search_space_of_model
 from nni_dynamic_supernet.training.engine import NonFiniteLossError
 from nni_dynamic_supernet.training.partition import ExhaustivePartition

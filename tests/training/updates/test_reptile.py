@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.pipeline import prepare
 from nni_dynamic_supernet.recipe import Recipe
+from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.training.build import build_engine, partition_for
 from nni_dynamic_supernet.training.updates.reptile import ReptileStep, default_inner_lr
 
