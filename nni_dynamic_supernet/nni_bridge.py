@@ -44,8 +44,8 @@ from nni.nas.nn.pytorch import ModelSpace  # noqa: E402
 from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule  # noqa: E402
 from nni.nas.oneshot.pytorch.strategy import RandomOneShot  # noqa: E402
 
-from .supernet.modules import (arch_setter, hooks_for, mutate_to_supernet, op_modules, shared_labels,  # noqa: E402
-                               supernet_modules)
+from .supernet.modules import (arch_setter, hooks_for, layer_choice_hooks, mutate_to_supernet,  # noqa: E402
+                               op_modules, shared_labels, supernet_modules, unsupported_module_error)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .recipe import Recipe
@@ -497,7 +497,7 @@ class DynamicSupernetStrategy(RandomOneShot):
         self._nds_module: Optional[SupernetModule] = None
 
     def default_mutation_hooks(self) -> list:
-        return getattr(self, "_hooks", None) or _layer_choice_hooks()
+        return getattr(self, "_hooks", None) or layer_choice_hooks()
 
     def mutate_model(self, model: ModelSpace) -> ModelSpace:
         """Refuse unsupported mutables by name, keep a pristine copy, then mutate in place.
@@ -513,7 +513,7 @@ class DynamicSupernetStrategy(RandomOneShot):
         try:
             supernet = super().mutate_model(model)
         except (TypeError, ValueError) as exc:
-            raise _unsupported_module(exc, model) from None
+            raise unsupported_module_error(exc, model) from None
         check_techniques(self.recipe.training, supernet)
         return supernet
 

@@ -25,10 +25,11 @@ from nni.nas.nn.pytorch import ModelSpace  # noqa: E402
 from nni.nas.oneshot.pytorch.strategy import RandomOneShot  # noqa: E402
 from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule  # noqa: E402
 
-__all__ = ["hooks_for", "mutate_to_supernet", "supernet_modules", "arch_setter", "op_modules", "shared_labels"]
+__all__ = ["hooks_for", "layer_choice_hooks", "unsupported_module_error", "mutate_to_supernet", "supernet_modules",
+           "arch_setter", "op_modules", "shared_labels"]
 
 
-def _layer_choice_hooks() -> list:
+def layer_choice_hooks() -> list:
     """Mutation hooks for spaces made of LayerChoices alone.
 
     RandomOneShot's defaults also turn every ``MutableConv2d`` / ``MutableLinear`` into a
@@ -73,10 +74,10 @@ def _general_hooks() -> list:
 def hooks_for(space: ModelSpace) -> list:
     """The mutation hooks that turn ``space`` into our supernet (LayerChoice-only spaces keep the fast set)."""
     from ..spaces.validation import has_only_layer_choices
-    return _layer_choice_hooks() if has_only_layer_choices(space) else _general_hooks()
+    return layer_choice_hooks() if has_only_layer_choices(space) else _general_hooks()
 
 
-def _unsupported_module(exc: Exception, space: ModelSpace) -> Exception:
+def unsupported_module_error(exc: Exception, space: ModelSpace) -> Exception:
     """NNI's refusal of a module (no one-shot version) as our one-line ConfigError."""
     from ..errors import ConfigError
     return ConfigError("space", type(space).__name__, str(exc).splitlines()[0])
@@ -90,7 +91,7 @@ def mutate_to_supernet(space: ModelSpace) -> ModelSpace:
     try:
         return strategy.mutate_model(space)
     except (TypeError, ValueError) as exc:
-        raise _unsupported_module(exc, space) from None
+        raise unsupported_module_error(exc, space) from None
 
 
 def supernet_modules(model: nn.Module) -> list[BaseSuperNetModule]:
