@@ -21,17 +21,12 @@ from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.training.build import build_engine, partition_for
 from nni_dynamic_supernet.training.updates.reptile import ReptileStep, default_inner_lr
+from tests.tiny_recipe import tiny_recipe
 
 torch.set_num_threads(1)
 
-BASE = {
-    "seed": 0,
-    "space": {"name": "nas_bench_201", "kwargs": {"channels": 2, "cells_per_stage": 1}},
-    "data": {"name": "digits_hard", "batch_size": 16},
-    "training": {"epochs": 1, "num_threads": 1},
-    "ranking": {"ground_truth": None, "headline": "best_accuracy"},
-    "output": {"tensorboard": False, "diagnostics": False},
-}
+#: The suite's tiny recipe (2-channel one-cell NAS-Bench-201 on digits_hard, 8 training batches of 16).
+BASE = tiny_recipe(output={"diagnostics": False})
 TOTAL = 50
 
 
