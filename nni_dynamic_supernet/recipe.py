@@ -497,9 +497,23 @@ def _int_list(name: str, values: Any) -> list[int]:
     return out
 
 
+#: The LR schedule of leaves restarted at GM-NAS's final split (``training.gm_restart_schedule``).
+#: ``fresh``: a new schedule of the full length from its top, cut off at the end of training
+#: (official ``fix_sche=0``); ``stretched``: a new schedule from its top spanning the steps left
+#: (official ``fix_sche=1``); ``continue``: the global schedule carries on (no official mode).
+RESTART_SCHEDULES = ("fresh", "stretched", "continue")
+
+
+def even_split_epochs(epochs: int, splits: int) -> list[int]:
+    """Split epochs spread evenly over training: ``s * epochs // (splits + 1)`` for ``s = 1..splits``.
+
+    60 epochs and 2 splits give the paper's NB201 schedule, splits after 20 and 40 epochs.
+    """
+    return [s * epochs // (splits + 1) for s in range(1, splits + 1)]
+
+
 def split_schedule(training: TrainingConfig) -> list[int]:
     """The epochs after which GM-NAS splits: ``training.split_epochs``, or evenly spaced when null."""
-    from .training.partition import even_split_epochs
     t = training
     if t.split_epochs is not None:
         return _int_list("training.split_epochs", t.split_epochs)
@@ -527,7 +541,6 @@ def _check_gradient_matching(recipe: "Recipe") -> None:
             raise ConfigError("training.split_epochs", e, "must be strictly increasing")
         if e[0] < 0 or e[-1] >= t.epochs:
             raise ConfigError("training.split_epochs", e, f"each must be in [0, training.epochs) = [0, {t.epochs})")
-    from .training.partition import RESTART_SCHEDULES
     if t.gm_restart_schedule is not None and t.gm_restart_schedule not in RESTART_SCHEDULES:
         raise ConfigError("training.gm_restart_schedule", t.gm_restart_schedule,
                           f"allowed values: {', '.join(RESTART_SCHEDULES)}, or null (fresh; stretched with "

@@ -1,4 +1,4 @@
-"""The package's import graph has no cycle, judged from the modules' own ``import`` statements.
+"""The package's import graph has no cycle and no import up a layer, judged from the modules' own imports.
 
 How the graph is built (the rule this test enforces)
 ----------------------------------------------------
@@ -116,6 +116,51 @@ def test_the_graph_sees_late_type_only_and_relative_imports() -> None:
     assert PACKAGE not in graph[f"{PACKAGE}.catalog"]
     # ``from .updates import UpdateRule`` is an edge to the package (its __init__ re-exports the name).
     assert f"{PACKAGE}.training.updates" in graph[f"{PACKAGE}.training.engine"]
+
+
+#: The layers of ``docs/architecture.rst``, bottom first: each top-level module or subpackage of the
+#: package and the layer it sits in. A module may import its own layer and those below, never above.
+LAYERS = [
+    {"errors", "atomic_io", "quiet_logs", "progress", "plots", "tensorboard_log", "strategies", "catalog"},
+    {"recipe"},
+    {"spaces", "data", "supernet", "ranking"},
+    {"training"},
+    {"search"},
+    {"nni_bridge"},
+    {"pipeline", "registry", "bench", "export"},
+    {"cli", "trial"},
+]
+
+
+def _layer(module: str) -> Optional[int]:
+    """The layer of ``module`` (by its top-level part); ``None`` for the package ``__init__``."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return None
+    found = [i for i, layer in enumerate(LAYERS) if parts[1] in layer]
+    assert found, f"{module} is in no layer: add {parts[1]!r} to LAYERS here and to docs/architecture.rst"
+    return found[0]
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """``a -> b`` for every import of a module ``b`` from a higher layer than ``a``'s."""
+    out = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            low, high = _layer(module), _layer(target)
+            if low is not None and high is not None and high > low:
+                out.append(f"{module} -> {target}")
+    return out
+
+
+def test_no_module_imports_a_higher_layer() -> None:
+    upward = upward_imports(import_graph())
+    assert not upward, "imports that reach up a layer (see docs/architecture.rst): " + "; ".join(upward)
+
+
+def test_upward_imports_are_found() -> None:
+    graph = {f"{PACKAGE}.recipe": {f"{PACKAGE}.training.partition"}, f"{PACKAGE}.search.run": {f"{PACKAGE}.recipe"}}
+    assert upward_imports(graph) == [f"{PACKAGE}.recipe -> {PACKAGE}.training.partition"]
 
 
 def test_find_cycle_reports_the_cycle() -> None:

@@ -206,7 +206,7 @@ def importance_path_sampler(training: TrainingConfig, space: dict[str, list], sh
     differ in width; METHODS §4(f)5).
     """
     from .paths.importance import ImportancePathSampler
-    from .smoothing import SmoothingSchedule
+    from ..data.smoothing import SmoothingSchedule
     t = training
     shared_mode = t.pa_shared_across_labels
     if shared_mode is None:
@@ -220,7 +220,7 @@ def build_data_sampler(training: TrainingConfig, num_examples: int, num_replicas
                        seed: int) -> Any:
     """The data sampler ``training.data_sampler`` over a training set of ``num_examples``."""
     from ..data.samplers import ImportanceDataSampler, UniformDataSampler
-    from .smoothing import SmoothingSchedule
+    from ..data.smoothing import SmoothingSchedule
     t = training
     if t.data_sampler == "importance":
         return ImportanceDataSampler(num_examples, seed=seed,

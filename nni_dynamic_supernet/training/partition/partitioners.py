@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError
-from .min_cut import EDGE_RULES, select_split
+from ...recipe import RESTART_SCHEDULES, even_split_epochs
 from ..paths.samplers import rng_state, set_rng_state
+from .min_cut import EDGE_RULES, select_split
 
 __all__ = ["Partition", "OneShotPartition", "ExhaustivePartition", "GradientMatchingPartition", "split_labels_of",
            "even_split_epochs", "BUDGETS", "RESTART_SCHEDULES"]
@@ -33,12 +34,6 @@ __all__ = ["Partition", "OneShotPartition", "ExhaustivePartition", "GradientMatc
 #: with the number of leaves. ``shared``: one leaf per step, drawn in proportion to its size,
 #: so the leaves share the one-shot budget (the equal-compute ablation).
 BUDGETS = ("per_leaf", "shared")
-
-#: The LR schedule of leaves restarted at GM-NAS's final split (``training.gm_restart_schedule``).
-#: ``fresh``: a new schedule of the full length from its top, cut off at the end of training
-#: (official ``fix_sche=0``); ``stretched``: a new schedule from its top spanning the steps left
-#: (official ``fix_sche=1``); ``continue``: the global schedule carries on (no official mode).
-RESTART_SCHEDULES = ("fresh", "stretched", "continue")
 
 
 class Partition:
@@ -216,14 +211,6 @@ class ExhaustivePartition(Partition):
             raise ConfigError("training.split_label", label, f"not a label of the space; labels: {', '.join(space)}")
         self.split_label = label
         self._split_leaf(0, label, [[c] for c in self.space[label]], 0, {"rule": "exhaustive"})
-
-
-def even_split_epochs(epochs: int, splits: int) -> list[int]:
-    """Split epochs spread evenly over training: ``s * epochs // (splits + 1)`` for ``s = 1..splits``.
-
-    60 epochs and 2 splits give the paper's NB201 schedule, splits after 20 and 40 epochs.
-    """
-    return [s * epochs // (splits + 1) for s in range(1, splits + 1)]
 
 
 class GradientMatchingPartition(Partition):

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from .samplers import Arch, PathSampler, SearchSpace
-from ..smoothing import SmoothingSchedule
+from ...data.smoothing import SmoothingSchedule
 
 __all__ = ["ImportancePathSampler"]
 

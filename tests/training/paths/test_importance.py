@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from nni_dynamic_supernet.data.smoothing import SmoothingSchedule
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space
 from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.training.build import build_engine, importance_path_sampler, partition_for
 from nni_dynamic_supernet.training.paths.importance import ImportancePathSampler
-from nni_dynamic_supernet.training.smoothing import SmoothingSchedule
 
 torch.set_num_threads(1)
 
