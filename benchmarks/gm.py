@@ -56,8 +56,8 @@ def split_stability(epochs: int = 20, repeats: int = 100, draws: tuple[int, ...]
     all repeats and from disjoint slices of ``draws[i]`` repeats, with each pick's
     ``margin_over_noise`` and ``group_agreement``. Slow (``repeats x labels x choices`` passes).
     """
-    from nni_dynamic_supernet.training.gradient_matching import gradient_distances, shared_parameters
-    from nni_dynamic_supernet.training.min_cut import edge_stability, select_split
+    from nni_dynamic_supernet.training.partition.gradient_matching import gradient_distances, shared_parameters
+    from nni_dynamic_supernet.training.partition.min_cut import edge_stability, select_split
     torch.set_num_threads(1)
     run = make_run("gm_spos", total_steps=600, **{"training.split_epochs": [20, 40], "training.epochs": 60})
     engine = run.module.engine

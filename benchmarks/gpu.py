@@ -79,7 +79,8 @@ def _ours(strategy: str, base: dict, device: torch.device, data: list, precision
     nni_strategy.mutate_model(space)
     training_module = make_training_module(recipe, 10)
     training_module.set_model(space)
-    sampler = build_data_sampler(recipe, sum(len(b[1]) for b in data))  # PA&DA's DA observes example scores
+    # PA&DA's DA observes example scores.
+    sampler = build_data_sampler(recipe.training, sum(len(b[1]) for b in data), seed=recipe.seed)
     module = SupernetModule(training_module, recipe, pristine_space=nni_strategy.pristine_space, data_sampler=sampler)
     module.ensure_partition()
     module.to(device)

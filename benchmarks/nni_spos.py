@@ -98,7 +98,7 @@ def _fit(module: Any, data: list, warmup: int) -> float:
 
 def _raw_loop(run: Any, data: list, archs: list, warmup: int) -> float:
     """CPU seconds per step of the bare SPOS loop on ``run``'s supernet (see the module docstring)."""
-    from nni_dynamic_supernet.nni_bridge import arch_setter
+    from nni_dynamic_supernet.supernet import arch_setter
     model = run.module.model
     model.train()
     set_arch = arch_setter(model)

@@ -117,14 +117,15 @@ def search_time(repeats: int = 3, warmup: int = 1) -> dict:
                 "shift_paper_640": {**paper, "search.shift_iters": 20, "search.shift_batch_size": 32}}
     runs = {name: make_run("spos", **small, **over) for name, over in settings.items()}
     plain = runs["plain"]
-    evaluator = build_evaluator(plain.recipe, plain.models, plain.partition, plain.calib_loader(), plain.val_loader())
+    evaluator = build_evaluator(plain.recipe.search, plain.models, plain.partition, plain.calib_loader(), plain.val_loader())
     seconds: dict[str, list[float]] = {name: [] for name in runs}
 
     def go(name: str):
         def fn() -> None:
             run = runs[name]
-            found = search_supernet(run.recipe, plain.models, plain.partition, None, None, plain.pristine_space,
-                                    evaluator=evaluator, train_set=plain.splits.train)
+            found = search_supernet(run.recipe.search, plain.models, plain.partition, None, None, plain.pristine_space,
+                                    evaluator=evaluator, train_set=plain.splits.train, seed=run.recipe.seed,
+                                    training=run.recipe.training)
             seconds[name].append(found["seconds"])
         return fn
     time_side_by_side({name: go(name) for name in runs}, repeats=repeats, warmup=warmup)

@@ -1,9 +1,10 @@
-"""The only module that touches NNI and Lightning internals.
+"""The module that drives NNI and Lightning: the one-shot module, the strategy and the trainer.
 
-Everything NNI- or Lightning-version-specific lives here:
+Everything NNI- or Lightning-version-specific lives here, or below it in
+:mod:`nni_dynamic_supernet.supernet` (turning a model space into a supernet with NNI's
+path-sampling mutation hooks and forcing an architecture on it, whose names this module
+re-exports):
 
-* turning a model space into a supernet with NNI's path-sampling mutation hooks;
-* forcing an architecture on the supernet (``PathSamplingLayer.resample(memo=...)``);
 * :class:`SupernetModule`, a ``BaseOneShotLightningModule`` in manual optimization that
   drives :class:`~nni_dynamic_supernet.training.engine.SupernetEngine`;
 * :class:`DynamicSupernetStrategy`, the NNI ``Strategy`` users pass to ``NasExperiment``;
@@ -42,7 +43,9 @@ from nni.nas.evaluator.pytorch.lightning import ClassificationModule  # noqa: E4
 from nni.nas.nn.pytorch import ModelSpace  # noqa: E402
 from nni.nas.oneshot.pytorch.base_lightning import BaseOneShotLightningModule  # noqa: E402
 from nni.nas.oneshot.pytorch.strategy import RandomOneShot  # noqa: E402
-from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule  # noqa: E402
+
+from .supernet.modules import (arch_setter, hooks_for, layer_choice_hooks, mutate_to_supernet,  # noqa: E402
+                               op_modules, shared_labels, supernet_modules, unsupported_module_error)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .recipe import Recipe
@@ -55,169 +58,6 @@ __all__ = [
     "SupernetModule", "DynamicSupernetStrategy", "make_training_module", "fit_supernet",
     "nni_parameters", "NniReporter", "local_batchnorm", "revert_sync_batchnorm", "lightning_precision",
 ]
-
-
-# ---------------------------------------------------------------------------------------------- supernet
-def _layer_choice_hooks() -> list:
-    """Mutation hooks for spaces made of LayerChoices alone.
-
-    RandomOneShot's defaults also turn every ``MutableConv2d`` / ``MutableLinear`` into a
-    mixed operation even when it holds no mutable; a LayerChoice-only space keeps its other
-    modules plain and fast (and its results bit-identical to earlier releases).
-    """
-    from nni.nas.oneshot.pytorch.strategy import no_default_hook
-    from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingLayer
-    return [PathSamplingLayer.mutate, no_default_hook]
-
-
-def _general_hooks() -> list:
-    """NNI's path-sampling hooks for every mutable, plus our ``NasBench101Cell``.
-
-    ``LayerChoice``, ``InputChoice``, ``Repeat`` with a depth choice and DARTS-style ``Cell`` get
-    NNI's ``PathSampling*`` modules; layers built with ``nni.choice`` arguments (``MutableConv2d``,
-    ``MutableLinear``, ``MutableBatchNorm2d``, ``MutableMultiheadAttention`` ...) become NNI's
-    mixed operations, which slice one weight tensor to the sampled width or kernel. A layer
-    without a mutable argument stays the plain layer (a mixed operation would only cost time).
-    """
-    from nni.nas.oneshot.pytorch.strategy import no_default_hook
-    from nni.nas.oneshot.pytorch.supermodule.operation import NATIVE_MIXED_OPERATIONS
-    from nni.nas.oneshot.pytorch.supermodule.sampling import (PathSamplingCell, PathSamplingInput, PathSamplingLayer,
-                                                              PathSamplingRepeat)
-
-    from .training.nasbench101_supernet import PathSamplingNasBench101Cell
-
-    def only_if_mutable(hook: Callable) -> Callable:
-        def run(module: nn.Module, name: str, memo: dict, kwargs: dict) -> Any:
-            return hook(module, name, memo, kwargs) if getattr(module, "mutables", None) else None
-        return run
-
-    def already_mutated(module: nn.Module, name: str, memo: dict, kwargs: dict) -> Optional[bool]:
-        # Our NAS-Bench-101 cell creates its PathSamplingLayers itself: they must not be mutated again.
-        return True if isinstance(module, BaseSuperNetModule) else None
-
-    return [already_mutated, PathSamplingLayer.mutate, PathSamplingInput.mutate, PathSamplingRepeat.mutate, PathSamplingCell.mutate,
-            PathSamplingNasBench101Cell.mutate, *(only_if_mutable(op.mutate) for op in NATIVE_MIXED_OPERATIONS),
-            no_default_hook]
-
-
-def hooks_for(space: ModelSpace) -> list:
-    """The mutation hooks that turn ``space`` into our supernet (LayerChoice-only spaces keep the fast set)."""
-    from .spaces.validation import has_only_layer_choices
-    return _layer_choice_hooks() if has_only_layer_choices(space) else _general_hooks()
-
-
-def _unsupported_module(exc: Exception, space: ModelSpace) -> Exception:
-    """NNI's refusal of a module (no one-shot version) as our one-line ConfigError."""
-    from .errors import ConfigError
-    return ConfigError("space", type(space).__name__, str(exc).splitlines()[0])
-
-
-def mutate_to_supernet(space: ModelSpace) -> ModelSpace:
-    """Turn ``space`` into a weight-sharing supernet in place, with NNI's path-sampling hooks."""
-    strategy = RandomOneShot()
-    hooks = hooks_for(space)
-    strategy.default_mutation_hooks = lambda: hooks  # type: ignore[method-assign]
-    try:
-        return strategy.mutate_model(space)
-    except (TypeError, ValueError) as exc:
-        raise _unsupported_module(exc, space) from None
-
-
-def supernet_modules(model: nn.Module) -> list[BaseSuperNetModule]:
-    """Every NNI supernet module (``PathSamplingLayer`` ...) of ``model``, in module order."""
-    return [m for m in model.modules() if isinstance(m, BaseSuperNetModule)]
-
-
-def arch_setter(model: nn.Module) -> Callable[[dict], None]:
-    """A function that makes ``model`` run a given architecture.
-
-    The module list is computed once: the step must not walk the module tree.
-    ``resample(memo)`` samples at random, silently, for a label missing from ``memo``,
-    so every label must be present; several modules sharing a label (NAS-Bench-201
-    cells) all read the same memo entry. Subset values (input choices) are tuples in our
-    search space and lists for NNI's modules.
-    """
-    from .spaces.validation import multi_labels
-    modules = supernet_modules(model)
-    multi = sorted(multi_labels(model))
-
-    if not multi:
-        def set_arch(arch: dict) -> None:
-            memo = dict(arch)
-            for module in modules:
-                memo.update(module.resample(memo=memo))
-        return set_arch
-
-    def set_arch_lists(arch: dict) -> None:
-        memo = dict(arch)
-        for label in multi:
-            if label in memo:
-                memo[label] = list(memo[label])
-        for module in modules:
-            memo.update(module.resample(memo=memo))
-
-    return set_arch_lists
-
-
-def op_modules(model: nn.Module, slices: bool = False) -> list[tuple[str, Any, nn.Module]]:
-    """``(label, choice, candidate module)`` for every choice of ``model`` that is a module of its own.
-
-    Layer choices give their candidates; a DARTS-style cell (NNI's ``PathSamplingCell``) gives,
-    for its op label ``<cell>/op_<i>_<k>``, the op on every edge into node ``i``. Depths and
-    input choices own no module and are not listed.
-
-    With ``slices=True``, every value of a label that a mixed operation (a sliced width, kernel
-    or expansion) depends on also lists that operation: its gradient outside the sampled slice
-    is zero, so its gradient norm is the slice's (PA's importance of sliced choices). Such
-    values own no distinct weights (:func:`~nni_dynamic_supernet.training.build.weighted_labels`
-    reads the list without them).
-    """
-    from nni.nas.oneshot.pytorch.supermodule.operation import MixedOperation
-    from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingCell
-    out = []
-    for module in supernet_modules(model):
-        if isinstance(module, MixedOperation):
-            if slices:
-                for label, mutable in module.simplify().items():
-                    out.extend((str(label), value, module) for value in getattr(mutable, "values", []))
-            continue
-        if isinstance(module, PathSamplingCell):
-            for node, edges in enumerate(module.ops, start=module.num_predecessors):
-                for k in range(module.num_ops_per_node):
-                    label = f"{module.label}/op_{node}_{k}"
-                    for edge in edges:
-                        out.extend((label, name, edge[name]) for name in module.op_names)
-            continue
-        names = getattr(module, "names", None)
-        if names is None:
-            continue
-        for name in names:
-            out.append((module.label, name, module[name]))
-    return out
-
-
-def _own_labels(module: nn.Module) -> set[str]:
-    """The labels a supernet module decides itself (its own mutables' leaves, not its children's)."""
-    from nni.mutable import Categorical, CategoricalMultiple
-    if hasattr(module, "own_labels"):
-        return set(module.own_labels())
-    labels: set[str] = set()
-    for mutable in getattr(module, "mutables", []):
-        for leaf in mutable.leaf_mutables(lambda m: isinstance(m, (Categorical, CategoricalMultiple))):
-            if isinstance(leaf, (Categorical, CategoricalMultiple)):
-                labels.add(str(leaf.label))
-    if not labels and getattr(module, "label", None) is not None:
-        labels.add(str(module.label))
-    return labels
-
-
-def shared_labels(model: nn.Module) -> set[str]:
-    """Labels carried by more than one supernet module (cell spaces such as NAS-Bench-201)."""
-    seen: dict[str, int] = {}
-    for module in supernet_modules(model):
-        for label in _own_labels(module):
-            seen[label] = seen.get(label, 0) + 1
-    return {label for label, count in seen.items() if count > 1}
 
 
 # ---------------------------------------------------------------------------------------------- lightning module
@@ -273,7 +113,7 @@ class SupernetModule(BaseOneShotLightningModule):
         """Create the partition and one weight copy per extra leaf (idempotent)."""
         if getattr(self, "_partition", None) is None:
             from .training.build import partition_for
-            self._partition = partition_for(self.recipe, self.model)
+            self._partition = partition_for(self.recipe.training, self.model, seed=self.recipe.seed)
         # Sub-supernets start from the same initial weights as leaf 0 and never share them. Every slot a
         # partition tree can ever use is allocated now, so the optimizer's parameter groups and the
         # Lightning state never change shape when a GM-NAS leaf splits later.
@@ -308,10 +148,11 @@ class SupernetModule(BaseOneShotLightningModule):
         for leaf in self.leaves:
             optimizer.add_param_group({"params": list(leaf.parameters())})
         self.engine = build_engine(
-            self.recipe, models=self.supernets(), set_arch=[arch_setter(m) for m in self.supernets()],
+            self.recipe.training, models=self.supernets(), set_arch=[arch_setter(m) for m in self.supernets()],
             optimizer=optimizer, partition=self._partition, total_steps=total_steps, shared=shared_labels(self.model),
             pristine_space=self.pristine_space, op_modules=[op_modules(m, slices=True) for m in self.supernets()],
             data_sampler=self._data_sampler, criterion=getattr(self.training_module, "criterion", None),
+            seed=self.recipe.seed,
         )
         if self.on_engine_ready is not None:
             self.on_engine_ready(self.engine)
@@ -656,7 +497,7 @@ class DynamicSupernetStrategy(RandomOneShot):
         self._nds_module: Optional[SupernetModule] = None
 
     def default_mutation_hooks(self) -> list:
-        return getattr(self, "_hooks", None) or _layer_choice_hooks()
+        return getattr(self, "_hooks", None) or layer_choice_hooks()
 
     def mutate_model(self, model: ModelSpace) -> ModelSpace:
         """Refuse unsupported mutables by name, keep a pristine copy, then mutate in place.
@@ -672,8 +513,8 @@ class DynamicSupernetStrategy(RandomOneShot):
         try:
             supernet = super().mutate_model(model)
         except (TypeError, ValueError) as exc:
-            raise _unsupported_module(exc, model) from None
-        check_techniques(self.recipe, supernet)
+            raise unsupported_module_error(exc, model) from None
+        check_techniques(self.recipe.training, supernet)
         return supernet
 
     def mutate_evaluator(self, evaluator: Any) -> Any:
@@ -722,9 +563,10 @@ class DynamicSupernetStrategy(RandomOneShot):
         val_loader = _as_loader(evaluator.val_dataloaders)
         device = next(module.parameters()).device
         # Shifted evolution draws its own batches from the training set (``(x, y, ...)`` items).
-        self.search_history = search_supernet(self.recipe, module.supernets(), module._partition,
+        self.search_history = search_supernet(self.recipe.search, module.supernets(), module._partition,
                                               train_loader, val_loader, self.pristine_space, device=device,
-                                              train_set=getattr(train_loader, "dataset", None))["top"]
+                                              train_set=getattr(train_loader, "dataset", None), seed=self.recipe.seed,
+                                              training=self.recipe.training)["top"]
 
     def list_models(self, sort: bool = True, limit: Optional[int] = 1) -> Iterator[Any]:
         """The best searched architectures, best first, as frozen NNI models."""
@@ -749,7 +591,7 @@ def _with_data_sampler(recipe: "Recipe", loader: Any) -> tuple[Any, Any]:
         raise ConfigError(field, value, "needs a map-style dataset and a DataLoader with batch_size "
                                         "(no iterable dataset, no custom batch_sampler)")
     dataset = loader.dataset if isinstance(loader.dataset, IndexedDataset) else IndexedDataset(loader.dataset)
-    sampler = build_data_sampler(recipe, len(dataset))
+    sampler = build_data_sampler(recipe.training, len(dataset), seed=recipe.seed)
     rebuilt = DataLoader(dataset, batch_size=loader.batch_size, sampler=sampler, num_workers=loader.num_workers,
                          collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last,
                          timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,

@@ -131,7 +131,7 @@ def prepare(recipe: Recipe, on_epoch_end: Optional[Callable] = None) -> Run:
     from .nni_bridge import SupernetModule
     from .training.build import build_data_sampler
     # The train loader draws from this sampler and the engine feeds it per-example scores (DA).
-    data_sampler = build_data_sampler(recipe, len(splits.train))
+    data_sampler = build_data_sampler(recipe.training, len(splits.train), seed=recipe.seed)
     module = SupernetModule(training_module, recipe, pristine_space=strategy.pristine_space,
                             on_epoch_end=on_epoch_end, data_sampler=data_sampler)
     module.ensure_partition()
@@ -257,10 +257,11 @@ def search_run(run: Run, out_dir: Optional[Path] = None, evaluator: Any = None, 
         target = transfer_target(run)
         evaluator, truth = None, None  # other data, other classes: no ground truth, no reusable batches
     shifted: list = []
-    found = search_supernet(run.recipe, target.models, run.partition, target.calib_loader(), target.val_loader(),
-                            target.pristine_space, target.device, evaluator=evaluator, train_set=target.splits.train,
-                            tracked=_tracked_archs(run.recipe, truth, run.search_space), shifted_models=shifted,
-                            progress=progress)
+    found = search_supernet(run.recipe.search, target.models, run.partition, target.calib_loader(),
+                            target.val_loader(), target.pristine_space, target.device, evaluator=evaluator,
+                            train_set=target.splits.train, tracked=_tracked_archs(run.recipe, truth, run.search_space),
+                            shifted_models=shifted, progress=progress, seed=run.recipe.seed,
+                            training=run.recipe.training)
     if s.transfer_to is not None:
         found["transfer"] = {"num_classes": target.splits.num_classes, "classes": list(target.splits.classes),
                              "data": target.recipe.to_dict()["data"], "freeze_features": s.freeze_features}
@@ -367,7 +368,7 @@ def predict(run: Run, archs: Sequence[dict], evaluator: Any = None, progress: Op
             bad = next(iter(unknown.items())) if unknown else (sorted(missing)[0], None)
             raise ConfigError("arch", {bad[0]: bad[1]}, "unknown or missing label/choice; labels and choices: "
                               + "; ".join(f"{k}: {v}" for k, v in run.search_space.items()))
-    evaluator = evaluator or build_evaluator(run.recipe, run.models, run.partition, run.calib_loader(),
+    evaluator = evaluator or build_evaluator(run.recipe.search, run.models, run.partition, run.calib_loader(),
                                              run.val_loader(), run.device)
     from .progress import ProgressLog, progress_bar
     bar = progress_bar(archs, desc=what, unit="arch", enabled=progress)
@@ -465,7 +466,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
         """Score the probe architectures; ``default`` estimates the final ``default`` (README, "web UI")."""
         if "evaluator" not in state:
             # Fixed calibration and validation batches: collect them once, not at every probe.
-            state["evaluator"] = build_evaluator(recipe, run.module.supernets(), run.module._partition,
+            state["evaluator"] = build_evaluator(recipe.search, run.module.supernets(), run.module._partition,
                                                  run.calib_loader(), run.val_loader(), run.device)
         truth, headline = state.get("truth"), recipe.ranking.headline
         # The last epoch scores the whole table when there is one: its values are then the final ranking's.
@@ -486,7 +487,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
 
     run = prepare(recipe, on_epoch_end=on_epoch_end)
     truth = resolve_ground_truth(recipe, run.search_space)
-    check_search_feasible(recipe, run.pristine_space)
+    check_search_feasible(recipe.search, run.pristine_space)
     # Created only once the recipe, data, space, ground truth and constraint are known to be good:
     # bad input leaves nothing behind.
     out.mkdir(parents=True, exist_ok=True)
@@ -526,7 +527,7 @@ def _after_training(run: Run, recipe: Recipe, out: Path, state: dict, history: l
                            "data": getattr(engine.data_sampler, "summary", dict)()}
     if state.get("diagnostics") is not None:
         results["diagnostics"] = state["diagnostics"].summary(truth.archs() if truth is not None else state["probes"])
-    evaluator = state.get("evaluator") or build_evaluator(recipe, run.models, run.partition, run.calib_loader(),
+    evaluator = state.get("evaluator") or build_evaluator(recipe.search, run.models, run.partition, run.calib_loader(),
                                                           run.val_loader(), run.device)
     if not skip_search:
         found = search_run(run, out, evaluator=evaluator, truth=truth, progress=show)

@@ -94,7 +94,7 @@ class TrainingConfig:
     ms_labels: Optional[list] = None
     ms_num_labels: int = 1
     update_rule: str = "gradient"
-    # Reptile (SUMNAS) update rule; ignored by the gradient rule. See training/reptile.py.
+    # Reptile (SUMNAS) update rule; ignored by the gradient rule. See training/updates/reptile.py.
     reptile_steps: int = 4
     inner_lr: Optional[float] = None  # None: 0.05 * 4 / reptile_steps (SUMNAS Table 6 and Appendix D)
     inner_momentum: float = 0.9
@@ -104,7 +104,7 @@ class TrainingConfig:
     task_batching: int = 1  # strict-fair rounds (sub-models per op) per step; SUMNAS ImageNet uses 3
     partition: str = "none"
     split_label: Optional[str] = None  # few-shot (exhaustive) split label; None: the first label
-    # GM-NAS (partition: gradient_matching); see training/partition.py and training/gradient_matching.py.
+    # GM-NAS (partition: gradient_matching); see training/partition/.
     split_epochs: Optional[list] = None  # epochs after which each level splits; None: evenly spaced (60 -> 20, 40)
     split_branching: list = field(default_factory=lambda: [2, 2])  # groups per split, one per level
     gm_batches: int = 100  # batches (each with a fresh context path) averaged by the gradient-matching score
@@ -118,7 +118,7 @@ class TrainingConfig:
     # With sub-supernets: per_leaf (every leaf trains on every step: each gets the whole phase, as the GM-NAS and
     # few-shot NAS code train each sub-supernet separately; costs more) or shared (one leaf per step: equal compute).
     partition_budget: str = "per_leaf"
-    # Importance sampling of paths (PA) and data (DA) of PA&DA; see training/importance_paths.py, data/samplers.py.
+    # Importance sampling of paths (PA) and data (DA) of PA&DA; see training/paths/importance.py, data/samplers.py.
     data_sampler: str = "uniform"
     pa_delta_schedule: str = "linear"
     pa_delta_max: float = 1.0
@@ -320,7 +320,7 @@ class Recipe:
         strategy = flat.pop("strategy", recipe.strategy)
         if not isinstance(strategy, str):
             raise ConfigError("strategy", strategy, "must be a strategy name string")
-        from .registry import get_preset  # late import: presets import this module
+        from .catalog import get_preset
         preset = get_preset(strategy)
         recipe.strategy = strategy
         for key, value in preset.settings.items():
@@ -463,7 +463,7 @@ class Recipe:
         raw = self.to_dict()
         if "strategy" in overrides and overrides["strategy"] != self.strategy:
             from .strategies import COMPONENT_DEFAULTS
-            from .registry import get_preset
+            from .catalog import get_preset
             owned = set(COMPONENT_DEFAULTS) | set(get_preset(self.strategy).settings)
             for dotted in owned:
                 section, _, name = dotted.partition(".")
@@ -497,10 +497,24 @@ def _int_list(name: str, values: Any) -> list[int]:
     return out
 
 
-def split_schedule(recipe: "Recipe") -> list[int]:
+#: The LR schedule of leaves restarted at GM-NAS's final split (``training.gm_restart_schedule``).
+#: ``fresh``: a new schedule of the full length from its top, cut off at the end of training
+#: (official ``fix_sche=0``); ``stretched``: a new schedule from its top spanning the steps left
+#: (official ``fix_sche=1``); ``continue``: the global schedule carries on (no official mode).
+RESTART_SCHEDULES = ("fresh", "stretched", "continue")
+
+
+def even_split_epochs(epochs: int, splits: int) -> list[int]:
+    """Split epochs spread evenly over training: ``s * epochs // (splits + 1)`` for ``s = 1..splits``.
+
+    60 epochs and 2 splits give the paper's NB201 schedule, splits after 20 and 40 epochs.
+    """
+    return [s * epochs // (splits + 1) for s in range(1, splits + 1)]
+
+
+def split_schedule(training: TrainingConfig) -> list[int]:
     """The epochs after which GM-NAS splits: ``training.split_epochs``, or evenly spaced when null."""
-    from .training.partition import even_split_epochs
-    t = recipe.training
+    t = training
     if t.split_epochs is not None:
         return _int_list("training.split_epochs", t.split_epochs)
     return even_split_epochs(t.epochs, len(t.split_branching))
@@ -527,7 +541,6 @@ def _check_gradient_matching(recipe: "Recipe") -> None:
             raise ConfigError("training.split_epochs", e, "must be strictly increasing")
         if e[0] < 0 or e[-1] >= t.epochs:
             raise ConfigError("training.split_epochs", e, f"each must be in [0, training.epochs) = [0, {t.epochs})")
-    from .training.partition import RESTART_SCHEDULES
     if t.gm_restart_schedule is not None and t.gm_restart_schedule not in RESTART_SCHEDULES:
         raise ConfigError("training.gm_restart_schedule", t.gm_restart_schedule,
                           f"allowed values: {', '.join(RESTART_SCHEDULES)}, or null (fresh; stretched with "

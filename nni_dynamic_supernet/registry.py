@@ -1,81 +1,19 @@
-"""Discovery of strategies and spaces through Python entry points.
+"""The public registry: strategies and spaces by name, and NNI strategies made from presets.
 
-Two entry-point groups are read with :mod:`importlib.metadata`:
-
-* ``nni_dynamic_supernet.strategies``: each entry loads a
-  :class:`~nni_dynamic_supernet.strategies.Preset`;
-* ``nni_dynamic_supernet.spaces``: each entry loads a factory ``(**kwargs) -> ModelSpace``.
-
-Another installed package can add entries to either group. When this package runs
-from a source tree that was never installed, its own built-ins are still found.
+Strategies (``nni_dynamic_supernet.strategies`` entry points) and spaces
+(``nni_dynamic_supernet.spaces``) are discovered by :mod:`nni_dynamic_supernet.catalog`, whose
+functions are re-exported here; another installed package can add to either group.
+:func:`create_strategy` turns a preset into an NNI ``Strategy`` for ``NasExperiment``.
 """
 from __future__ import annotations
 
-import functools
-from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
+from .catalog import SPACE_GROUP, STRATEGY_GROUP, create_space, get_preset, list_spaces, list_strategies
 from .errors import ConfigError
 
 __all__ = ["list_strategies", "create_strategy", "get_preset", "list_spaces", "create_space",
            "STRATEGY_GROUP", "SPACE_GROUP"]
-
-STRATEGY_GROUP = "nni_dynamic_supernet.strategies"
-SPACE_GROUP = "nni_dynamic_supernet.spaces"
-
-_BUILTIN_STRATEGIES = ("spos", "spos_calr", "spos_ms", "spos_calr_ms", "fairnas", "fairnas_calr_ms", "fsnas",
-                       "fsnas_calr_ms", "sumnas", "sumnas_ms",
-                       "spos_pa", "spos_da", "pada", "pada_calr_ms", "gm_spos", "gm_spos_calr_ms", "gm_fairnas")
-_BUILTIN_SPACES = {"nas_bench_201": "nas_bench_201", "mobilenet": "mobilenet", "shufflenet": "shufflenet"}
-
-
-@functools.lru_cache(maxsize=None)
-def _entry_points(group: str) -> dict[str, Any]:
-    found: dict[str, Any] = {ep.name: ep for ep in metadata.entry_points(group=group)}
-    return found
-
-
-def _builtin_strategies() -> dict[str, Callable[[], Any]]:
-    def loader(name: str) -> Callable[[], Any]:
-        def load() -> Any:
-            from . import strategies
-            return getattr(strategies, name)
-        return load
-    return {name: loader(name) for name in _BUILTIN_STRATEGIES}
-
-
-def _builtin_spaces() -> dict[str, Callable[[], Any]]:
-    def loader(module: str) -> Callable[[], Any]:
-        def load() -> Any:
-            import importlib
-            return getattr(importlib.import_module(f"nni_dynamic_supernet.spaces.{module}"), module)
-        return load
-    return {name: loader(module) for name, module in _BUILTIN_SPACES.items()}
-
-
-def _loaders(group: str) -> dict[str, Callable[[], Any]]:
-    loaders = _builtin_strategies() if group == STRATEGY_GROUP else _builtin_spaces()
-    for name, ep in _entry_points(group).items():
-        loaders[name] = ep.load
-    return loaders
-
-
-def list_strategies() -> list[str]:
-    """Names of every registered strategy preset, sorted."""
-    return sorted(_loaders(STRATEGY_GROUP))
-
-
-def list_spaces() -> list[str]:
-    """Names of every registered search space, sorted."""
-    return sorted(_loaders(SPACE_GROUP))
-
-
-def get_preset(name: str) -> Any:
-    """The :class:`Preset` registered as ``name``; an unknown name lists the known ones."""
-    loaders = _loaders(STRATEGY_GROUP)
-    if name not in loaders:
-        raise ConfigError("strategy", name, f"unknown strategy; known: {', '.join(sorted(loaders))}")
-    return loaders[name]()
 
 
 def create_strategy(name: str, **overrides: Any) -> Any:
@@ -114,15 +52,3 @@ def create_strategy(name: str, **overrides: Any) -> Any:
             raise ConfigError(key, value, "unknown override; use a dotted recipe key such as training.lr")
     recipe = Recipe.from_dict({"strategy": name}, dotted)
     return DynamicSupernetStrategy(recipe)
-
-
-def create_space(name: str, **kwargs: Any) -> Any:
-    """Build the registered search space ``name`` (an NNI ``ModelSpace``) with ``kwargs``."""
-    loaders = _loaders(SPACE_GROUP)
-    if name not in loaders:
-        raise ConfigError("space.name", name, f"unknown space; known: {', '.join(sorted(loaders))}")
-    factory = loaders[name]()
-    try:
-        return factory(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"space.kwargs", kwargs, f"not accepted by space {name}: {exc}") from None

@@ -127,8 +127,8 @@ def test_input_choice_values_are_subsets_and_round_trip() -> None:
 def test_nasbench101_supernet_cell_matches_the_constraint() -> None:
     import numpy as np
 
-    from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet
     from nni_dynamic_supernet.spaces.validation import arch_is_valid, search_space_of
+    from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet
     pristine = create_hub_space("NasBench101")
     supernet = mutate_to_supernet(create_hub_space("NasBench101"))
     ss = search_space_of(supernet)
@@ -146,8 +146,8 @@ def test_nasbench101_supernet_cell_matches_the_constraint() -> None:
 
 def test_sliced_choices_report_their_slice_gradient() -> None:
     """PA's importance of a kernel value: the mixed conv's gradient lies inside the sampled kernel slice."""
-    from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet, op_modules
     from nni_dynamic_supernet.spaces.validation import search_space_of
+    from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules
     supernet = mutate_to_supernet(create_hub_space("MobileNetV3Space"))
     ss = search_space_of(supernet)
     entries = [(label, value, m) for label, value, m in op_modules(supernet, slices=True) if label == "stem_ks"]
@@ -166,13 +166,14 @@ def test_sliced_choices_report_their_slice_gradient() -> None:
 
 
 def test_ms_clusters_on_a_label_with_several_values() -> None:
-    from nni_dynamic_supernet.nni_bridge import mutate_to_supernet, shared_labels
     from nni_dynamic_supernet.recipe import Recipe
+    from nni_dynamic_supernet.supernet import mutate_to_supernet, shared_labels
     from nni_dynamic_supernet.training.build import cluster_labels_for, partition_for, search_space_of_model
     supernet = mutate_to_supernet(create_hub_space("MobileNetV3Space"))
     recipe = Recipe.from_dict({"strategy": "spos_ms"})
     space = search_space_of_model(supernet)
-    labels = cluster_labels_for(recipe, space, shared_labels(supernet), partition_for(recipe, supernet))
+    partition = partition_for(recipe.training, supernet, seed=recipe.seed)
+    labels = cluster_labels_for(recipe.training, space, shared_labels(supernet), partition, seed=recipe.seed)
     assert space["s0_width_mult"] == [0.25]  # the first label: one value, one cluster, no separation
     # Labels shared by several modules (the width multipliers) make it a cell-like space: a seeded random label.
     assert len(labels) == 1 and len(space[labels[0]]) >= 2

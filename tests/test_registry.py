@@ -1,4 +1,4 @@
-"""Tests of the registry: entry-point discovery, create_/list_ functions, unknown names."""
+"""Tests of the registry and its catalog: entry-point discovery, create_/list_ functions, unknown names."""
 from __future__ import annotations
 
 import importlib.metadata
@@ -6,7 +6,7 @@ import importlib.metadata
 import pytest
 import torch
 
-from nni_dynamic_supernet import registry
+from nni_dynamic_supernet import catalog
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import (SPACE_GROUP, STRATEGY_GROUP, create_space, create_strategy, get_preset,
@@ -39,8 +39,8 @@ def test_entry_points_are_installed_and_discovered():
     assert BUILTIN_STRATEGIES <= strategies
     assert BUILTIN_SPACES <= spaces
     # The registry reads exactly these entry points (not only its built-in fallback table).
-    assert set(registry._entry_points(STRATEGY_GROUP)) == strategies
-    assert set(registry._entry_points(SPACE_GROUP)) == spaces
+    assert set(catalog._entry_points(STRATEGY_GROUP)) == strategies
+    assert set(catalog._entry_points(SPACE_GROUP)) == spaces
     assert strategies <= set(list_strategies())
     assert spaces <= set(list_spaces())
 
@@ -70,15 +70,15 @@ def test_foreign_entry_point_is_discovered(monkeypatch):
             found.append(FakeEntryPoint())
         return found
 
-    registry._entry_points.cache_clear()
-    monkeypatch.setattr(registry.metadata, "entry_points", fake_entry_points)
+    catalog._entry_points.cache_clear()
+    monkeypatch.setattr(catalog.metadata, "entry_points", fake_entry_points)
     try:
         assert "my_calr" in list_strategies()
         recipe = Recipe.from_dict({"strategy": "my_calr"})
         assert recipe.training.lr_policy == "calr"
     finally:
         monkeypatch.undo()
-        registry._entry_points.cache_clear()
+        catalog._entry_points.cache_clear()
     assert "my_calr" not in list_strategies()
 
 

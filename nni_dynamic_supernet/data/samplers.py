@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Sampler
 
 from ..errors import ConfigError
-from ..training.smoothing import SmoothingSchedule
+from .smoothing import SmoothingSchedule
 
 __all__ = ["DataSampler", "UniformDataSampler", "ImportanceDataSampler", "pairwise_running_mean",
            "UNSEEN_POLICIES"]

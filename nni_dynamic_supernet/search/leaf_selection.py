@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..recipe import SearchConfig
 
 __all__ = ["best_per_leaf", "select_by_val_loss", "successive_halving", "standalone_accuracy", "select_across_leaves"]
 
@@ -120,17 +123,18 @@ def standalone_accuracy(space: nn.Module, arch: dict, train_batches: Iterable, v
     return 100.0 * correct / max(1, count)
 
 
-def select_across_leaves(recipe: Any, partition: Any, history: Sequence[dict], score: Callable[[dict], dict],
-                         train_fn: Optional[Callable[[dict, int], float]]) -> tuple[list[dict], dict]:
-    """The recipe's ``search.leaf_selection`` applied to a finished search: (top records, diagnostics)."""
-    s = recipe.search
+def select_across_leaves(search: "SearchConfig", partition: Any, history: Sequence[dict],
+                         score: Callable[[dict], dict], train_fn: Optional[Callable[[dict, int], float]], *,
+                         seed: int) -> tuple[list[dict], dict]:
+    """``search.leaf_selection`` applied to a finished search: (top records, diagnostics)."""
+    s = search
     ranked = sorted(history, key=lambda r: -r["accuracy"])
     per_leaf = best_per_leaf(history, partition.route)
     info: dict = {"rule": s.leaf_selection,
                   "best_per_leaf": {str(leaf): {"arch": r["arch"], "accuracy": r["accuracy"]}
                                     for leaf, r in sorted(per_leaf.items())}}
     if s.leaf_selection == "val_loss":
-        leaf, losses = select_by_val_loss(partition.leaves, score, s.leaf_probe_archs, recipe.seed + 5)
+        leaf, losses = select_by_val_loss(partition.leaves, score, s.leaf_probe_archs, seed + 5)
         info.update(chosen_leaf=leaf, leaf_losses=losses)
         mine = [r for r in ranked if partition.route(r["arch"]) == leaf]
         return (mine or ranked)[: s.top_k], info

@@ -1,4 +1,4 @@
-"""The search stage: evaluator + searcher + constraint, assembled from the recipe."""
+"""The search stage: evaluator + searcher + constraint, assembled from the recipe's ``search`` section and seed."""
 from __future__ import annotations
 
 import copy
@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ..recipe import Recipe
+from ..recipe import SearchConfig, TrainingConfig
 from .constraints import RangeConstraint
 from .evaluate import SubnetEvaluator, take_batches
 from .nsga2 import NSGA2Search
@@ -22,35 +22,35 @@ _logger = logging.getLogger(__name__)
 __all__ = ["build_evaluator", "build_searcher", "build_shifter", "build_constraint", "search_supernet"]
 
 
-def build_evaluator(recipe: Recipe, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
+def build_evaluator(search: SearchConfig, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
                     val_loader: Iterable, device: torch.device | str = "cpu") -> SubnetEvaluator:
-    """A :class:`SubnetEvaluator` with the recipe's BN policy on fixed calibration and validation batches."""
-    from ..nni_bridge import arch_setter
-    s = recipe.search
+    """A :class:`SubnetEvaluator` with the ``search.bn_mode`` policy on fixed calibration and validation batches."""
+    from ..supernet.modules import arch_setter
+    s = search
     calib = take_batches(calib_loader, s.bn_batches, device) if s.bn_mode == "recalibrate" else []
     val = take_batches(val_loader, 10 ** 9, device)
     return SubnetEvaluator(models, [arch_setter(m) for m in models], partition.route, val, calib, s.bn_mode)
 
 
-def build_shifter(recipe: Recipe, evaluator: SubnetEvaluator, train_set: Any,
-                  device: torch.device | str = "cpu") -> SupernetShifter:
-    """The recipe's :class:`SupernetShifter` on the evaluator's supernet(s) (a transferred head gets its own LR)."""
+def build_shifter(search: SearchConfig, evaluator: SubnetEvaluator, train_set: Any,
+                  device: torch.device | str = "cpu", *, seed: int) -> SupernetShifter:
+    """The :class:`SupernetShifter` of ``search`` on the evaluator's supernets (a transferred head gets its own LR)."""
     from ..training.transfer import head_parameters
-    s = recipe.search
+    s = search
     head = [p for m in evaluator.models for p in head_parameters(m)] if s.transfer_to is not None else []
     return SupernetShifter(evaluator.models, evaluator.set_arch, evaluator.route, train_set, lr=s.shift_lr,
                            momentum=s.shift_momentum, weight_decay=s.shift_weight_decay, iters=s.shift_iters,
                            batch_size=s.shift_batch_size, update=s.shift_update,
-                           label_smoothing=s.shift_label_smoothing, seed=recipe.seed + 7, device=device,
+                           label_smoothing=s.shift_label_smoothing, seed=seed + 7, device=device,
                            bn_from_shift=s.shift_bn == "shift",
                            head=head, head_lr=s.transfer_head_lr)
 
 
-def build_searcher(recipe: Recipe, constraint: Optional[RangeConstraint],
-                   shifter: Optional[SupernetShifter] = None) -> Searcher:
-    """The recipe's searcher (``shifted_evolution`` needs the ``shifter`` that trains the supernet)."""
-    s = recipe.search
-    seed = recipe.seed + 1
+def build_searcher(search: SearchConfig, constraint: Optional[RangeConstraint],
+                   shifter: Optional[SupernetShifter] = None, *, seed: int) -> Searcher:
+    """The searcher ``search.searcher`` (``shifted_evolution`` needs the ``shifter`` that trains the supernet)."""
+    s = search
+    seed = seed + 1
     if s.searcher == "exhaustive":
         return ExhaustiveSearch(seed, constraint)
     if s.searcher == "random":
@@ -81,13 +81,13 @@ def _complexity(pristine_space: Optional[nn.Module]) -> Any:
         return None
 
 
-def build_constraint(recipe: Recipe, complexity: Any) -> Optional[RangeConstraint]:
+def build_constraint(search: SearchConfig, complexity: Any) -> Optional[RangeConstraint]:
     """The search's params/FLOPs range, checked against the space's bounds (``None`` without limits).
 
     Runs before training too (:func:`nni_dynamic_supernet.pipeline.run_recipe`), so an
     impossible constraint stops the run before any compute is spent.
     """
-    s = recipe.search
+    s = search
     if s.constraint_min is None and s.constraint_max is None:
         return None
     if complexity is None:
@@ -110,18 +110,19 @@ def _with_validity(constraint: Optional[Callable[[dict], bool]],
     return lambda arch: valid(arch) and constraint(arch)
 
 
-def check_search_feasible(recipe: Recipe, pristine_space: Optional[nn.Module]) -> None:
-    """Raise the constraint's ConfigError now if the recipe's search could never succeed."""
-    if recipe.search.constraint_min is not None or recipe.search.constraint_max is not None:
-        build_constraint(recipe, _complexity(pristine_space))
+def check_search_feasible(search: SearchConfig, pristine_space: Optional[nn.Module]) -> None:
+    """Raise the constraint's ConfigError now if the search could never succeed."""
+    if search.constraint_min is not None or search.constraint_max is not None:
+        build_constraint(search, _complexity(pristine_space))
 
 
-def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
+def search_supernet(search: SearchConfig, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
                     val_loader: Iterable, pristine_space: Optional[nn.Module], device: torch.device | str = "cpu",
                     evaluator: Optional[SubnetEvaluator] = None, train_set: Any = None,
                     tracked: Optional[Sequence[dict]] = None, shifted_models: Optional[list] = None,
-                    progress: Optional[bool] = None) -> dict:
-    """Run the recipe's searcher on a trained supernet.
+                    progress: Optional[bool] = None, *, seed: int,
+                    training: Optional[TrainingConfig] = None) -> dict:
+    """Run the searcher of ``search`` on a trained supernet.
 
     Returns a dict with ``top`` (best records, best first: arch, accuracy, loss, params,
     flops), ``history``, ``evaluations``, ``seconds``, ``searcher``, ``bn`` and the
@@ -132,32 +133,34 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
     when given. ``tracked`` (dicts with ``arch``, ``group`` and optionally
     ``true_accuracy``) are re-scored before the search and after every generation, off the
     budget and off ``seconds`` (paper Fig. 3). ``progress`` shows a bar of the evaluations
-    (``None``: when interactive, never in an nnictl trial).
+    (``None``: when interactive, never in an nnictl trial). ``seed`` is the recipe's seed;
+    ``training`` (its ``lr``, ``momentum`` and ``weight_decay``) trains the stand-alone
+    subnets of ``search.leaf_selection: successive_halving``.
     """
     from ..progress import ProgressLog, progress_bar
-    s = recipe.search
+    s = search
     space = partition.space
     complexity = _complexity(pristine_space)
-    constraint = _with_validity(build_constraint(recipe, complexity), pristine_space)
+    constraint = _with_validity(build_constraint(s, complexity), pristine_space)
     if s.searcher == "nsga2" and complexity is None:
         raise ConfigError("search.objectives", s.objectives, "needs parameter/FLOPs counting of the space")
     shifter = None
     if s.searcher == "shifted_evolution":
         if train_set is None:
             raise ConfigError("search.searcher", s.searcher, "needs the training split to shift the supernet on")
-        from ..nni_bridge import arch_setter
+        from ..supernet.modules import arch_setter
         # Shift copies: the trained supernet stays as it was for ranking and for other searches.
         models = [copy.deepcopy(m) for m in models]
         if evaluator is not None:
             evaluator = SubnetEvaluator(models, [arch_setter(m) for m in models], partition.route,
                                         evaluator.val_batches, evaluator.calib_batches, evaluator.bn_mode)
         else:
-            evaluator = build_evaluator(recipe, models, partition, calib_loader, val_loader, device)
-        shifter = build_shifter(recipe, evaluator, train_set, device)
+            evaluator = build_evaluator(s, models, partition, calib_loader, val_loader, device)
+        shifter = build_shifter(s, evaluator, train_set, device, seed=seed)
         if shifter.bn_from_shift:
             evaluator.calibrator = shifter.calibrate  # the candidates' shifting passes are their recalibration
     elif evaluator is None:
-        evaluator = build_evaluator(recipe, models, partition, calib_loader, val_loader, device)
+        evaluator = build_evaluator(s, models, partition, calib_loader, val_loader, device)
 
     bar = progress_bar(desc="search", total=s.max_evaluations, unit="arch", enabled=progress)
     # Without a bar (an nnictl trial), one log line per generation and at least one every LOG_INTERVAL_S.
@@ -174,7 +177,7 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
         return out
 
     board = ScoreBoard(score, Budget(s.max_evaluations, s.max_seconds))
-    searcher = build_searcher(recipe, constraint, shifter)
+    searcher = build_searcher(s, constraint, shifter, seed=seed)
     tracker = _Tracker(evaluator, tracked or [])
 
     def on_generation_end(generation: int) -> None:
@@ -209,17 +212,18 @@ def search_supernet(recipe: Recipe, models: Sequence[nn.Module], partition: Any,
         from .leaf_selection import select_across_leaves, standalone_accuracy
         train_fn = None
         if s.leaf_selection == "successive_halving":
-            if pristine_space is None:
-                raise ConfigError("search.leaf_selection", s.leaf_selection, "needs the un-mutated space")
-            t = recipe.training
+            if pristine_space is None or training is None:
+                raise ConfigError("search.leaf_selection", s.leaf_selection, "needs the un-mutated space and the "
+                                  "training section (its lr, momentum and weight_decay)")
+            t = training
             train_batches = take_batches(calib_loader, 10 ** 9, device)
 
             def train_fn(arch: dict, epochs: int) -> float:
                 return standalone_accuracy(pristine_space, arch, train_batches, evaluator.val_batches, epochs,
-                                           t.lr, t.momentum, t.weight_decay, recipe.seed)
+                                           t.lr, t.momentum, t.weight_decay, seed)
 
         latest = list(board.cache.values())  # shifted search: the latest score of each architecture
-        out["top"], out["leaf_selection"] = select_across_leaves(recipe, partition, latest, score, train_fn)
+        out["top"], out["leaf_selection"] = select_across_leaves(s, partition, latest, score, train_fn, seed=seed)
     return out
 
 

@@ -165,7 +165,7 @@ def check_supported(space: Any) -> None:
     """Raise :class:`ConfigError` unless every searchable decision of ``space`` is one we can train.
 
     Every label of ``simplify()`` must be categorical (or a constraint); modules that NNI's one-shot
-    mutation cannot replace are reported when the space is mutated (:func:`~nni_dynamic_supernet.nni_bridge.mutate_to_supernet`).
+    mutation cannot replace are reported when the space is mutated (:func:`~nni_dynamic_supernet.supernet.modules.mutate_to_supernet`).
 
     Parameters
     ----------

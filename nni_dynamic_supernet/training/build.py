@@ -1,7 +1,9 @@
-"""Assemble a :class:`SupernetEngine` from a :class:`Recipe`.
+"""Assemble a :class:`SupernetEngine` from a recipe's ``training`` section.
 
 This is the one place where component *names* in the recipe become component
-*objects*; the step itself never branches on a method name.
+*objects*; the step itself never branches on a method name. Each builder takes the typed
+section it reads (:class:`~nni_dynamic_supernet.recipe.TrainingConfig`) and the recipe's
+``seed``, never the whole recipe.
 """
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ..recipe import Recipe
+from ..recipe import TrainingConfig, split_schedule
 from .engine import SupernetEngine
-from .learning_rate import ComplexityAwareLR, LRPolicy, StaticLR
-from .momentum import OptimizerStatePolicy, SeparatedState, SharedState, default_cluster_labels
+from .lr import ComplexityAwareLR, LRPolicy, StaticLR
+from .optimizer_state import OptimizerStatePolicy, SeparatedState, SharedState, default_cluster_labels
 from .partition import ExhaustivePartition, GradientMatchingPartition, OneShotPartition, Partition, split_labels_of
 from .paths import ClusterFairPathSampler, PathSampler, StrictFairPathSampler, UniformPathSampler
 from .updates import GradientStep, UpdateRule
@@ -78,16 +80,16 @@ def validity_check(pristine_space: Optional[nn.Module]) -> Optional[Callable[[di
     return valid
 
 
-def check_techniques(recipe: Recipe, model: nn.Module) -> None:
-    """Refuse, before training, a recipe technique that cannot apply to ``model``'s space (one line, naming the label).
+def check_techniques(training: TrainingConfig, model: nn.Module) -> None:
+    """Refuse, before training, a ``training`` technique that cannot apply to ``model``'s space (one line, naming the label).
 
     * GM-NAS (``training.partition: gradient_matching``) splits a label into groups of choices
       with weights of their own: every label of ``training.gm_labels`` must own distinct weights,
       and without ``gm_labels`` at least one label must.
     * Few-shot (``exhaustive``) and MS labels must be labels of the space.
     """
-    from ..nni_bridge import op_modules
-    t = recipe.training
+    from ..supernet.modules import op_modules
+    t = training
     space = search_space_of_model(model)
     if t.partition == "gradient_matching":
         owned = weighted_labels(op_modules(model))
@@ -111,25 +113,23 @@ def check_techniques(recipe: Recipe, model: nn.Module) -> None:
             raise ConfigError("training.ms_labels", label, f"not a label of the space; labels: {', '.join(space)}")
 
 
-def partition_for(recipe: Recipe, model: nn.Module) -> Partition:
-    """The recipe's partitioner over ``model``'s search space."""
+def partition_for(training: TrainingConfig, model: nn.Module, *, seed: int) -> Partition:
+    """The partitioner ``training.partition`` over ``model``'s search space."""
     space = search_space_of_model(model)
-    kind = recipe.training.partition
+    t = training
+    kind = t.partition
     if kind == "none":
-        return OneShotPartition(space, seed=recipe.seed)
+        return OneShotPartition(space, seed=seed)
     if kind == "exhaustive":
-        return ExhaustivePartition(space, recipe.training.split_label, seed=recipe.seed,
-                                   budget=recipe.training.partition_budget)
+        return ExhaustivePartition(space, t.split_label, seed=seed, budget=t.partition_budget)
     if kind == "gradient_matching":
-        from ..recipe import split_schedule
-        t = recipe.training
-        from ..nni_bridge import op_modules
+        from ..supernet.modules import op_modules
         # Without gm_labels: every label whose choices own weights (all of a LayerChoice space).
         owned = set(weighted_labels(op_modules(model)))
         labels = t.gm_labels or [label for label in space if label in owned]
-        return GradientMatchingPartition(space, split_schedule(recipe), t.split_branching, batches=t.gm_batches,
+        return GradientMatchingPartition(space, split_schedule(t), t.split_branching, batches=t.gm_batches,
                                          edge_rule=t.gm_edge_rule, restart=t.gm_restart, labels=labels,
-                                         seed=recipe.seed, fix_schedule=t.gm_fix_schedule,
+                                         seed=seed, fix_schedule=t.gm_fix_schedule,
                                          restart_schedule=t.gm_restart_schedule, budget=t.partition_budget)
     raise ConfigError("training.partition", kind, "allowed: none, exhaustive, gradient_matching")
 
@@ -175,27 +175,29 @@ def complexity_model_for(pristine_space: Optional[nn.Module]) -> Any:
     return _COMPLEXITY_CACHE[key]
 
 
-def cluster_labels_for(recipe: Recipe, space: dict[str, list], shared: set[str], partition: Partition) -> list[str]:
+def cluster_labels_for(training: TrainingConfig, space: dict[str, list], shared: set[str], partition: Partition, *,
+                       seed: int) -> list[str]:
     """The MS clustering labels: the user's ``training.ms_labels`` or the paper's default choice."""
     excluded = list(split_labels_of(partition))
-    if recipe.training.ms_labels:
-        for label in recipe.training.ms_labels:
+    if training.ms_labels:
+        for label in training.ms_labels:
             if label not in space:
                 raise ConfigError("training.ms_labels", label, f"not a label of the space; labels: {', '.join(space)}")
             if label in excluded:
                 raise ConfigError("training.ms_labels", label,
                                   "is the few-shot split label: every subnet of a sub-supernet would share one "
                                   "cluster; pick another label")
-        return list(recipe.training.ms_labels)
+        return list(training.ms_labels)
     # A label with one value (MobileNetV3Space's fixed width multiplier) would put every subnet in one cluster.
     fixed = [label for label, values in space.items() if len(values) < 2]
     if len(fixed) < len(space):
         excluded += [label for label in fixed if label not in excluded]
-    return default_cluster_labels(list(space), shared, seed=recipe.seed, count=recipe.training.ms_num_labels,
+    return default_cluster_labels(list(space), shared, seed=seed, count=training.ms_num_labels,
                                   exclude=excluded)
 
 
-def importance_path_sampler(recipe: Recipe, space: dict[str, list], shared: set[str]) -> PathSampler:
+def importance_path_sampler(training: TrainingConfig, space: dict[str, list], shared: set[str], *,
+                            seed: int) -> PathSampler:
     """PA's sampler for ``space``; ``shared`` holds the labels carried by several layer choices.
 
     ``training.pa_shared_across_labels: null`` picks one distribution per op name shared by all
@@ -203,44 +205,45 @@ def importance_path_sampler(recipe: Recipe, space: dict[str, list], shared: set[
     as the official code does), else one distribution per label (chain spaces, whose layers
     differ in width; METHODS §4(f)5).
     """
-    from .importance_paths import ImportancePathSampler
-    from .smoothing import SmoothingSchedule
-    t = recipe.training
+    from .paths.importance import ImportancePathSampler
+    from ..data.smoothing import SmoothingSchedule
+    t = training
     shared_mode = t.pa_shared_across_labels
     if shared_mode is None:
         shared_mode = bool(space) and set(space) <= set(shared)
-    return ImportancePathSampler(space, seed=recipe.seed, shared_across_labels=shared_mode,
+    return ImportancePathSampler(space, seed=seed, shared_across_labels=shared_mode,
                                  delta=SmoothingSchedule(t.pa_delta_schedule, t.pa_delta_max),
                                  reweight=t.importance_reweight)
 
 
-def build_data_sampler(recipe: Recipe, num_examples: int, num_replicas: int = 1, rank: int = 0) -> Any:
-    """The recipe's data sampler over a training set of ``num_examples`` (``training.data_sampler``)."""
+def build_data_sampler(training: TrainingConfig, num_examples: int, num_replicas: int = 1, rank: int = 0, *,
+                       seed: int) -> Any:
+    """The data sampler ``training.data_sampler`` over a training set of ``num_examples``."""
     from ..data.samplers import ImportanceDataSampler, UniformDataSampler
-    from .smoothing import SmoothingSchedule
-    t = recipe.training
+    from ..data.smoothing import SmoothingSchedule
+    t = training
     if t.data_sampler == "importance":
-        return ImportanceDataSampler(num_examples, seed=recipe.seed,
+        return ImportanceDataSampler(num_examples, seed=seed,
                                      tau=SmoothingSchedule(t.da_tau_schedule, t.da_tau_max), unseen=t.da_unseen,
                                      num_replicas=num_replicas, rank=rank)
     if t.data_sampler == "uniform":
-        return UniformDataSampler(num_examples, seed=recipe.seed, num_replicas=num_replicas, rank=rank)
+        return UniformDataSampler(num_examples, seed=seed, num_replicas=num_replicas, rank=rank)
     raise ConfigError("training.data_sampler", t.data_sampler, "allowed values: uniform, importance")
 
 
-def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence[Callable[[dict], None]],
+def build_engine(training: TrainingConfig, models: Sequence[nn.Module], set_arch: Sequence[Callable[[dict], None]],
                  optimizer: torch.optim.Optimizer, partition: Partition, total_steps: int, shared: set[str],
                  pristine_space: Optional[nn.Module] = None, op_modules: Optional[Sequence[list]] = None,
-                 data_sampler: Any = None, criterion: Any = None) -> SupernetEngine:
-    """Build the engine and its components as the recipe says."""
-    t = recipe.training
+                 data_sampler: Any = None, criterion: Any = None, *, seed: int) -> SupernetEngine:
+    """Build the engine and its components as the ``training`` section says (``seed``: the recipe's seed)."""
+    t = training
     space = partition.space
     base_lr = float(optimizer.param_groups[0]["lr"])
 
     state_policy: OptimizerStatePolicy
     cluster_labels: list[str] = []
     if t.optimizer_state == "separated":
-        cluster_labels = cluster_labels_for(recipe, space, shared, partition)
+        cluster_labels = cluster_labels_for(t, space, shared, partition, seed=seed)
         state_policy = SeparatedState(cluster_labels)
     else:
         state_policy = SharedState()
@@ -255,13 +258,13 @@ def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence
     path_sampler: PathSampler
     if t.path_sampler == "uniform":
         bins = t.sampling_constraint.get("bins") if t.sampling_constraint else None
-        path_sampler = UniformPathSampler(seed=recipe.seed, constraint=constraint, bins=bins)
+        path_sampler = UniformPathSampler(seed=seed, constraint=constraint, bins=bins)
     elif t.path_sampler == "strict_fair":
-        path_sampler = StrictFairPathSampler(seed=recipe.seed, paths_per_step=t.paths_per_step)
+        path_sampler = StrictFairPathSampler(seed=seed, paths_per_step=t.paths_per_step)
     elif t.path_sampler == "cluster_fair":
-        path_sampler = ClusterFairPathSampler(cluster_labels, seed=recipe.seed, paths_per_step=t.paths_per_step)
+        path_sampler = ClusterFairPathSampler(cluster_labels, seed=seed, paths_per_step=t.paths_per_step)
     elif t.path_sampler == "importance":
-        path_sampler = importance_path_sampler(recipe, space, shared)
+        path_sampler = importance_path_sampler(t, space, shared, seed=seed)
     else:
         raise ConfigError("training.path_sampler", t.path_sampler, "not available yet")
     if constraint is not None and t.path_sampler != "uniform":
@@ -289,7 +292,7 @@ def build_engine(recipe: Recipe, models: Sequence[nn.Module], set_arch: Sequence
     if t.update_rule == "gradient":
         update_rule = GradientStep()
     elif t.update_rule == "reptile":
-        from .reptile import ReptileStep
+        from .updates.reptile import ReptileStep
         update_rule = ReptileStep(steps=t.reptile_steps, inner_lr=t.inner_lr, inner_momentum=t.inner_momentum,
                                   inner_state=t.inner_state, inner_batches=t.inner_batches,
                                   inner_grad_clip=t.inner_grad_clip)

@@ -23,8 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError, TrainingDiverged
-from .learning_rate import LRPolicy
-from .momentum import OptimizerStatePolicy
+from .lr import LRPolicy
+from .optimizer_state import OptimizerStatePolicy
 from .partition import Partition
 from .paths import PathSampler
 from .updates import UpdateRule

@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nni_dynamic_supernet.data import IndexedDataset
 from nni_dynamic_supernet.data.samplers import ImportanceDataSampler, UniformDataSampler, pairwise_running_mean
+from nni_dynamic_supernet.data.smoothing import SmoothingSchedule
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.training.engine import SupernetEngine
-from nni_dynamic_supernet.training.smoothing import SmoothingSchedule
 
 torch.set_num_threads(1)
 

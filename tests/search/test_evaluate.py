@@ -8,13 +8,13 @@ import torch
 from torch import nn
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space
 from nni_dynamic_supernet.search.evaluate import SubnetEvaluator, take_batches
 from nni_dynamic_supernet.search.run import build_evaluator
-from nni_dynamic_supernet.training.partition import OneShotPartition
+from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet
 from nni_dynamic_supernet.training.build import search_space_of_model
+from nni_dynamic_supernet.training.partition import OneShotPartition
 
 torch.set_num_threads(1)
 
@@ -183,9 +183,9 @@ def test_build_evaluator_from_recipe():
     supernet = _supernet()
     partition = OneShotPartition(search_space_of_model(supernet))
     recipe = Recipe.from_dict({}, {"search.bn_batches": 2})
-    evaluator = build_evaluator(recipe, [supernet], partition, _batches(5, seed=2), _batches(3, seed=1))
+    evaluator = build_evaluator(recipe.search, [supernet], partition, _batches(5, seed=2), _batches(3, seed=1))
     assert evaluator.policy == {"bn_mode": "recalibrate", "bn_batches": 2, "val_examples": 48}
-    inherit = build_evaluator(recipe.replace(**{"search.bn_mode": "inherit"}), [supernet], partition,
+    inherit = build_evaluator(recipe.replace(**{"search.bn_mode": "inherit"}).search, [supernet], partition,
                               _batches(5, seed=2), _batches(3, seed=1))
     assert inherit.policy["bn_batches"] == 0
     assert evaluator.evaluate(ARCH_A) != inherit.evaluate(ARCH_A)

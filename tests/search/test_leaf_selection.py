@@ -46,7 +46,8 @@ def test_val_loss_picks_the_leaf_with_the_lowest_mean_loss() -> None:
     assert leaf == 2 and losses[2] == 0.0 and len(losses) == 4
     recipe = Recipe.from_dict({"strategy": "fsnas"}, {"search.leaf_selection": "val_loss", "search.top_k": 5,
                                                       "search.leaf_probe_archs": 2})
-    top, info = select_across_leaves(recipe, p, _history(), lambda arch: {"loss": abs(arch["a"] - 1)}, None)
+    top, info = select_across_leaves(recipe.search, p, _history(), lambda arch: {"loss": abs(arch["a"] - 1)}, None,
+                                     seed=recipe.seed)
     assert info["chosen_leaf"] == 1
     assert [r["arch"] for r in top] == [{"a": 1, "b": 1}, {"a": 1, "b": 0}]
 
@@ -55,8 +56,8 @@ def test_successive_halving_selection_puts_the_survivor_first() -> None:
     p = ExhaustivePartition(SPACE, "a")
     recipe = Recipe.from_dict({"strategy": "fsnas"}, {"search.leaf_selection": "successive_halving",
                                                       "search.top_k": 3})
-    top, info = select_across_leaves(recipe, p, _history(), lambda a: {"loss": 0.0},
-                                     lambda arch, epochs: -arch["a"])  # stand-alone training prefers a = 0
+    top, info = select_across_leaves(recipe.search, p, _history(), lambda a: {"loss": 0.0},
+                                     lambda arch, epochs: -arch["a"], seed=recipe.seed)  # stand-alone prefers a = 0
     assert top[0]["arch"] == {"a": 0, "b": 1} and info["chosen_leaf"] == 0
     assert len(top) == 3
 

@@ -221,7 +221,7 @@ def test_range_constraint_check_feasible():
                                       ("exhaustive", ExhaustiveSearch)])
 def test_build_searcher(name, cls):
     recipe = Recipe.from_dict({}, {"search.searcher": name, "search.population": 12, "search.select_num": 4})
-    searcher = build_searcher(recipe, None)
+    searcher = build_searcher(recipe.search, None, seed=recipe.seed)
     assert isinstance(searcher, cls) and searcher.name == name
     if cls is EvolutionSearch:
         assert searcher.population == 12 and searcher.select_num == 4
@@ -231,9 +231,9 @@ def test_search_supernet_end_to_end_with_constraint():
     """The search stage on a real tiny supernet: parameter constraint, budget, records."""
     import copy
 
-    from nni_dynamic_supernet.nni_bridge import mutate_to_supernet
     from nni_dynamic_supernet.registry import create_space
     from nni_dynamic_supernet.search.run import search_supernet
+    from nni_dynamic_supernet.supernet import mutate_to_supernet
     from nni_dynamic_supernet.training.build import complexity_model_for, partition_for
 
     torch.manual_seed(0)
@@ -245,10 +245,10 @@ def test_search_supernet_end_to_end_with_constraint():
     limit = lo + (hi - lo) / 3
     recipe = Recipe.from_dict({}, {"search.searcher": "random", "search.max_evaluations": 5,
                                    "search.constraint_max": limit, "search.bn_batches": 1, "search.top_k": 3})
-    partition = partition_for(recipe, supernet)
+    partition = partition_for(recipe.training, supernet, seed=recipe.seed)
     g = torch.Generator().manual_seed(0)
     data = [(torch.randn(8, 1, 8, 8, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(2)]
-    found = search_supernet(recipe, [supernet], partition, data, data, pristine)
+    found = search_supernet(recipe.search, [supernet], partition, data, data, pristine, seed=recipe.seed)
     assert found["evaluations"] == 5 and len(found["history"]) == 5
     assert len(found["top"]) == 3
     assert all(r["params"] <= limit for r in found["history"])
@@ -256,6 +256,6 @@ def test_search_supernet_end_to_end_with_constraint():
     accs = [r["accuracy"] for r in found["top"]]
     assert accs == sorted(accs, reverse=True)
     with pytest.raises(ConfigError) as info:
-        search_supernet(recipe.replace(**{"search.constraint_max": lo - 1}), [supernet], partition, data, data,
-                        pristine)
+        search_supernet(recipe.replace(**{"search.constraint_max": lo - 1}).search, [supernet], partition, data, data,
+                        pristine, seed=recipe.seed)
     assert info.value.field == "search.constraint_max"

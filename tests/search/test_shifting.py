@@ -9,11 +9,11 @@ from torch.utils.data import TensorDataset
 
 from nni_dynamic_supernet.data import IndexedDataset
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet, op_modules
 from nni_dynamic_supernet.registry import create_space
 from nni_dynamic_supernet.search.evaluate import SubnetEvaluator
 from nni_dynamic_supernet.search.searchers import Budget, EvolutionSearch, ScoreBoard, arch_key
 from nni_dynamic_supernet.search.shifting import ShiftedEvolution, SupernetShifter, shifting_optimizer
+from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules
 
 torch.set_num_threads(1)
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space
+from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.training.build import build_engine, partition_for, search_space_of_model
 from nni_dynamic_supernet.training.engine import NonFiniteLossError
 from nni_dynamic_supernet.training.partition import ExhaustivePartition
@@ -44,18 +44,18 @@ def _engine(recipe, total=TOTAL, models=None):
     torch.manual_seed(0)
     if models is None:
         supernet = mutate_to_supernet(copy.deepcopy(_pristine()))
-        partition = partition_for(recipe, supernet)
+        partition = partition_for(recipe.training, supernet, seed=recipe.seed)
         models = [supernet] + [copy.deepcopy(supernet) for _ in range(partition.num_leaves - 1)]
     else:
-        partition = partition_for(recipe, models[0])
+        partition = partition_for(recipe.training, models[0], seed=recipe.seed)
     t = recipe.training
     optimizer = torch.optim.SGD(models[0].parameters(), lr=LR, momentum=t.momentum, nesterov=t.nesterov,
                                 weight_decay=t.weight_decay)
     for leaf in models[1:]:
         optimizer.add_param_group({"params": list(leaf.parameters())})
-    return build_engine(recipe, models, [arch_setter(m) for m in models], optimizer, partition, total,
+    return build_engine(recipe.training, models, [arch_setter(m) for m in models], optimizer, partition, total,
                         shared_labels(models[0]), pristine_space=_pristine(),
-                        op_modules=[op_modules(m) for m in models])
+                        op_modules=[op_modules(m) for m in models], seed=recipe.seed)
 
 
 def _batch(seed=0, n=8):
@@ -315,7 +315,7 @@ def test_static_lr_follows_cosine():
 def test_exhaustive_partition_routes_every_arch_to_one_leaf():
     recipe = _recipe("fsnas")
     supernet = mutate_to_supernet(copy.deepcopy(_pristine()))
-    partition = partition_for(recipe, supernet)
+    partition = partition_for(recipe.training, supernet, seed=recipe.seed)
     assert isinstance(partition, ExhaustivePartition)
     space = search_space_of_model(supernet)
     assert partition.num_leaves == len(space[partition.split_label]) == 5
@@ -337,7 +337,7 @@ def test_exhaustive_partition_routes_every_arch_to_one_leaf():
 def test_partition_split_label_must_exist():
     supernet = mutate_to_supernet(copy.deepcopy(_pristine()))
     with pytest.raises(ConfigError) as info:
-        partition_for(_recipe("fsnas", **{"training.split_label": "nope"}), supernet)
+        partition_for(_recipe("fsnas", **{"training.split_label": "nope"}).training, supernet, seed=0)
     assert info.value.field == "training.split_label"
 
 
@@ -385,7 +385,7 @@ def test_fsnas_leaves_do_not_share_parameters_and_train_separately(budget):
 
 def test_leaf_sampling_is_proportional_and_seeded():
     supernet = mutate_to_supernet(copy.deepcopy(_pristine()))
-    a, b = partition_for(_recipe("fsnas"), supernet), partition_for(_recipe("fsnas"), supernet)
+    a, b = (partition_for(_recipe("fsnas").training, supernet, seed=0) for _ in range(2))
     draws = [a.sample_leaf() for _ in range(200)]
     assert draws == [b.sample_leaf() for _ in range(200)]
     assert set(draws) == set(range(5))

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet
 from nni_dynamic_supernet.registry import create_space
+from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet
 from nni_dynamic_supernet.training.transfer import find_classifier, freeze_features, replace_classifier
 
 torch.set_num_threads(1)

@@ -16,22 +16,17 @@ import torch
 import torch.nn.functional as F
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.pipeline import prepare
 from nni_dynamic_supernet.recipe import Recipe
+from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.training.build import build_engine, partition_for
-from nni_dynamic_supernet.training.reptile import ReptileStep, default_inner_lr
+from nni_dynamic_supernet.training.updates.reptile import ReptileStep, default_inner_lr
+from tests.tiny_recipe import tiny_recipe
 
 torch.set_num_threads(1)
 
-BASE = {
-    "seed": 0,
-    "space": {"name": "nas_bench_201", "kwargs": {"channels": 2, "cells_per_stage": 1}},
-    "data": {"name": "digits_hard", "batch_size": 16},
-    "training": {"epochs": 1, "num_threads": 1},
-    "ranking": {"ground_truth": None, "headline": "best_accuracy"},
-    "output": {"tensorboard": False, "diagnostics": False},
-}
+#: The suite's tiny recipe (2-channel one-cell NAS-Bench-201 on digits_hard, 8 training batches of 16).
+BASE = tiny_recipe(output={"diagnostics": False})
 TOTAL = 50
 
 
@@ -117,8 +112,9 @@ def test_one_step_on_linear_supernet_matches_hand_computation(inner_state):
         "training.reptile_steps": k, "training.inner_lr": eps1, "training.inner_grad_clip": None,
         "training.lr_schedule": "constant", "training.inner_state": inner_state})
     optimizer = torch.optim.SGD(model.parameters(), lr=eps0, weight_decay=wd)
-    engine = build_engine(recipe, [model], [arch_setter(model)], optimizer, partition_for(recipe, model), 10,
-                          shared_labels(model), op_modules=[op_modules(model)])
+    engine = build_engine(recipe.training, [model], [arch_setter(model)], optimizer,
+                          partition_for(recipe.training, model, seed=recipe.seed), 10, shared_labels(model),
+                          op_modules=[op_modules(model)], seed=recipe.seed)
     cands = {name: model.op[name].weight for name in model.op.names}
     h0 = model.head.weight.detach().clone()
     a0 = {name: w.detach().clone() for name, w in cands.items()}

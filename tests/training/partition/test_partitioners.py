@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space
+from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.training.build import build_engine, partition_for
 from nni_dynamic_supernet.training.partition import (ExhaustivePartition, GradientMatchingPartition,
                                                      even_split_epochs)
@@ -88,15 +88,15 @@ def test_branching_larger_than_every_label_is_refused() -> None:
 def _engine(recipe: Recipe, seed: int = 0):
     torch.manual_seed(seed)
     supernet = mutate_to_supernet(create_space("nas_bench_201", **TINY))
-    partition = partition_for(recipe, supernet)
+    partition = partition_for(recipe.training, supernet, seed=recipe.seed)
     models = [supernet] + [copy.deepcopy(supernet) for _ in range(partition.max_leaves - 1)]
     partition.remember_initial_weights(supernet.state_dict())
     t = recipe.training
     optimizer = torch.optim.SGD(models[0].parameters(), lr=0.05, momentum=0.9, weight_decay=t.weight_decay)
     for m in models[1:]:
         optimizer.add_param_group({"params": list(m.parameters())})
-    return build_engine(recipe, models, [arch_setter(m) for m in models], optimizer, partition, 50,
-                        shared_labels(models[0]), op_modules=[op_modules(m) for m in models])
+    return build_engine(recipe.training, models, [arch_setter(m) for m in models], optimizer, partition, 50,
+                        shared_labels(models[0]), op_modules=[op_modules(m) for m in models], seed=recipe.seed)
 
 
 def _batch(i: int):
@@ -258,11 +258,11 @@ def test_continue_schedule_is_the_old_behaviour_and_gm_fix_schedule_means_stretc
     engine.train_step(_batch(8), 8)
     assert engine.last_lr == pytest.approx(0.05 * 0.5 * (1 + math.cos(math.pi * 8 / 50)))
     assert _gm_recipe().training.gm_restart_schedule is None
-    assert partition_for(_gm_recipe(), mutate_to_supernet(create_space("nas_bench_201", **TINY))).restart_schedule \
-        == "fresh"
+    assert partition_for(_gm_recipe().training, mutate_to_supernet(create_space("nas_bench_201", **TINY)),
+                         seed=0).restart_schedule == "fresh"
     fixed = _gm_recipe(**{"training.gm_fix_schedule": True})
-    assert partition_for(fixed, mutate_to_supernet(create_space("nas_bench_201", **TINY))).restart_schedule \
-        == "stretched"
+    assert partition_for(fixed.training, mutate_to_supernet(create_space("nas_bench_201", **TINY)),
+                         seed=0).restart_schedule == "stretched"
 
 
 def test_per_leaf_budget_trains_every_sub_supernet_for_its_whole_phase() -> None:

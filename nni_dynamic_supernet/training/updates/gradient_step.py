@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Hashable
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import SupernetEngine
+    from ..step import StepHelpers
 
 __all__ = ["UpdateRule", "GradientStep", "group_paths"]
 
 
-def group_paths(engine: "SupernetEngine", leaf: int, paths: list[dict]) -> dict[Hashable, list[dict]]:
+def group_paths(engine: "StepHelpers", leaf: int, paths: list[dict]) -> dict[Hashable, list[dict]]:
     """Group a step's paths by optimizer-state key, keeping their order.
 
     Paths in one group are accumulated into one optimizer step; different groups
@@ -38,7 +38,7 @@ def group_paths(engine: "SupernetEngine", leaf: int, paths: list[dict]) -> dict[
 class UpdateRule:
     """Base class of update rules."""
 
-    def apply(self, engine: "SupernetEngine", leaf: int, paths: list[dict], batch: tuple,
+    def apply(self, engine: "StepHelpers", leaf: int, paths: list[dict], batch: tuple,
               step: int) -> torch.Tensor:
         """Train ``paths`` of sub-supernet ``leaf`` on ``batch``; return the mean loss (detached)."""
         raise NotImplementedError
@@ -60,7 +60,7 @@ class GradientStep(UpdateRule):
     sums the gradients).
     """
 
-    def apply(self, engine: "SupernetEngine", leaf: int, paths: list[dict], batch: tuple,
+    def apply(self, engine: "StepHelpers", leaf: int, paths: list[dict], batch: tuple,
               step: int) -> torch.Tensor:
         x, y, index = batch
         total = torch.zeros((), device=x.device)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from nni_dynamic_supernet.training.momentum import SeparatedState, SharedState, default_cluster_labels
+from nni_dynamic_supernet.training.optimizer_state.momentum import SeparatedState, SharedState, default_cluster_labels
 
 torch.set_num_threads(1)
 

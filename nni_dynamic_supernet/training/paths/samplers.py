@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 __all__ = [
     "Arch", "SearchSpace", "PathSampler", "UniformPathSampler", "StrictFairPathSampler",

@@ -17,7 +17,7 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 __all__ = ["min_group_size", "balanced_partitions", "within_cost", "min_cut", "select_split", "edge_stability",
            "EDGE_RULES"]

@@ -46,11 +46,11 @@ from typing import TYPE_CHECKING, Hashable, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from .momentum import _plain_key, _unplain_key
-from .updates import UpdateRule, group_paths
+from ..optimizer_state.momentum import _plain_key, _unplain_key
+from .gradient_step import UpdateRule, group_paths
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engine import SupernetEngine
+    from ..step import StepHelpers
 
 __all__ = ["ReptileStep", "default_inner_lr", "INNER_LR_AT_4_STEPS"]
 
@@ -204,7 +204,7 @@ class ReptileStep(UpdateRule):
         self._pending: Optional[dict] = None
 
     # ------------------------------------------------------------------ bookkeeping
-    def _bind(self, engine: "SupernetEngine") -> None:
+    def _bind(self, engine: "StepHelpers") -> None:
         if self._engine_id == id(engine):
             return
         n = len(engine.params)
@@ -216,7 +216,7 @@ class ReptileStep(UpdateRule):
             self._restore_persistent(engine, self._pending)
             self._pending = None
 
-    def _leaf(self, engine: "SupernetEngine", leaf: int) -> _LeafIndex:
+    def _leaf(self, engine: "StepHelpers", leaf: int) -> _LeafIndex:
         if leaf not in self._leaves:
             index = {id(p): i for i, p in enumerate(engine.params)}
             self._leaves[leaf] = _LeafIndex(engine.models[leaf], engine.op_modules[leaf], index)
@@ -240,7 +240,7 @@ class ReptileStep(UpdateRule):
         return self._persistent.setdefault(key, {})
 
     # ------------------------------------------------------------------ the step
-    def apply(self, engine: "SupernetEngine", leaf: int, paths: list[dict], batch: tuple,
+    def apply(self, engine: "StepHelpers", leaf: int, paths: list[dict], batch: tuple,
               step: int) -> torch.Tensor:
         self._bind(engine)
         index = self._leaf(engine, leaf)
@@ -254,7 +254,7 @@ class ReptileStep(UpdateRule):
         mean = first_total / len(paths)
         return mean if healthy else mean * float("nan")
 
-    def _group_step(self, engine: "SupernetEngine", leaf: int, index: _LeafIndex, key: Hashable,
+    def _group_step(self, engine: "StepHelpers", leaf: int, index: _LeafIndex, key: Hashable,
                     group: list[dict], batch: tuple, step: int) -> tuple[torch.Tensor, bool]:
         params = engine.params
         # Drops last step's .grad, which points at our accumulators: backward would add into them.
@@ -317,7 +317,7 @@ class ReptileStep(UpdateRule):
             engine.observe_ops(leaf, arch)
         return first_total, True
 
-    def _adapt(self, engine: "SupernetEngine", leaf: int, index: _LeafIndex, key: Hashable, arch: dict,
+    def _adapt(self, engine: "StepHelpers", leaf: int, index: _LeafIndex, key: Hashable, arch: dict,
                idx: list[int], batch: tuple) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the ``k`` inner steps of one path in place; return (first loss, sum of all losses), detached."""
         x, y, ex_index = batch
@@ -365,7 +365,7 @@ class ReptileStep(UpdateRule):
             out.append(saved)
         return out
 
-    def _check_isolation(self, engine: "SupernetEngine", index: _LeafIndex, idx: list[int]) -> None:
+    def _check_isolation(self, engine: "StepHelpers", index: _LeafIndex, idx: list[int]) -> None:
         """Once per leaf: no parameter outside the path may receive a gradient (it would escape the snapshot)."""
         if index.checked:
             return
@@ -446,7 +446,7 @@ class ReptileStep(UpdateRule):
         self._persistent = {}
         self._engine_id = None
 
-    def _restore_persistent(self, engine: "SupernetEngine", state: dict) -> None:
+    def _restore_persistent(self, engine: "StepHelpers", state: dict) -> None:
         params = engine.params
         for entry in state["inner_state"]:
             bufs: dict[int, torch.Tensor] = {}

@@ -15,7 +15,7 @@ import math
 import warnings
 from typing import Callable, Optional
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 __all__ = ["LRPolicy", "StaticLR", "ComplexityAwareLR"]
 

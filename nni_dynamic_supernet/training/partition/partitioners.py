@@ -20,9 +20,10 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ...errors import ConfigError
+from ...recipe import RESTART_SCHEDULES, even_split_epochs
+from ..paths.samplers import rng_state, set_rng_state
 from .min_cut import EDGE_RULES, select_split
-from .paths import rng_state, set_rng_state
 
 __all__ = ["Partition", "OneShotPartition", "ExhaustivePartition", "GradientMatchingPartition", "split_labels_of",
            "even_split_epochs", "BUDGETS", "RESTART_SCHEDULES"]
@@ -33,12 +34,6 @@ __all__ = ["Partition", "OneShotPartition", "ExhaustivePartition", "GradientMatc
 #: with the number of leaves. ``shared``: one leaf per step, drawn in proportion to its size,
 #: so the leaves share the one-shot budget (the equal-compute ablation).
 BUDGETS = ("per_leaf", "shared")
-
-#: The LR schedule of leaves restarted at GM-NAS's final split (``training.gm_restart_schedule``).
-#: ``fresh``: a new schedule of the full length from its top, cut off at the end of training
-#: (official ``fix_sche=0``); ``stretched``: a new schedule from its top spanning the steps left
-#: (official ``fix_sche=1``); ``continue``: the global schedule carries on (no official mode).
-RESTART_SCHEDULES = ("fresh", "stretched", "continue")
 
 
 class Partition:
@@ -218,20 +213,12 @@ class ExhaustivePartition(Partition):
         self._split_leaf(0, label, [[c] for c in self.space[label]], 0, {"rule": "exhaustive"})
 
 
-def even_split_epochs(epochs: int, splits: int) -> list[int]:
-    """Split epochs spread evenly over training: ``s * epochs // (splits + 1)`` for ``s = 1..splits``.
-
-    60 epochs and 2 splits give the paper's NB201 schedule, splits after 20 and 40 epochs.
-    """
-    return [s * epochs // (splits + 1) for s in range(1, splits + 1)]
-
-
 class GradientMatchingPartition(Partition):
     """GM-NAS: a partition tree grown by gradient matching during training (METHODS §3).
 
     At each split epoch every current leaf is split: each candidate label (not yet split in
     that leaf, with at least as many choices as the branching factor) is scored by
-    :func:`~nni_dynamic_supernet.training.gradient_matching.gradient_distances`; its choices
+    :func:`~nni_dynamic_supernet.training.partition.gradient_matching.gradient_distances`; its choices
     are min-cut into balanced groups; the edge rule picks the label. Children of a non-final
     split inherit the parent's weights and all its optimizer states; at the final split they
     restart from the initial weights with empty optimizer states (``restart='final'``) or

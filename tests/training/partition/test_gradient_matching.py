@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet, op_modules
 from nni_dynamic_supernet.registry import create_space
+from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules
 from nni_dynamic_supernet.training.build import search_space_of_model
-from nni_dynamic_supernet.training.gradient_matching import (cell_connected, draw_context, gradient_distances,
+from nni_dynamic_supernet.training.partition.gradient_matching import (cell_connected, draw_context, gradient_distances,
                                                               shared_parameters)
 
 torch.set_num_threads(1)

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from nni_dynamic_supernet.data.smoothing import SmoothingSchedule
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.nni_bridge import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space
+from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
 from nni_dynamic_supernet.training.build import build_engine, importance_path_sampler, partition_for
-from nni_dynamic_supernet.training.importance_paths import ImportancePathSampler
-from nni_dynamic_supernet.training.smoothing import SmoothingSchedule
+from nni_dynamic_supernet.training.paths.importance import ImportancePathSampler
 
 torch.set_num_threads(1)
 
@@ -136,10 +136,10 @@ def test_reduce_fn_receives_accumulators_in_key_order():
 
 def test_shared_mode_default_follows_the_space_kind():
     recipe = Recipe.from_dict({"strategy": "spos_pa"})
-    assert importance_path_sampler(recipe, SPACE, shared=set(SPACE)).shared_across_labels  # cell space
-    assert not importance_path_sampler(recipe, SPACE, shared=set()).shared_across_labels  # chain space
+    assert importance_path_sampler(recipe.training, SPACE, shared=set(SPACE), seed=0).shared_across_labels  # cell
+    assert not importance_path_sampler(recipe.training, SPACE, shared=set(), seed=0).shared_across_labels  # chain
     forced = Recipe.from_dict({"strategy": "spos_pa"}, {"training.pa_shared_across_labels": False})
-    assert not importance_path_sampler(forced, SPACE, shared=set(SPACE)).shared_across_labels
+    assert not importance_path_sampler(forced.training, SPACE, shared=set(SPACE), seed=0).shared_across_labels
 
 
 def test_recipe_validation():
@@ -163,11 +163,11 @@ TINY = dict(channels=2, cells_per_stage=1, num_classes=3, in_channels=1, input_s
 def _engine(recipe):
     torch.manual_seed(0)
     supernet = mutate_to_supernet(create_space("nas_bench_201", **TINY))
-    partition = partition_for(recipe, supernet)
+    partition = partition_for(recipe.training, supernet, seed=recipe.seed)
     t = recipe.training
     optimizer = torch.optim.SGD(supernet.parameters(), lr=0.05, momentum=t.momentum, weight_decay=t.weight_decay)
-    return build_engine(recipe, [supernet], [arch_setter(supernet)], optimizer, partition, 20,
-                        shared_labels(supernet), op_modules=[op_modules(supernet)])
+    return build_engine(recipe.training, [supernet], [arch_setter(supernet)], optimizer, partition, 20,
+                        shared_labels(supernet), op_modules=[op_modules(supernet)], seed=recipe.seed)
 
 
 def _batch(seed=0, n=8):
@@ -236,7 +236,7 @@ def test_engine_state_round_trip_with_both_samplers():
     engines = []
     for _ in range(2):
         engine = _engine(recipe)
-        engine.data_sampler = build_data_sampler(recipe, 8)
+        engine.data_sampler = build_data_sampler(recipe.training, 8, seed=recipe.seed)
         engines.append(engine)
     a, b = engines
     for step in range(3):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.training.learning_rate import ComplexityAwareLR, StaticLR
+from nni_dynamic_supernet.training.lr.calr import ComplexityAwareLR, StaticLR
 
 torch.set_num_threads(1)
 

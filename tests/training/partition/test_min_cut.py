@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.training.min_cut import (balanced_partitions, min_cut, min_group_size, select_split,
+from nni_dynamic_supernet.training.partition.min_cut import (balanced_partitions, min_cut, min_group_size, select_split,
                                                    within_cost)
 
 

@@ -41,8 +41,8 @@ from typing import Any, Callable, Hashable, Optional, Sequence
 import numpy as np
 import torch
 
-from .paths import Arch, PathSampler, SearchSpace
-from .smoothing import SmoothingSchedule
+from .samplers import Arch, PathSampler, SearchSpace
+from ...data.smoothing import SmoothingSchedule
 
 __all__ = ["ImportancePathSampler"]
 
