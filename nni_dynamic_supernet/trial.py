@@ -49,7 +49,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         out = output_dir(args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output")
         recipe = load_recipe(args.config, overrides)
         out.mkdir(parents=True, exist_ok=True)
-        # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR (NNI_NOTES §5).
+        # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR
+        # (<exp root>/trials/<id>/output/tensorboard in NNI 3.0).
         from .tensorboard_log import link_for_nni_webui
         link_for_nni_webui(out)
         last = out / "lightning" / "last.ckpt"
