@@ -31,7 +31,9 @@ WRITTEN_AT_RUN_TIME = {
 #: Placeholders for the user's files in usage lines (``nds plot RESULTS.json``).
 PLACEHOLDERS = {"RESULTS.json", "ARCHS.json", "PRED.json", "GT.json", "SAME.yaml", "my_table.json"}
 #: Files of other projects: the papers' official code (cited where a default follows it) and NNI's nnictl.
-OFFICIAL_CODE = {"train_fairnas.py", "successive_halving.py", "nasbench201/train_panda_201.py", "nnictl.py"}
+OFFICIAL_CODE = {"train_fairnas.py", "successive_halving.py", "nasbench201/train_panda_201.py", "nnictl.py",
+                 "train_search.py",  # skhu101/GM-NAS: WS-GM/nasbench201/train_search.py
+                 "src/Supernet/train.py", "src/Search/search.py"}  # megvii-model/SinglePathOneShot
 
 
 def _repository_files() -> list[str]:
