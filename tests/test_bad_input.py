@@ -82,7 +82,7 @@ CASES = [
     # what a user types: the key echoed as typed; failures that must not leave an empty --out behind
     ("section-typo-echoed", _train("trainng.epochs=5"), "trainng.epochs=5"),
     ("batch-size-above-the-data", _train("data.batch_size=100000"), "data.batch_size"),
-    ("channels-negative", _train("space.kwargs.channels=-3"), "channels"),
+    ("channels-negative", _train("space.kwargs.channels=-3"), "space.kwargs.channels"),
     ("set-without-equals", _train("training.epochs"), "--set"),
 ]
 
