@@ -8,6 +8,7 @@ import pytest
 
 from nni_dynamic_supernet import trial
 
+from .error_lines import assert_one_clear_error_line
 from .tiny_recipe import write_recipe
 
 CASES = [
@@ -39,14 +40,7 @@ def test_bad_trial_input_gives_one_clear_line(argv: list, field: str, tmp_path: 
     filled = [a.format(tmp=tmp_path, out=out) for a in argv]
     capsys.readouterr()
     code = _run(filled)
-    err = capsys.readouterr().err.strip()
-    lines = err.splitlines()
-    assert len(lines) == 1, f"expected one error line, got:\n{err}"
-    assert lines[0].startswith("trial: error: ")
-    assert field in lines[0], f"the line does not name {field!r}: {lines[0]}"
-    assert ":" in lines[0][len("trial: error: "):], "the line must say how to fix it"
-    assert code == 2, f"exit status {code}, not 2"
-    assert not out.exists(), f"output left behind: {sorted(out.rglob('*')) if out.is_dir() else out}"
+    assert_one_clear_error_line(capsys.readouterr().err, "trial: error: ", field, code, out)
 
 
 def test_help_still_exits_cleanly(capsys: pytest.CaptureFixture) -> None:
