@@ -9,7 +9,8 @@ re-exports):
   drives :class:`~nni_dynamic_supernet.training.engine.SupernetEngine`;
 * :class:`DynamicSupernetStrategy`, the NNI ``Strategy`` users pass to ``NasExperiment``;
 * building and running the Lightning ``Trainer`` for our own pipeline;
-* the NNI trial API (parameters and metric reports), with the workarounds of NNI_NOTES §5.
+* the NNI trial API (parameters and metric reports), with workarounds for NNI 3.0 (no final
+  report when validation did not run; the TensorBoard folder the web UI reads).
 
 The rest of the package sees plain PyTorch modules and our own interfaces.
 """
@@ -289,7 +290,7 @@ class SupernetModule(BaseOneShotLightningModule):
 
     def on_fit_end(self) -> None:
         # NNI's evaluator would report a final result from callback_metrics['val_acc'] here, which
-        # crashes when no validation ran and files the result under the wrong trial (NNI_NOTES §3/§5).
+        # crashes when no validation ran and files the result under the wrong trial.
         return None
 
     # checkpoints --------------------------------------------------------------------------------------
@@ -666,7 +667,7 @@ def fit_supernet(module: SupernetModule, train_loader: Any, epochs: int, out_dir
     """Train ``module`` with a Lightning ``Trainer`` (checkpoints under ``out_dir/lightning``).
 
     With more than one process (``devices * num_nodes > 1``) the strategy is DDP with unused
-    parameters allowed (a step trains one path; NNI_NOTES §4): gloo on CPU, NCCL on GPU.
+    parameters allowed (a step trains one path): gloo on CPU, NCCL on GPU.
     Lightning starts the other processes itself, or joins those of ``torchrun``.
     """
     t = module.recipe.training

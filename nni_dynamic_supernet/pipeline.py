@@ -205,7 +205,7 @@ def transfer_target(run: Run) -> Run:
     ``transfer_to`` is cleared), so a checkpoint saved from it rebuilds the new head size.
     Its ``models`` are deep copies (the source supernet is untouched); the head is freshly
     initialised from the recipe's seed and, with ``search.freeze_features``, the only
-    trainable part (METHODS §5(b).4).
+    trainable part (the Supernet Shifting paper's transfer mode).
     """
     from .training.transfer import freeze_features, replace_classifier
     s = run.recipe.search

@@ -169,7 +169,7 @@ class SearchConfig:
     bn_mode: str = "recalibrate"
     bn_batches: int = 4
     top_k: int = 10
-    # Supernet shifting (searcher: shifted_evolution; METHODS §5, search/shifting.py). The paper's
+    # Supernet shifting (searcher: shifted_evolution; search/shifting.py). The paper's
     # loss uses 640 samples per candidate (e.g. 20 x 32); the official code 20 x 150.
     shift_lr: float = 1e-4
     shift_momentum: float = 0.9
@@ -586,7 +586,7 @@ def _check_label_map(name: str, mapping: Any) -> None:
 
 
 def _check_shifting(recipe: "Recipe") -> None:
-    """Fields of supernet shifting, transfer and NSGA-II (METHODS §5)."""
+    """Fields of supernet shifting, transfer and NSGA-II (searchers ``shifted_evolution`` and ``nsga2``)."""
     s = recipe.search
     if not 0 <= s.shift_momentum < 1:
         raise ConfigError("search.shift_momentum", s.shift_momentum, "must be in [0, 1)")

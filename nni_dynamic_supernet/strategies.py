@@ -102,7 +102,8 @@ sumnas = Preset("sumnas", "Reptile meta-training: per strict-fair path k inner S
 sumnas_ms = Preset("sumnas_ms", "SUMNAS whose outer step uses one momentum per MS cluster (one cluster per step)",
                    _SUMNAS, _SUMNAS_MS_SET)
 
-# PA&DA: importance sampling of paths (PA) and data (DA); δ and τ rise linearly per epoch (METHODS §4(d)).
+# PA&DA: importance sampling of paths (PA) and data (DA); δ and τ rise linearly per epoch (official code:
+# ``epoch / epochs``).
 _PADA = "Lu et al., PA&DA: Jointly Sampling PAth and DAta for Consistent NAS, CVPR 2023"
 _PA_SET = {"training.path_sampler": "importance"}
 _DA_SET = {"training.data_sampler": "importance"}

@@ -7,7 +7,7 @@ adds the result figures as images (``figures/<stem>``) and the final metrics as 
 
 NNI 3.0's local training service looks for a trial's logs in
 ``<experiment root>/trials/<trial id>/output/tensorboard``, which is not under
-``NNI_OUTPUT_DIR`` (NNI_NOTES §5); :func:`link_for_nni_webui` links that path to the
+``NNI_OUTPUT_DIR`` in NNI 3.0's local training service; :func:`link_for_nni_webui` links that path to the
 trial's real output directory.
 """
 from __future__ import annotations

@@ -23,9 +23,20 @@ from .errors import ConfigError, TrainingDiverged
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (``trial: error: ...``) and exit status 2, like a bad recipe."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"trial: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run one trial; returns the exit status (2 for a configuration error)."""
-    parser = argparse.ArgumentParser(prog="python -m nni_dynamic_supernet.trial")
+    """Run one trial; returns the exit status (2 for a configuration error).
+
+    A bad command line exits with status 2 (``SystemExit``) after one error line.
+    """
+    parser = _Parser(prog="python -m nni_dynamic_supernet.trial")
     parser.add_argument("--config", required=True, help="recipe template (YAML)")
     parser.add_argument("--out", help="output directory (default: $NNI_OUTPUT_DIR)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra recipe overrides")
@@ -39,6 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     from .quiet_logs import quiet_third_party_logs
     quiet_third_party_logs()
+    existed: dict = {}  # output directory -> whether it was there before: a failed trial removes it if it made it
     try:
         from .nni_bridge import NniReporter, nni_parameters
         from .pipeline import run_recipe
@@ -48,8 +60,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .cli import output_dir
         out = output_dir(args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output")
         recipe = load_recipe(args.config, overrides)
+        existed[str(out)] = out.exists()
         out.mkdir(parents=True, exist_ok=True)
-        # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR (NNI_NOTES §5).
+        # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR
+        # (<exp root>/trials/<id>/output/tensorboard in NNI 3.0).
         from .tensorboard_log import link_for_nni_webui
         link_for_nni_webui(out)
         last = out / "lightning" / "last.ckpt"
@@ -57,12 +71,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         results = run_recipe(recipe, out, reporter=NniReporter(), resume=resume)
         if results:  # empty on DDP ranks other than 0, which report nothing
             logging.getLogger("nni_dynamic_supernet").info("final %s=%.4f", results["headline"], results["default"])
-    except ConfigError as exc:
+    except (ConfigError, TrainingDiverged) as exc:
+        from .cli import _remove_empty_new_dirs  # nds's rule: a failed run leaves nothing half-written behind
+        _remove_empty_new_dirs(existed)
         print(f"trial: error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as exc:
-        print(f"trial: error: {exc}", file=sys.stderr)
-        return 3
+        return 2 if isinstance(exc, ConfigError) else 3
     return 0
 
 

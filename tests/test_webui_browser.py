@@ -136,7 +136,8 @@ def test_web_ui_shows_trials_metrics_and_sorts_by_default(tmp_path: Path) -> Non
             trial = _trial_dir(job)
             for name in ("results.json", "best_arch.json", "predicted_vs_true.png"):
                 assert (trial / name).is_file(), (trial, name)
-            # Where NNI's TensorBoard button looks (NNI_NOTES §5): <exp root>/trials/<id>/output/tensorboard.
+            # Where NNI 3.0's TensorBoard button looks (not under NNI_OUTPUT_DIR):
+            # <exp root>/trials/<id>/output/tensorboard.
             tb = tmp_path / "nni-experiments" / exp_id / "trials" / job["trialJobId"] / "output" / "tensorboard"
             assert list(tb.glob("events.out.tfevents.*")), tb
         _check_nni_tensorboard(port, jobs)

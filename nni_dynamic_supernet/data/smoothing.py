@@ -5,7 +5,7 @@ PA&DA (Lu et al., CVPR 2023) mixes each importance distribution with the uniform
 τ for data) linearly over training: early gradients say little, and a uniform share keeps
 every path and every example reachable. The official code sets ``coef = epoch / epochs``
 at the start of each epoch and uses it in that epoch's end-of-epoch update, so the first
-update is purely uniform and the last one uses ``(E - 1) / E``, never 1 (METHODS §4(f)3).
+update is purely uniform and the last one uses ``(E - 1) / E``, never 1 (``nasbench201/train_panda_201.py``).
 The paper's ablation also tries decreasing and constant schedules; all three are here.
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ Validation accumulates its loss and hit counts on the device and reads them once
 subnet (one host-device sync instead of two per batch).
 
 Evaluation never changes the supernet: BN buffers and momenta are snapshotted and
-restored, and no gradient is taken (NNI_NOTES §3: ``freeze`` shares op modules with
+restored, and no gradient is taken (in NNI 3.0 ``freeze`` shares op modules with
 the supernet, so we evaluate in place instead of on a frozen copy).
 """
 from __future__ import annotations

@@ -185,7 +185,7 @@ class RandomSearch(Searcher):
 
 
 class EvolutionSearch(Searcher):
-    """The SPOS evolutionary search (METHODS §7.3).
+    """The SPOS evolutionary search (official SPOS code, ``src/Search/search.py``).
 
     Each generation evaluates the new candidates, keeps the ``select_num`` best seen so
     far as parents, and builds the next population from ``mutation_num`` mutants (each

@@ -3,7 +3,7 @@
 A uniformly trained supernet separates good from bad subnets but orders the top ones
 poorly. The evolutionary search samples good subnets more often, so training the
 supernet on each sampled candidate "shifts" it towards the top region while the search
-runs (METHODS §5). Two pieces:
+runs (Zhang et al., CVPR 2024). Two pieces:
 
 * :class:`SupernetShifter` owns the fine-tuning: its own SGD optimizer (lr 1e-4,
   momentum 0.9, weight decay 4e-5, none on 1-D tensors), its own seeded batch stream,
@@ -249,7 +249,8 @@ class _GenerationSeen:
 
     A child is a repeat when it was generated in this generation or already has a score on
     the current weights. Once the supernet moved, an architecture from an earlier generation
-    may be sampled (and scored) again, the latest score replacing the old one (METHODS §5(b).3);
+    may be sampled (and scored) again, the latest score replacing the old one (as in the
+    Supernet Shifting paper);
     while the weights stand still (lr 0) this is exactly the SPOS rule.
     """
 

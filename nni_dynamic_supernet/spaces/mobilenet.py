@@ -185,10 +185,10 @@ def mobilenet(widths: Sequence[int] = (24, 40, 80, 96, 192, 320), depths: Sequen
     wm = _check_positive_float('width_mult', width_mult)
     ks = _check_int_sequence('kernel_sizes', kernel_sizes)
     if any(k % 2 == 0 for k in ks) or len(set(ks)) != len(ks):
-        raise ConfigError('space.kernel_sizes', kernel_sizes, 'use distinct odd kernel sizes, e.g. [3, 5, 7]')
+        raise ConfigError('space.kwargs.kernel_sizes', kernel_sizes, 'use distinct odd kernel sizes, e.g. [3, 5, 7]')
     es = _check_int_sequence('expand_ratios', expand_ratios)
     if len(set(es)) != len(es):
-        raise ConfigError('space.expand_ratios', expand_ratios, 'use distinct expansion ratios, e.g. [3, 6]')
+        raise ConfigError('space.kwargs.expand_ratios', expand_ratios, 'use distinct expansion ratios, e.g. [3, 6]')
     _check_probability('dropout', dropout)
 
     last = _scale(last_channels, wm) if wm > 1.0 else last_channels

@@ -101,7 +101,7 @@ def nas_bench_201(channels: int = 16, cells_per_stage: int = 5, num_classes: int
         _check_positive_int(name, kwargs[name])
     _check_positive_int('input_size', input_size, minimum=4)
     if input_size % 4:
-        raise ConfigError('space.input_size', input_size, 'use a multiple of 4 (two stride-2 reductions)')
+        raise ConfigError('space.kwargs.input_size', input_size, 'use a multiple of 4 (two stride-2 reductions)')
     space = NasBench201Space(channels=channels, cells_per_stage=cells_per_stage, num_classes=num_classes,
                              in_channels=in_channels)
     return _tag_space(space, 'nas_bench_201', kwargs, (in_channels, input_size, input_size))

@@ -155,12 +155,12 @@ def shufflenet(depths: Sequence[int] = (4, 4, 8, 4), widths: Sequence[int] = (64
     for name in ('stem_channels', 'last_channels', 'num_classes', 'in_channels', 'input_size'):
         _check_positive_int(name, kwargs[name])
     if stem_stride not in (1, 2) or isinstance(stem_stride, bool):
-        raise ConfigError('space.stem_stride', stem_stride, 'use 1 or 2')
+        raise ConfigError('space.kwargs.stem_stride', stem_stride, 'use 1 or 2')
     _check_probability('dropout', dropout)
     prev = stem_channels
     for w in widths_t:
         if w % 2 or w <= prev:
-            raise ConfigError('space.widths', list(widths_t),
+            raise ConfigError('space.kwargs.widths', list(widths_t),
                               f'use even widths, each larger than the previous one (stem_channels={stem_channels})')
         prev = w
     space = SposShuffleNetSpace(depths=depths_t, widths=widths_t, stem_channels=stem_channels,

@@ -15,7 +15,7 @@ Constraints (``NasBench101CellConstraint``) are no labels: architectures are che
 :class:`ConfigError` naming the label.
 
 This module also holds the private argument checks shared by the space factories, so each factory
-reports bad arguments the same way (``space.<arg>=<value>: <fix>``).
+reports bad arguments the same way (``space.kwargs.<arg>=<value>: <fix>``).
 """
 from __future__ import annotations
 
@@ -219,7 +219,7 @@ def _is_supernet(space: Any) -> bool:
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     """Return ``value`` if it is an int >= ``minimum`` (bools rejected), else raise ConfigError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f'space.{name}', value, f'use an integer >= {minimum}')
+        raise ConfigError(f'space.kwargs.{name}', value, f'use an integer >= {minimum}')
     return int(value)
 
 
@@ -227,32 +227,32 @@ def _check_int_sequence(name: str, value: Any, minimum: int = 1, allowed: Sequen
                         length: int | None = None) -> tuple[int, ...]:
     """Return ``value`` as a tuple of ints, each >= ``minimum`` (and in ``allowed`` when given).
 
-    Raises ConfigError naming ``space.<name>`` when the value is not a non-empty list/tuple of such ints
+    Raises ConfigError naming ``space.kwargs.<name>`` when the value is not a non-empty list/tuple of such ints
     or (with ``length``) does not have that many entries.
     """
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise ConfigError(f'space.{name}', value, 'use a non-empty list of integers')
+        raise ConfigError(f'space.kwargs.{name}', value, 'use a non-empty list of integers')
     if length is not None and len(value) != length:
-        raise ConfigError(f'space.{name}', value, f'use a list of {length} integers (one per stage)')
+        raise ConfigError(f'space.kwargs.{name}', value, f'use a list of {length} integers (one per stage)')
     for v in value:
         bad = isinstance(v, bool) or not isinstance(v, int) or v < minimum
         if bad or (allowed is not None and v not in allowed):
             what = f'one of {list(allowed)}' if allowed is not None else f'an integer >= {minimum}'
-            raise ConfigError(f'space.{name}', value, f'every entry must be {what}')
+            raise ConfigError(f'space.kwargs.{name}', value, f'every entry must be {what}')
     return tuple(int(v) for v in value)
 
 
 def _check_positive_float(name: str, value: Any) -> float:
     """Return ``value`` as a float if it is a positive real number, else raise ConfigError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f'space.{name}', value, 'use a positive number')
+        raise ConfigError(f'space.kwargs.{name}', value, 'use a positive number')
     return float(value)
 
 
 def _check_probability(name: str, value: Any) -> float:
     """Return ``value`` as a float in [0, 1), else raise ConfigError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ConfigError(f'space.{name}', value, 'use a number in [0, 1)')
+        raise ConfigError(f'space.kwargs.{name}', value, 'use a number in [0, 1)')
     return float(value)
 
 

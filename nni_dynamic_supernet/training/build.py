@@ -203,7 +203,7 @@ def importance_path_sampler(training: TrainingConfig, space: dict[str, list], sh
     ``training.pa_shared_across_labels: null`` picks one distribution per op name shared by all
     labels when every label is shared by several modules (a cell space such as NAS-Bench-201,
     as the official code does), else one distribution per label (chain spaces, whose layers
-    differ in width; METHODS §4(f)5).
+    differ in width; PA&DA released no code for them).
     """
     from .paths.importance import ImportancePathSampler
     from ..data.smoothing import SmoothingSchedule

@@ -81,7 +81,7 @@ def _register_nb201_formulas() -> None:
     """Teach NNI's profiler NAS-Bench-201's ``Zero`` op and the ``stack``/``sum`` of its cells (once).
 
     Out of the box the profiler fails on NB201: ``Zero`` has no shape formula and the cell's
-    ``torch.sum(torch.stack(...), 0)`` hits aten ops without one (NNI_NOTES section 2). ``Zero`` also gets
+    ``torch.sum(torch.stack(...), 0)`` hits aten ops without one (NNI 3.0). ``Zero`` also gets
     an explicit 0-FLOPs/0-params formula, which is what NNI would count anyway, minus its warning.
     """
     global _NB201_FORMULAS_REGISTERED

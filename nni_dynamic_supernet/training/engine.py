@@ -51,7 +51,7 @@ def _norms(grads: Sequence[torch.Tensor]) -> torch.Tensor:
 def null_zero_grads(params: Sequence[nn.Parameter]) -> bool:
     """Null all-zero gradients and report whether the rest are finite, with one device sync.
 
-    All-zero gradients become ``None``, as the official SPOS code does (METHODS §1.1.4): an
+    All-zero gradients become ``None``, as the official SPOS code does (``src/Supernet/train.py``): an
     op on the path whose output is multiplied away (a NAS-Bench-201 edge feeding only
     ``none`` edges) gets an all-zero gradient, not ``None``, and the optimizer would still
     apply weight decay and stale momentum to it. Used by the training step and by supernet
@@ -395,7 +395,7 @@ class SupernetEngine:
 
         Update rules call it after the optimizer step, so the norms are those of the clipped
         gradients the step used (``.grad`` is kept until the next ``zero_grad``), as in the
-        official PA&DA code (METHODS §4(f)2).
+        official PA&DA code (``nasbench201/train_panda_201.py``).
         """
         if not self.path_sampler.needs_op_grad_norms:
             return

@@ -1,7 +1,7 @@
 """Supernet transfer: a trained supernet gets a new classifier head for another label set.
 
-Supernet Shifting (METHODS §5(b).4) transfers a supernet to a new dataset by keeping the
-feature extractor, replacing the classifier with a fresh fully connected layer of the
+Supernet Shifting (Zhang et al., CVPR 2024, transfer mode) transfers a supernet to a new dataset
+by keeping the feature extractor, replacing the classifier with a fresh fully connected layer of the
 new class count, and fine-tuning during the shifted search. The paper fine-tunes the
 whole network (better than freezing the encoder); freezing is offered as an option.
 

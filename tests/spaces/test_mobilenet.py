@@ -54,13 +54,13 @@ def test_width_mult_rounds_to_multiples_of_8():
 
 
 @pytest.mark.parametrize('kwargs,field', [
-    (dict(depths=(1, 2)), 'space.depths'),
-    (dict(strides=(2, 3, 2)), 'space.strides'),
-    (dict(widths=[8, 0, 16]), 'space.widths'),
-    (dict(kernel_sizes=(3, 4)), 'space.kernel_sizes'),
-    (dict(width_mult=0), 'space.width_mult'),
-    (dict(dropout=1.0), 'space.dropout'),
-    (dict(stem_channels='8'), 'space.stem_channels'),
+    (dict(depths=(1, 2)), 'space.kwargs.depths'),
+    (dict(strides=(2, 3, 2)), 'space.kwargs.strides'),
+    (dict(widths=[8, 0, 16]), 'space.kwargs.widths'),
+    (dict(kernel_sizes=(3, 4)), 'space.kwargs.kernel_sizes'),
+    (dict(width_mult=0), 'space.kwargs.width_mult'),
+    (dict(dropout=1.0), 'space.kwargs.dropout'),
+    (dict(stem_channels='8'), 'space.kwargs.stem_channels'),
 ])
 def test_bad_arguments(kwargs, field):
     with pytest.raises(ConfigError) as info:

@@ -52,11 +52,11 @@ def test_tiny_preset_builds():
 
 
 @pytest.mark.parametrize('kwargs,field', [
-    (dict(channels=0), 'space.channels'),
-    (dict(cells_per_stage=-1), 'space.cells_per_stage'),
-    (dict(num_classes=2.5), 'space.num_classes'),
-    (dict(in_channels=True), 'space.in_channels'),
-    (dict(input_size=10), 'space.input_size'),
+    (dict(channels=0), 'space.kwargs.channels'),
+    (dict(cells_per_stage=-1), 'space.kwargs.cells_per_stage'),
+    (dict(num_classes=2.5), 'space.kwargs.num_classes'),
+    (dict(in_channels=True), 'space.kwargs.in_channels'),
+    (dict(input_size=10), 'space.kwargs.input_size'),
 ])
 def test_bad_arguments(kwargs, field):
     with pytest.raises(ConfigError) as info:

@@ -53,12 +53,12 @@ def test_configurable_depths_and_stem_stride():
 
 
 @pytest.mark.parametrize('kwargs,field', [
-    (dict(widths=(16, 31)), 'space.widths'),        # odd width
-    (dict(widths=(16, 16)), 'space.widths'),        # not increasing
-    (dict(depths=(2,)), 'space.widths'),            # length mismatch
-    (dict(depths=(2, 0)), 'space.depths'),
-    (dict(stem_stride=3), 'space.stem_stride'),
-    (dict(last_channels=0), 'space.last_channels'),
+    (dict(widths=(16, 31)), 'space.kwargs.widths'),        # odd width
+    (dict(widths=(16, 16)), 'space.kwargs.widths'),        # not increasing
+    (dict(depths=(2,)), 'space.kwargs.widths'),            # length mismatch
+    (dict(depths=(2, 0)), 'space.kwargs.depths'),
+    (dict(stem_stride=3), 'space.kwargs.stem_stride'),
+    (dict(last_channels=0), 'space.kwargs.last_channels'),
 ])
 def test_bad_arguments(kwargs, field):
     with pytest.raises(ConfigError) as info:

@@ -133,7 +133,8 @@ def test_spos_step_leaves_ops_off_the_path_untouched(strategy):
 def test_zero_gradient_of_dead_op_is_not_stepped():
     """An op on the path whose output is multiplied away (NB201 'none' edges) gets an all-zero gradient.
 
-    Like the official SPOS code (METHODS §1.1.4) it must get neither weight decay nor momentum.
+    Like the official SPOS code (``src/Supernet/train.py`` nulls all-zero gradients before the
+    step) it must get neither weight decay nor momentum.
     """
     engine = _engine(_recipe("spos"))
     # conv on 0_1 feeds node 1, whose outgoing edges are both 'none': the conv is dead.

@@ -6,8 +6,8 @@ one random *context* path of the sub-supernet (a connected one: like the officia
 again, since it gives all-zero gradients that only add noise to the score); then for every choice ``o`` of ``e`` it runs the
 context path with ``o`` on ``e`` and takes the gradient of the loss on the *shared* weights
 ``S_e``. Pairs of choices score ``1 - cos(g_i, g_j)``, averaged over the repeats
-(METHODS §3(b)b). Batch and context stay fixed across the choices of one repeat, so only ``e``
-varies.
+(as in the official ``WS-GM/nasbench201/train_search.py``). Batch and context stay fixed across
+the choices of one repeat, so only ``e`` varies.
 
 Scoring takes gradients with :func:`torch.autograd.grad`, so ``.grad`` of every parameter and
 every optimizer state are untouched; BatchNorm runs in train mode (as in training, so its
@@ -38,7 +38,8 @@ def shared_parameters(model: nn.Module, op_modules: Sequence[tuple], label: str)
     """The weights ``S_e`` whose gradients are matched when scoring ``label``.
 
     Generic rule for any space of layer choices, which reproduces the NAS-Bench-201 code's set
-    (METHODS §3(b), ``get_split_gradients``): the parameters of the model's top-level children
+    (``WS-GM/nasbench201/train_search.py``, ``get_split_gradients``): the parameters of the model's
+    top-level children
     from the first to the last one holding a layer choice (the cells and the reduction blocks
     between them), plus the model's own direct parameters, minus every candidate op of
     ``label`` itself. The stem before the first choice and the head after the last one

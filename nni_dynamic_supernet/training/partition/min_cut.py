@@ -3,7 +3,7 @@
 Given a symmetric distance matrix ``D`` between the choices of one label (``1 - cos`` of their
 gradients on the shared weights), GM-NAS splits the choices into ``B`` groups that minimise the
 total *within-group* distance; since the sum over all pairs is fixed, that is the same as
-maximising the distance across the cut (METHODS §3(b)c). Balance is enforced by the allowed group
+maximising the distance across the cut (the GM-NAS paper's min-cut). Balance is enforced by the allowed group
 sizes, not by a penalty: every group holds at least ``min(2, n // B)`` choices, which gives the
 official code's sizes (5 ops, B = 2: 2 + 3; 7 ops, B = 2: smaller group 2..3; 6 ops, B = 3:
 2 + 2 + 2; B = n: singletons, i.e. few-shot NAS).

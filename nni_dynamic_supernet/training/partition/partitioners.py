@@ -214,7 +214,7 @@ class ExhaustivePartition(Partition):
 
 
 class GradientMatchingPartition(Partition):
-    """GM-NAS: a partition tree grown by gradient matching during training (METHODS §3).
+    """GM-NAS: a partition tree grown by gradient matching during training (Hu et al., ICLR 2022).
 
     At each split epoch every current leaf is split: each candidate label (not yet split in
     that leaf, with at least as many choices as the branching factor) is scored by

@@ -6,7 +6,8 @@ probability proportional to its gradient norm (paper Eq. 10). PA approximates th
 path, and at the end of each epoch it turns those records into the next epoch's sampling
 distribution, mixed with uniform by a coefficient δ that rises over training.
 
-What is recorded, following the official NAS-Bench-201 code (METHODS §4(b), §4(f)2):
+What is recorded, following the official NAS-Bench-201 code (``ShunLu91/PA-DA``,
+``nasbench201/train_panda_201.py``):
 
 * the norms are taken **after clipping** (the update rule calls :meth:`observe` after the
   optimizer step, when ``.grad`` still holds the clipped gradients);
@@ -21,7 +22,7 @@ What is recorded, following the official NAS-Bench-201 code (METHODS §4(b), §4
   each epoch, and only when ``s != 0``. Parameter-free ops (none, skip, pooling) therefore
   keep ``h = 0``, and so does an op not trained this epoch: they get only the uniform share
   ``(1 - δ) / n``. That is the official behaviour; with δ near 1 such ops are almost never
-  trained late in training (METHODS §4(g)).
+  trained late in training.
 
 The loss is the plain mean, as in the official code. ``reweight=True`` instead multiplies the
 loss of the path by ``prod_l 1 / (n_l * p_l(a_l))``, the importance weight that makes the
@@ -60,7 +61,7 @@ class ImportancePathSampler(PathSampler):
         ``True``: one accumulator per op *name*, shared by every label that offers it (the
         official NAS-Bench-201 code; right for cell spaces, where all cells share one
         genotype). ``False``: one accumulator per (label, op) (recommended for chain spaces,
-        whose layers differ in width; METHODS §4(f)5).
+        whose layers differ in width; PA&DA released no code for them).
     delta
         The smoothing schedule: ``p = δ_e * h / sum(h) + (1 - δ_e) / n`` after epoch ``e``.
     reweight

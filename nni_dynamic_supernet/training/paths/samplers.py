@@ -202,8 +202,8 @@ class RoundsPathSampler:
     """Task batching: ``rounds`` independent draws of another sampler, trained as one step.
 
     SUMNAS on ImageNet aggregates "3 sub-models per operator" into each update (MAML task
-    batching, METHODS §6(b).6); with a strict-fair sampler that is 3 permutation rounds, so
-    every op is trained exactly ``rounds`` times per step. Every other attribute (observe,
+    batching, read as permutation rounds); with a strict-fair sampler that is 3 permutation
+    rounds, so every op is trained exactly ``rounds`` times per step. Every other attribute (observe,
     on_epoch_end, loss weights, metrics) is the wrapped sampler's.
 
     Parameters

@@ -13,7 +13,8 @@ Then ``g`` becomes the ``.grad`` of every parameter and the engine's *outer* opt
 takes one step at the recipe's LR (``eps0``, cosine by default) with its weight decay and
 the recipe's optimizer-state policy (MS). Summing, not averaging, follows the paper's
 Algorithm 1 and makes ``k = 1`` reduce exactly to FairNAS with LR ``eps0 * eps1``
-(METHODS §6(f).1; PA&DA's reimplementation averages, which is ``m`` times smaller).
+(SUMNAS Algorithm 1 sums ``g += eps0 * (theta - theta_i)``; PA&DA's reimplementation averages,
+which is ``m`` times smaller).
 
 Memory and speed
 ----------------
@@ -143,7 +144,7 @@ class ReptileStep(UpdateRule):
         pure Reptile has it, so the first inner step is plain SGD and ``k = 1`` equals FairNAS.
         ``"persistent"``: one inner momentum per optimizer-state key (per leaf; per MS cluster
         under ``optimizer_state: separated``) that carries over paths and steps, as PA&DA's
-        reimplementation keeps one inner optimizer (METHODS §6(f).3).
+        reimplementation keeps one inner optimizer (the paper does not say).
     inner_batches
         ``"same"`` (default, Algorithm 1 and PA&DA): every inner step uses the step's whole
         batch. ``"split"``: inner step ``j`` uses chunk ``j`` of ``k`` equal chunks, so each
@@ -151,8 +152,8 @@ class ReptileStep(UpdateRule):
         (Appendix H's reading) are ``split`` with ``data.batch_size`` multiplied by ``k``.
     inner_grad_clip
         Max gradient norm of each inner step (over the path's parameters), or ``None``. The
-        paper states none; the default 5 is PA&DA's reimplementation, and METHODS §6(g) puts
-        clipping in the inner loop only. ``k = 1`` equals FairNAS exactly with ``None`` (FairNAS
+        paper states none; the default 5 is PA&DA's reimplementation, and it clips in the
+        inner loop only. ``k = 1`` equals FairNAS exactly with ``None`` (FairNAS
         clips the summed gradient, Reptile each path's). The Reptile difference itself is
         clipped only by the engine's ``grad_clip`` (the outer step's; off in the presets).
 
@@ -395,7 +396,7 @@ class ReptileStep(UpdateRule):
             grads = [p.grad for p in ps]
             if self.inner_state == "persistent" and self.inner_momentum > 0:
                 # A carried momentum would keep moving an op whose gradient is exactly zero (an NB201 edge
-                # feeding only `none`); treat it as unused, as the outer step does (METHODS §1.1.4).
+                # feeding only `none`); treat it as unused, as the outer step does (official SPOS code).
                 nonzero = torch.stack([g.ne(0).any() for g in grads]).tolist()
                 ps = [p for p, keep in zip(ps, nonzero) if keep]
                 live = [i for i, keep in zip(live, nonzero) if keep]

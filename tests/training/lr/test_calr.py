@@ -1,4 +1,7 @@
-"""Tests of the LR policies: static schedules and CaLR (METHODS §2(b)-(c))."""
+"""Tests of the LR policies: static schedules and CaLR.
+
+CaLR as in the official DYNAS code, ``exps/NAS-Bench-201-algos/utils/LR_scheduler.py``.
+"""
 from __future__ import annotations
 
 import math
@@ -11,7 +14,7 @@ from nni_dynamic_supernet.training.lr.calr import ComplexityAwareLR, StaticLR
 
 torch.set_num_threads(1)
 
-C_MIN, C_MAX = 72_752.0, 1_524_272.0  # NAS-Bench-201 (METHODS §2(b))
+C_MIN, C_MAX = 72_752.0, 1_524_272.0  # NAS-Bench-201: all `none` and all `nor_conv_3x3` (DYNAS code)
 
 
 def _calr(gamma_max=4.0, gamma_min=None, floor=0.0, total=100, lr0=0.1, bounds=(C_MIN, C_MAX)):
@@ -45,7 +48,7 @@ def test_gamma_matches_paper_affine_form():
 
 
 def test_gamma_nb201_table():
-    # METHODS §2(c): gamma by number of conv3x3 edges on NB201 with gamma_max = 4 (C=16, N=5).
+    # CaLR: gamma by number of conv3x3 edges on NB201 with gamma_max = 4 (C=16, N=5).
     conv3 = 9 * 16 * 16 * 5 + 9 * 32 * 32 * 5 + 9 * 64 * 64 * 5  # one conv3x3 edge, summed over all cells
     policy = _calr(4.0)
     expected = [4.00, 2.20, 1.49, 1.05, 0.72, 0.46, 0.25]
@@ -100,7 +103,7 @@ def test_calr_lr_formula(t, c):
 
 
 def test_calr_multiplier_values_at_half():
-    # METHODS §2(c): (1 - t/T)^gamma at t/T = 0.5.
+    # CaLR's decay (1 - t/T)^gamma at t/T = 0.5.
     policy = _calr(4.0, total=100, lr0=1.0)
     assert policy.path_factor(50, {"c": C_MAX}) == pytest.approx(0.84, abs=0.005)
     assert policy.path_factor(50, {"c": C_MIN}) == pytest.approx(0.0625)
