@@ -29,8 +29,6 @@ WRITTEN_AT_RUN_TIME = {
     "results.json", "best_arch.json", "search.json", "compare.json", "compare.md", "arch.json", "table.json",
     "shifting.json", "standalone_cache.json", "predictions.json", "rank.json",
     "results_gpu.json", "benchmarks/results_gpu.json", "recipe.yml", "sweep.json", "sweep.md", "v2.json",
-    # The v2 table is built by `nds bench build --table v2`; until it is, only its resume log ships.
-    "digits_hard_v2_nb201.json", "nni_dynamic_supernet/_resources/digits_hard_v2_nb201.json",
 }
 #: Placeholders for the user's files in usage lines (``nds plot RESULTS.json``).
 PLACEHOLDERS = {"RESULTS.json", "ARCHS.json", "PRED.json", "GT.json", "SAME.yaml", "my_table.json"}

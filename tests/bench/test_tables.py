@@ -51,11 +51,38 @@ def test_recipes_name_their_table():
     assert len(named) == len(auto) == 160
     # A v2 run ranks against v2 only: `auto` never falls back to the v1 table.
     v2_auto = load_recipe(None, {"data.name": "digits_hard_v2", "space.kwargs.channels": 8,
-                                 "space.kwargs.cells_per_stage": 3})
-    if not get_table("v2").path.is_file():
-        assert resolve_ground_truth(v2_auto, space) is None
-        with pytest.raises(ConfigError, match="bench build --table v2"):
-            resolve_ground_truth(load_recipe(None, {"ranking.ground_truth": "v2"}), space)
+                                 "space.kwargs.cells_per_stage": 1})
+    v2 = resolve_ground_truth(v2_auto, space)
+    assert len(v2) == 150 and v2.dataset == "digits_hard_v2"
+
+
+def test_missing_v2_table_names_the_build_command(monkeypatch, tmp_path):
+    from nni_dynamic_supernet.bench import tables
+    from nni_dynamic_supernet.bench.build import NB201_LABELS, NB201_OPS
+    from nni_dynamic_supernet.pipeline import resolve_ground_truth
+    from nni_dynamic_supernet.recipe import load_recipe
+
+    monkeypatch.setattr(tables, "_RESOURCES", tmp_path)  # as in a checkout whose v2 table is not built yet
+    space = {label: list(NB201_OPS) for label in NB201_LABELS}
+    v2_auto = load_recipe(None, {"data.name": "digits_hard_v2", "space.kwargs.channels": 8,
+                                 "space.kwargs.cells_per_stage": 1})
+    assert resolve_ground_truth(v2_auto, space) is None
+    with pytest.raises(ConfigError, match="bench build --table v2"):
+        resolve_ground_truth(load_recipe(None, {"ranking.ground_truth": "v2"}), space)
+
+
+def test_v2_info_and_version():
+    from nni_dynamic_supernet.data.digits_v2 import DIGITS_V2_CHECKSUMS, DIGITS_V2_VERSION
+
+    text = bench_info("v2")
+    assert "architectures: 150, seeds: [0, 1]" in text
+    assert "noise ceiling (seed vs seed): Kendall tau 0.530" in text
+    assert "capacity signal: Kendall tau(params, accuracy) 0.271 over 150 archs" in text
+    table = GroundTruth.load(get_table("v2").path)
+    # The table, its spec and the dataset module name one dataset version with the same arrays.
+    assert get_table("v2").version == DIGITS_V2_VERSION == table.recipe["data"]["version"]
+    assert table.recipe["data"]["checksums"] == DIGITS_V2_CHECKSUMS
+    assert table.space_kwargs == get_table("v2").space_kwargs
 
 
 def test_cli_info_takes_a_table_name(capsys):
@@ -65,13 +92,18 @@ def test_cli_info_takes_a_table_name(capsys):
     assert "capacity signal" in capsys.readouterr().out
     assert main(["bench", "info", "--table", "v1"]) == 0
     assert main(["bench", "info", "v1", "--table", "v1"]) == 2
-    if not get_table("v2").path.is_file():
-        from nni_dynamic_supernet.bench.build import partial_path
-
-        capsys.readouterr()
-        if partial_path(get_table("v2").path).exists():  # a build in progress reports its progress
-            assert main(["bench", "info", "v2"]) == 0 and "build in progress" in capsys.readouterr().out
-        else:
-            assert main(["bench", "info", "v2"]) == 2 and "bench build --table v2" in capsys.readouterr().err
+    assert main(["bench", "info", "v2"]) == 0 and "capacity signal" in capsys.readouterr().out
     assert main(["bench", "compare", "--recipes", "spos", "--pairs", "spos_calr"]) == 2
     assert "TECHNIQUE:BASELINE" in capsys.readouterr().err
+
+
+def test_cli_info_of_an_unbuilt_or_building_v2(monkeypatch, tmp_path, capsys):
+    from nni_dynamic_supernet.bench import tables
+    from nni_dynamic_supernet.bench.build import partial_path
+    from nni_dynamic_supernet.cli import main
+
+    monkeypatch.setattr(tables, "_RESOURCES", tmp_path)  # as in a checkout whose v2 table is not built yet
+    assert main(["bench", "info", "v2"]) == 2 and "bench build --table v2" in capsys.readouterr().err
+    partial_path(get_table("v2").path).write_text('{"header": {}}\n{"arch": {}, "seed": 0}\n')
+    assert main(["bench", "info", "v2"]) == 0
+    assert "build in progress, 1 (arch, seed) jobs finished" in capsys.readouterr().out
