@@ -1,6 +1,6 @@
 """Supernet shifting vs plain evolution from the same SPOS checkpoints, on the embedded task.
 
-``python -m benchmarks.shifting --checkpoints A/supernet.pt B/supernet.pt ... --out DIR``
+``python -m benchmarks.shifting --checkpoints A/supernet.pt B/supernet.pt ... --out DIR [--table v2]``
 
 For every checkpoint (one SPOS supernet per seed) the searches run side by side in one
 process, with identical search settings and seeds: plain evolution, shifted evolution
@@ -13,15 +13,22 @@ official code (train first, a step after every batch). Per search it reports
 * the search seconds (evaluation + shifting, without diagnostics) and the ratio
   shifted / plain.
 
-Stand-alone accuracy is a lookup in the embedded table; an architecture the table
-lacks (the table holds 160 of the 15,625 cells) is trained with the table's own protocol
-and seeds (``bench/standalone.py``) and cached in ``DIR/standalone_cache.json``.
+Stand-alone accuracy is a lookup in the named embedded table (``--table``, the one the
+checkpoints were trained against); an architecture the table lacks (a table holds 150-160 of
+the 15,625 cells) is trained with the table's own protocol and seeds
+(``bench/standalone.py``) and cached in ``DIR/standalone_cache_<table>.json``.
+
+Shifting uses the recipe's settings (the paper's 20 x 32 samples per candidate at LR 1e-4);
+``--set`` changes them for the shifted variants, ``--search`` the search of every variant.
+Plain and shifted searches are paired by checkpoint, and the paired differences of both
+measures come with a paired t-test and a Wilcoxon signed-rank p-value (``scipy.stats``).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
 import statistics
 import time
 from pathlib import Path
@@ -30,15 +37,16 @@ from typing import Optional
 import torch
 
 from nni_dynamic_supernet.atomic_io import atomic_write_json
-from nni_dynamic_supernet.pipeline import EMBEDDED_TABLE, load_supernet, search_run
+from nni_dynamic_supernet.bench.tables import TableSpec, get_table
+from nni_dynamic_supernet.pipeline import load_supernet, search_run
 from nni_dynamic_supernet.ranking import GroundTruth, kendall_tau
 
 #: Search settings shared by every variant: the embedded template's evolution (100 evaluations).
 SEARCH = {"search.max_evaluations": 100, "search.population": 20, "search.generations": 5,
           "search.select_num": 5, "search.mutation_num": 10, "search.crossover_num": 10, "search.top_k": 10,
           "search.track_archs": 0, "search.save_shifted": False, "output.plots": False}
-#: One 64-example batch per candidate: on this task a batch costs about a third of an evaluation.
-SHIFT = {"search.searcher": "shifted_evolution", "search.shift_iters": 1, "search.shift_batch_size": 64}
+#: Shifting with the recipe's own samples per candidate (the paper's 20 x 32).
+SHIFT = {"search.searcher": "shifted_evolution"}
 VARIANTS: dict[str, dict] = {
     "plain": {"search.searcher": "evolution"},
     "shift_paper": {**SHIFT, "search.shift_update": "per_generation", "search.shift_order": "evaluate_first"},
@@ -51,11 +59,12 @@ def _key(arch: dict) -> str:
 
 
 class StandaloneAccuracy:
-    """Stand-alone test accuracy of an architecture: the embedded table, else trained and cached."""
+    """Stand-alone test accuracy of an architecture: the named table, else trained with its protocol and cached."""
 
-    def __init__(self, cache_path: Path) -> None:
-        self.table = GroundTruth.load(EMBEDDED_TABLE)
-        self.seeds = [int(s) for s in json.loads(EMBEDDED_TABLE.read_text())["seeds"]]
+    def __init__(self, cache_path: Path, spec: Optional[TableSpec] = None) -> None:
+        self.spec = spec or get_table("v1")
+        self.table = GroundTruth.load(self.spec.path)
+        self.seeds = [int(s) for s in json.loads(self.spec.path.read_text())["seeds"]]
         self.cache_path = cache_path
         self.cache: dict[str, float] = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
         self.trained = 0
@@ -67,19 +76,20 @@ class StandaloneAccuracy:
         key = _key(arch)
         if key not in self.cache:
             from nni_dynamic_supernet.bench.standalone import single_thread, train_standalone
-            from nni_dynamic_supernet.data.digits_hard import load_digits_hard
-            data = load_digits_hard()
+            data = self.spec.loader()()
             with single_thread():
-                accs = [train_standalone(arch, seed, data=data)["accuracy"] for seed in self.seeds]
+                accs = [train_standalone(arch, seed, data=data, epochs=self.spec.epochs,
+                                         space_kwargs=self.spec.space_kwargs)["accuracy"] for seed in self.seeds]
             self.cache[key] = float(statistics.mean(accs))
             self.trained += 1
             atomic_write_json(self.cache_path, self.cache)
         return self.cache[key]
 
 
-def run_one(checkpoint: str, variant: str, seed: int, extra: Optional[dict] = None) -> dict:
+def run_one(checkpoint: str, variant: str, seed: int, extra: Optional[dict] = None,
+            search: Optional[dict] = None) -> dict:
     """One search of ``variant`` on ``checkpoint``; the top-10 with scores and the search seconds."""
-    overrides = {**SEARCH, **VARIANTS[variant], "seed": seed, **(extra or {})}
+    overrides = {**SEARCH, **(search or {}), **VARIANTS[variant], "seed": seed, **(extra or {})}
     run = load_supernet(checkpoint, overrides)
     found = search_run(run)
     return {"variant": variant, "seed": seed, "seconds": found["seconds"], "evaluations": found["evaluations"],
@@ -138,30 +148,66 @@ def search_time(repeats: int = 3, warmup: int = 1) -> dict:
             ratio(seconds["shift_paper_640"][warmup:], plain_s)}
 
 
+def paired(rows: list[dict], variant: str, key: str) -> dict:
+    """``variant`` minus plain on ``key``, paired by checkpoint: mean, SE and the two paired p-values."""
+    from scipy import stats
+    plain = {r["seed"]: r[key] for r in rows if r["variant"] == "plain"}
+    pairs = [(r[key], plain[r["seed"]]) for r in rows
+             if r["variant"] == variant and r["seed"] in plain and math.isfinite(r[key]) and math.isfinite(plain[r["seed"]])]
+    diff = [a - b for a, b in pairs]
+    out = {"variant": variant, "measure": key, "n": len(diff), "mean_diff": float("nan"), "se": float("nan"),
+           "p_ttest": float("nan"), "p_wilcoxon": float("nan")}
+    if diff:
+        out["mean_diff"] = float(statistics.mean(diff))
+    if len(diff) >= 2:
+        out["se"] = float(statistics.stdev(diff) / math.sqrt(len(diff)))
+        if any(d != 0 for d in diff):
+            out["p_ttest"] = float(stats.ttest_rel([a for a, _ in pairs], [b for _, b in pairs]).pvalue)
+            out["p_wilcoxon"] = float(stats.wilcoxon(diff).pvalue)
+    return out
+
+
 def main(argv: Optional[list[str]] = None) -> dict:
-    """Run every variant on every checkpoint, print the tables and write ``DIR/shifting.json``."""
+    """Run every variant on every checkpoint, print the tables and write ``DIR/shifting.json``.
+
+    Finished searches are appended to ``DIR/rows.jsonl``, so an interrupted run resumes.
+    """
     parser = argparse.ArgumentParser(prog="python -m benchmarks.shifting")
     parser.add_argument("--checkpoints", nargs="+", required=True, help="one SPOS supernet.pt per seed")
     parser.add_argument("--out", default="benchmarks/shifting_out")
+    parser.add_argument("--table", default="v1", help="the embedded table the checkpoints rank against (v1, v2)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override for the shifted variants, e.g. search.shift_lr=0.01")
+    parser.add_argument("--search", action="append", default=[], metavar="KEY=VALUE",
+                        help="search override for every variant, e.g. search.generations=10")
     args = parser.parse_args(argv)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     logging.getLogger("nni").setLevel(logging.ERROR)
     torch.set_num_threads(1)
     from nni_dynamic_supernet.recipe import parse_override
     extra = dict(parse_override(text) for text in args.set)
+    search = dict(parse_override(text) for text in args.search)
+    spec = get_table(args.table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    standalone = StandaloneAccuracy(out / "standalone_cache.json")
-    rows: list[dict] = []
-    for seed, checkpoint in enumerate(args.checkpoints):
-        for variant in args.variants:  # side by side: the variants of one seed run back to back
-            result = run_one(checkpoint, variant, seed, extra if variant != "plain" else None)
-            rows.append({**result, "checkpoint": checkpoint})
-            print(f"seed {seed} {variant:12s} {result['seconds']:7.1f} s  best supernet acc "
-                  f"{result['top'][0]['accuracy']:.2f}", flush=True)
+    standalone = StandaloneAccuracy(out / f"standalone_cache_{spec.name}.json", spec)
+    log = out / "rows.jsonl"
+    rows: list[dict] = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    done = {(r["checkpoint"], r["variant"]) for r in rows}
+    with open(log, "a", encoding="utf-8") as fh:
+        for seed, checkpoint in enumerate(args.checkpoints):
+            for variant in args.variants:  # side by side: the variants of one seed run back to back
+                if (checkpoint, variant) in done:
+                    continue
+                result = run_one(checkpoint, variant, seed, extra if variant != "plain" else None, search)
+                row = {**result, "checkpoint": checkpoint}
+                rows.append(row)
+                fh.write(json.dumps(row) + "\n")
+                fh.flush()
+                print(f"seed {seed} {variant:12s} {result['seconds']:7.1f} s  best supernet acc "
+                      f"{result['top'][0]['accuracy']:.2f}", flush=True)
+    rows = [r for r in rows if r["checkpoint"] in args.checkpoints and r["variant"] in args.variants]
     for row in rows:
         row.update(score(row, standalone))
         plain = next(r for r in rows if r["seed"] == row["seed"] and r["variant"] == "plain")
@@ -179,8 +225,16 @@ def main(argv: Optional[list[str]] = None) -> dict:
         m = means[variant]
         print(f"{'mean':>4s} {variant:12s} {m['tau_top10']:10.3f} {m['best_standalone']:18.2f} "
               f"{m['seconds']:9.1f} {m['time_ratio']:6.3f}")
-    payload = {"rows": rows, "means": means, "search": SEARCH, "variants": {k: VARIANTS[k] for k in args.variants},
-               "extra": extra, "standalone_trained": standalone.trained, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    tests = [paired(rows, v, key) for v in args.variants if v != "plain" for key in ("tau_top10", "best_standalone")]
+    if tests:
+        print(f"\n{'variant - plain':16s} {'measure':16s} {'n':>2s} {'mean diff':>10s} {'SE':>7s} {'p (t)':>7s} "
+              f"{'p (Wilcoxon)':>12s}")
+        for t in tests:
+            print(f"{t['variant']:16s} {t['measure']:16s} {t['n']:2d} {t['mean_diff']:+10.3f} {t['se']:7.3f} "
+                  f"{t['p_ttest']:7.3f} {t['p_wilcoxon']:12.3f}")
+    payload = {"rows": rows, "means": means, "paired": tests, "table": spec.name, "search": {**SEARCH, **search},
+               "variants": {k: VARIANTS[k] for k in args.variants}, "extra": extra,
+               "standalone_trained": standalone.trained, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     atomic_write_json(out / "shifting.json", payload)
     return payload
 

@@ -268,14 +268,15 @@ def _pairs(values: Optional[Sequence[str]]) -> Optional[list[tuple[str, str]]]:
 
 def _checked_bench_runs(args: argparse.Namespace) -> tuple[Path, dict]:
     """The output directory and overrides of ``bench compare`` / ``bench sweep``, every recipe checked first."""
-    from .bench.compare import DEFAULT_RECIPE
+    from .bench.compare import DEFAULT_RECIPE, split_recipe_overrides
     from .recipe import load_recipe
     out = output_dir(args.out)
     if args.config:
         input_file(args.config, "--config", "YAML recipe")
     overrides = _overrides(args.set)
+    common, own = split_recipe_overrides(overrides, args.recipes)
     for name in args.recipes:  # every recipe and override is checked before the first run starts
-        load_recipe(args.config or DEFAULT_RECIPE, {**overrides, "strategy": name})
+        load_recipe(args.config or DEFAULT_RECIPE, {**common, **own[name], "strategy": name})
     return out, overrides
 
 
@@ -427,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="base recipe (default: config_templates/embedded.yaml values)")
     p.add_argument("--out", default="bench_compare")
     p.add_argument("--workers", type=_count(1), default=1)
-    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="recipe override for every run; RECIPE:KEY=VALUE for one recipe only")
     p.add_argument("--table", choices=tables, help="rank against this embedded table (sets dataset and space size)")
     p.add_argument("--pairs", nargs="+", metavar="TECHNIQUE:BASELINE",
                    help="pairs for the paired statistics (default: the per-paper pairs among --recipes)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 from benchmarks import run as bench_run
 
@@ -22,3 +23,25 @@ def test_every_benchmark_runs_at_a_tiny_size(tmp_path):
         assert math.isfinite(value["median"]) and value["median"] > 0, key
     assert payload["tables"]["scaling"], "the scaling table has no rows"
     assert all(row["step_s"] >= 0 for row in payload["tables"]["scaling"])
+
+
+def test_shifting_verdict_pairs_by_checkpoint_and_looks_up_the_named_table():
+    from scipy import stats
+
+    from benchmarks.shifting import StandaloneAccuracy, paired
+    from nni_dynamic_supernet.bench.tables import get_table
+    from nni_dynamic_supernet.ranking import GroundTruth
+
+    rows = [{"seed": s, "variant": v, "tau_top10": t} for s, (a, b) in enumerate([(0.1, 0.3), (0.2, 0.1), (0.0, 0.4)])
+            for v, t in (("plain", a), ("shift_paper", b))]
+    rows.append({"seed": 3, "variant": "shift_paper", "tau_top10": 0.9})  # no plain search for seed 3: unpaired
+    rows.append({"seed": 4, "variant": "plain", "tau_top10": float("nan")})  # all scores tied: left out
+    rows.append({"seed": 4, "variant": "shift_paper", "tau_top10": 0.5})
+    test = paired(rows, "shift_paper", "tau_top10")
+    assert test["n"] == 3 and math.isclose(test["mean_diff"], (0.2 - 0.1 + 0.4) / 3)
+    assert math.isclose(test["p_ttest"], stats.ttest_rel([0.3, 0.1, 0.4], [0.1, 0.2, 0.0]).pvalue)
+    spec = get_table("v2")
+    truth = GroundTruth.load(spec.path)
+    lookup = StandaloneAccuracy(Path("unused_cache.json"), spec)
+    arch = truth.archs()[0]
+    assert lookup(arch) == truth.accuracy(arch) and lookup.trained == 0

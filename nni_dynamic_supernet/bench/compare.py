@@ -11,7 +11,11 @@ steps, path forwards and CPU seconds (:mod:`.compute`) -- so that "better" is ne
 baseline on the same seeds: mean tau difference, its standard error, and the p-values of the
 paired t-test and of the Wilcoxon signed-rank test (``scipy.stats``).
 Runs can go to several worker processes; each run is single-threaded, so results do not
-depend on the number of workers.
+depend on the number of workers. A finished run leaves ``bench_row.json`` in its folder with
+the job that made it; a later compare into the same output folder reuses every run whose job
+(recipe, seed, base recipe, overrides) is unchanged, so an interrupted compare resumes and
+recipes can be added to a finished one. An override written ``RECIPE:KEY=VALUE`` applies to
+that recipe only, e.g. to compare at equal path forwards.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ from ..errors import ConfigError
 _logger = logging.getLogger("nni_dynamic_supernet")
 
 __all__ = ["compare_recipes", "summarize", "format_table", "paired_statistics", "format_pairs", "table_overrides",
-           "DEFAULT_RECIPE", "DEFAULT_PAIRS"]
+           "split_recipe_overrides", "DEFAULT_RECIPE", "DEFAULT_PAIRS", "ROW_FILE"]
 
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "_resources" / "embedded.yaml"
 METRICS = ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5", "spearman_top10", "spearman_top20", "cb",
@@ -45,6 +49,64 @@ DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
     ("fsnas_calr_ms", "fsnas"), ("gm_spos", "fsnas"),
 )
 """(technique, baseline) pairs of the per-paper verdicts; those whose two recipes ran are reported."""
+
+
+#: What a finished run leaves in its folder: its job and its row, so that a later compare can reuse it.
+ROW_FILE = "bench_row.json"
+
+
+def split_recipe_overrides(overrides: Optional[dict], strategies: Sequence[str]) -> tuple[dict, dict[str, dict]]:
+    """Split ``--set`` overrides into those for every run and those for one recipe.
+
+    Parameters
+    ----------
+    overrides
+        Dotted recipe keys; a key written ``RECIPE:KEY`` applies to ``RECIPE`` only.
+    strategies
+        The recipes of the comparison.
+
+    Returns
+    -------
+    tuple
+        ``(common, {recipe: its own overrides})``.
+
+    Raises
+    ------
+    ConfigError
+        When a ``RECIPE:`` prefix names a recipe that is not compared.
+    """
+    common: dict[str, Any] = {}
+    own: dict[str, dict] = {name: {} for name in strategies}
+    for key, value in (overrides or {}).items():
+        name, sep, dotted = key.rpartition(":")
+        if not sep:
+            common[key] = value
+        elif name in own and dotted:
+            own[name][dotted] = value
+        else:
+            raise ConfigError("--set", key, f"RECIPE:KEY=VALUE must name one of --recipes ({', '.join(strategies)}) "
+                                            "and a recipe key, e.g. sumnas:training.epochs=12")
+    return common, own
+
+
+def _job_identity(job: dict) -> str:
+    """What makes two jobs the same run: everything but the output folder."""
+    return json.dumps({k: job[k] for k in ("strategy", "seed", "config", "overrides")}, sort_keys=True, default=str)
+
+
+def _reused_row(job: dict) -> Optional[dict]:
+    """The row of a finished run of exactly this job in its output folder, or ``None``."""
+    path = Path(job["out"]) / ROW_FILE
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    saved_job = saved.get("job") if isinstance(saved, dict) else None
+    if not isinstance(saved_job, dict) or not {"strategy", "seed", "config", "overrides"} <= set(saved_job):
+        return None
+    return saved.get("row") if _job_identity(saved_job) == _job_identity(job) else None
 
 
 def table_overrides(table: Optional[str]) -> dict[str, Any]:
@@ -104,6 +166,7 @@ def _run_one(job: dict) -> dict:
                path_forwards=int(compute["path_forwards"]), cpu_seconds=float(compute["cpu_seconds"]),
                final_loss=float(history[-1].get("loss", float("nan"))),
                median_predicted_accuracy=float(np.median([p["predicted_accuracy"] for p in preds])))
+    atomic_write_json(out / ROW_FILE, {"job": job, "row": row})
     return row
 
 
@@ -231,6 +294,8 @@ def format_pairs(pairs: Sequence[dict]) -> str:
 
 def run_jobs(jobs: Sequence[dict], workers: int) -> list[dict]:
     """Run (recipe, seed) jobs, in this process or in ``spawn`` workers; rows in job order."""
+    if not jobs:
+        return []
     if workers == 1:
         return [_run_one(job) for job in _progress(jobs)]
     ctx = multiprocessing.get_context("spawn")
@@ -255,7 +320,8 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
     out_dir
         Where each run's results and ``compare.json`` / ``compare.md`` / plots go.
     overrides
-        Dotted recipe keys applied to every run.
+        Dotted recipe keys applied to every run; ``RECIPE:KEY`` applies to that recipe only
+        (:func:`split_recipe_overrides`).
     workers
         Parallel worker processes.
     pairs
@@ -280,11 +346,16 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
         raise ConfigError("--workers", workers, "must be >= 1")
     config = str(config or DEFAULT_RECIPE)
     out_dir = Path(out_dir)
-    overrides = {**table_overrides(table), **(overrides or {})}
-    jobs = [{"strategy": s, "seed": int(seed), "config": config, "overrides": dict(overrides),
+    common, own = split_recipe_overrides(overrides, strategies)
+    overrides = {**table_overrides(table), **common}
+    jobs = [{"strategy": s, "seed": int(seed), "config": config, "overrides": {**overrides, **own[s]},
              "out": str(out_dir / s / f"seed{seed}")} for s in strategies for seed in seeds]
     started = time.monotonic()
-    rows = run_jobs(jobs, workers)
+    reused = [_reused_row(job) for job in jobs]
+    if any(row is not None for row in reused):
+        _logger.info("bench compare: reusing %d finished runs of %d", sum(r is not None for r in reused), len(jobs))
+    fresh = iter(run_jobs([job for job, row in zip(jobs, reused) if row is None], workers))
+    rows = [row if row is not None else next(fresh) for row in reused]
     summary = summarize(rows)
     noise = rows[0]["noise_ceiling"] if rows else None
     paired = paired_statistics(rows, pairs)
@@ -294,7 +365,8 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
                  "and Wilcoxon signed-rank test, scipy.stats):\n\n" + format_pairs(paired))
     payload = {"runs": rows, "summary": summary, "pairs": paired, "noise_ceiling": noise, "table": text,
                "wall_seconds": time.monotonic() - started, "workers": workers, "config": config,
-               "overrides": overrides}
+               "overrides": overrides, "recipe_overrides": {k: v for k, v in own.items() if v},
+               "reused_runs": sum(r is not None for r in reused)}
     atomic_write_json(out_dir / "compare.json", payload)
     atomic_write_text(out_dir / "compare.md", text + "\n")
     if plots:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..atomic_io import atomic_write_json, atomic_write_text
 from ..errors import ConfigError
-from .compare import DEFAULT_RECIPE, _run_one, table_overrides
+from .compare import DEFAULT_RECIPE, _run_one, split_recipe_overrides, table_overrides
 
 __all__ = ["sweep_budgets", "plateau_budget", "format_sweep"]
 
@@ -132,12 +132,13 @@ def sweep_budgets(strategies: Sequence[str], seeds: Sequence[int], budgets: Sequ
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = str(config or DEFAULT_RECIPE)
-    base = {**table_overrides(table), **(overrides or {})}
+    common, own = split_recipe_overrides(overrides, strategies)
+    base = {**table_overrides(table), **common}
     log = out_dir / "rows.jsonl"
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
     done = {(r["strategy"], r["seed"], r["epochs"]) for r in rows}
     jobs = [{"strategy": s, "seed": int(seed), "config": config,
-             "overrides": {**base, "training.epochs": budget}, "out": str(out_dir / f"e{budget}" / s / f"seed{seed}")}
+             "overrides": {**base, **own[s], "training.epochs": budget}, "out": str(out_dir / f"e{budget}" / s / f"seed{seed}")}
             for budget in budgets for s in strategies for seed in seeds if (s, int(seed), budget) not in done]
     started = time.monotonic()
     from .compare import run_jobs

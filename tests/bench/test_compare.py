@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from nni_dynamic_supernet.bench.compare import (compare_recipes, format_pairs, format_table, paired_statistics,
-                                                summarize, table_overrides)
+                                                split_recipe_overrides, summarize, table_overrides)
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.ranking import GroundTruth
 
@@ -34,7 +34,7 @@ def _table(path: Path) -> Path:
     return path
 
 
-def test_compare_two_recipes_two_seeds(tmp_path: Path) -> None:
+def _config(tmp_path: Path) -> Path:
     table = _table(tmp_path / "gt.json")
     config = tmp_path / "base.yaml"
     config.write_text(yaml.safe_dump({
@@ -45,6 +45,11 @@ def test_compare_two_recipes_two_seeds(tmp_path: Path) -> None:
         "ranking": {"ground_truth": str(table), "probe_archs": 2},
         "output": {"diagnostics": False},
     }))
+    return config
+
+
+def test_compare_two_recipes_two_seeds(tmp_path: Path) -> None:
+    config = _config(tmp_path)
     out = compare_recipes(["spos", "fairnas"], [0, 1], config=str(config), out_dir=tmp_path / "cmp", plots=True,
                           pairs=[("fairnas", "spos")])
     assert len(out["runs"]) == 4
@@ -127,3 +132,28 @@ def test_table_overrides_name_the_table() -> None:
     assert v2["space.kwargs.channels"] == 8
     with pytest.raises(ConfigError, match="--table"):
         table_overrides("v9")
+
+
+def test_compare_resumes_finished_runs_and_takes_recipe_overrides(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    first = compare_recipes(["spos"], [0], config=str(config), out_dir=tmp_path / "cmp", plots=False)
+    assert first["reused_runs"] == 0
+    # Adding a recipe reuses the finished spos run as it was; fairnas gets its own budget (2 epochs x 2 steps).
+    second = compare_recipes(["spos", "fairnas"], [0], config=str(config), out_dir=tmp_path / "cmp", plots=False,
+                             overrides={"fairnas:training.epochs": 2}, pairs=[("fairnas", "spos")])
+    assert second["reused_runs"] == 1
+    spos, fairnas = second["runs"]
+    assert json.dumps(spos, sort_keys=True) == json.dumps(first["runs"][0], sort_keys=True)  # NaN-safe
+    assert (fairnas["strategy"], fairnas["steps"], spos["steps"]) == ("fairnas", 4, 2)
+    assert second["recipe_overrides"] == {"fairnas": {"training.epochs": 2}}
+    # A changed job is run again, not reused.
+    third = compare_recipes(["spos"], [0], config=str(config), out_dir=tmp_path / "cmp", plots=False,
+                            overrides={"training.epochs": 2})
+    assert third["reused_runs"] == 0 and third["runs"][0]["steps"] == 4
+
+
+def test_recipe_overrides_must_name_a_compared_recipe() -> None:
+    common, own = split_recipe_overrides({"training.lr": 0.1, "sumnas:training.epochs": 12}, ["fairnas", "sumnas"])
+    assert common == {"training.lr": 0.1} and own == {"fairnas": {}, "sumnas": {"training.epochs": 12}}
+    with pytest.raises(ConfigError, match="--set.*spos"):
+        split_recipe_overrides({"spos:training.epochs": 2}, ["fairnas"])
