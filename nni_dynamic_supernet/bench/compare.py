@@ -138,7 +138,10 @@ def _run_one(job: dict) -> dict:
     from ..pipeline import run_recipe
     from ..recipe import load_recipe
     from .compute import count_path_forwards
+    from ..quiet_logs import quiet_third_party_logs
     torch.set_num_threads(1)
+    # A spawned worker starts with default logging: without this, every run repeats Lightning's banners.
+    quiet_third_party_logs()
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     overrides = {**job["overrides"], "strategy": job["strategy"], "seed": job["seed"], "training.num_threads": 1,
                  "output.tensorboard": False}
