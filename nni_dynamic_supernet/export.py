@@ -85,15 +85,16 @@ def frozen_subnet(run: Any, arch: dict) -> nn.Module:
     if run.recipe.search.bn_mode == "recalibrate":
         from .search.evaluate import take_batches
         bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [bn.momentum for bn in bns]
         for bn in bns:
             bn.reset_running_stats()
-            bn.momentum = None
+            bn.momentum = None  # a cumulative average over the calibration batches
         model.train()
         with torch.no_grad():
             for x, _ in take_batches(run.calib_loader(), run.recipe.search.bn_batches, run.device):
                 model(x)
-        for bn in bns:
-            bn.momentum = 0.1
+        for bn, momentum in zip(bns, momenta):
+            bn.momentum = momentum
     return model.eval()
 
 
