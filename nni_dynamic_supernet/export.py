@@ -103,8 +103,10 @@ def export_subnet(run: Any, arch: dict, out_dir: Path) -> dict[str, Path]:
     model = frozen_subnet(run, arch)
     out_dir = Path(out_dir)
     weights = atomic_torch_save(out_dir / "weights.pt", {k: v.detach().cpu() for k, v in model.state_dict().items()})
+    from .pipeline import space_kwargs
+    # Every argument the space was built with (the data's classes and shape too), so the "load" line rebuilds it.
     arch_path = atomic_write_json(out_dir / "arch.json", {
-        "arch": arch, "space": run.recipe.space.name, "space_kwargs": run.recipe.space.kwargs,
+        "arch": arch, "space": run.recipe.space.name, "space_kwargs": space_kwargs(run.recipe, run.splits),
         "load": "space = create_space(space, **space_kwargs); model = space.freeze(arch); "
                 "model.load_state_dict(torch.load('weights.pt', weights_only=True))",
     })

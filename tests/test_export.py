@@ -21,7 +21,7 @@ from nni_dynamic_supernet import catalog
 from nni_dynamic_supernet.cli import main
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.export import export_subnet, frozen_subnet, inherited_subnet
-from nni_dynamic_supernet.pipeline import Run, prepare, train
+from nni_dynamic_supernet.pipeline import Run, prepare, space_kwargs, train
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space, list_spaces
 from nni_dynamic_supernet.spaces.nni_hub import create_hub_space
@@ -113,9 +113,7 @@ def _two_archs(run: Run) -> list[dict]:
 
 def _fresh_space(run: Run) -> Any:
     """The run's space built anew, as a user rebuilds it to load an export."""
-    channels, size, _ = run.splits.input_shape
-    return create_space(run.recipe.space.name, **{**run.recipe.space.kwargs, "num_classes": run.splits.num_classes,
-                                                  "in_channels": channels, "input_size": size})
+    return create_space(run.recipe.space.name, **space_kwargs(run.recipe, run.splits))
 
 
 def _batch(run: Run) -> torch.Tensor:
@@ -157,8 +155,8 @@ def test_export_is_the_spaces_frozen_model_with_the_supernets_weights(space: str
         paths = export_subnet(run, arch, out)
         meta = json.loads(paths["arch"].read_text())
         assert meta["space"] == space
-        assert meta["space_kwargs"] == run.recipe.space.kwargs
-        reloaded = _fresh_space(run).freeze(meta["arch"])
+        # What arch.json's "load" line tells a user to do.
+        reloaded = create_space(meta["space"], **meta["space_kwargs"]).freeze(meta["arch"])
         reloaded.load_state_dict(torch.load(paths["weights"], weights_only=True))  # strict
         assert reloaded.eval()(x).shape == (4, run.splits.num_classes)
         sizes.append(_param_count(reloaded))
@@ -187,6 +185,6 @@ def test_nds_train_then_export_on_a_hub_cell_space(space: str, hub_cell_spaces: 
     assert main(["export", "--checkpoint", str(tmp_path / "run" / "supernet.pt"),
                  "--arch", str(tmp_path / "run" / "best_arch.json"), "--out", str(tmp_path / "export")]) == 0
     meta = json.loads((tmp_path / "export" / "arch.json").read_text())
-    model = create_space(space).freeze(meta["arch"])
+    model = create_space(meta["space"], **meta["space_kwargs"]).freeze(meta["arch"])
     model.load_state_dict(torch.load(tmp_path / "export" / "weights.pt", weights_only=True))
     assert model.eval()(torch.zeros(2, 3, 8, 8)).shape == (2, 10)
