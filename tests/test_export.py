@@ -188,3 +188,22 @@ def test_nds_train_then_export_on_a_hub_cell_space(space: str, hub_cell_spaces: 
     model = create_space(meta["space"], **meta["space_kwargs"]).freeze(meta["arch"])
     model.load_state_dict(torch.load(tmp_path / "export" / "weights.pt", weights_only=True))
     assert model.eval()(torch.zeros(2, 3, 8, 8)).shape == (2, 10)
+
+
+def test_a_space_whose_freeze_builds_another_network_is_refused_in_one_line() -> None:
+    from nni.nas.nn.pytorch import LayerChoice, ModelSpace
+
+    from nni_dynamic_supernet.supernet.modules import mutate_to_supernet
+
+    class Reshaping(ModelSpace):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block = LayerChoice({"a": torch.nn.Linear(4, 4), "b": torch.nn.Linear(4, 4, bias=False)}, label="b")
+
+        def freeze(self, sample: dict) -> torch.nn.Module:  # not the network the supernet trains
+            return torch.nn.Sequential(torch.nn.Linear(4, 2))
+
+    with pytest.raises(ConfigError, match=r"^space='Reshaping': its frozen model and the supernet's subnet hold "
+                                          r"different weights \(first: 0\.bias\)") as info:
+        inherited_subnet(mutate_to_supernet(Reshaping()), Reshaping(), {"b": "a"})
+    assert "\n" not in str(info.value)
