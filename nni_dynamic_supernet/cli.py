@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .errors import ConfigError, TrainingDiverged
+from .output_dirs import remove_empty_new_dirs
 
 __all__ = ["main", "build_parser", "strategy_table_rst", "hub_space_table_rst"]
 
@@ -462,7 +463,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.fn(args) or 0)
     except ConfigError as exc:
-        _remove_empty_new_dirs(existed)
+        remove_empty_new_dirs(existed)
         print(f"nds: error: {exc}", file=sys.stderr)
         return 2
     except TrainingDiverged as exc:
@@ -473,14 +474,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _output_paths(args: argparse.Namespace) -> list[str]:
     out = getattr(args, "out", None)
     return [out] if isinstance(out, str) else []
-
-
-def _remove_empty_new_dirs(existed: dict) -> None:
-    """A failed command leaves nothing behind: output directories it created and left empty are removed."""
-    for path, was_there in existed.items():
-        p = Path(path)
-        if not was_there and p.is_dir() and not any(p.iterdir()):
-            p.rmdir()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -87,7 +87,8 @@ class Run:
 
 
 # ---------------------------------------------------------------------------------------------- building
-def _space_kwargs(recipe: Recipe, splits: Any) -> dict:
+def space_kwargs(recipe: Recipe, splits: Any) -> dict:
+    """The keyword arguments the recipe's space is built with: ``space.kwargs`` plus the data's classes and shape."""
     kwargs = dict(recipe.space.kwargs)
     channels, height, _ = splits.input_shape
     kwargs.setdefault("num_classes", splits.num_classes)
@@ -121,7 +122,7 @@ def prepare(recipe: Recipe, on_epoch_end: Optional[Callable] = None) -> Run:
     if len(splits.train) < d.batch_size:
         raise ConfigError("data.batch_size", d.batch_size,
                           f"larger than the training split ({len(splits.train)} examples); lower it")
-    space = create_space(recipe.space.name, **_space_kwargs(recipe, splits))
+    space = create_space(recipe.space.name, **space_kwargs(recipe, splits))
     strategy = DynamicSupernetStrategy(recipe)
     strategy.mutate_model(space)
     # The shape of the data, not a guess (parameter/FLOPs counting traces the space with it).

@@ -514,10 +514,9 @@ def even_split_epochs(epochs: int, splits: int) -> list[int]:
 
 def split_schedule(training: TrainingConfig) -> list[int]:
     """The epochs after which GM-NAS splits: ``training.split_epochs``, or evenly spaced when null."""
-    t = training
-    if t.split_epochs is not None:
-        return _int_list("training.split_epochs", t.split_epochs)
-    return even_split_epochs(t.epochs, len(t.split_branching))
+    if training.split_epochs is not None:
+        return _int_list("training.split_epochs", training.split_epochs)
+    return even_split_epochs(training.epochs, len(training.split_branching))
 
 
 def _check_gradient_matching(recipe: "Recipe") -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .errors import ConfigError, TrainingDiverged
+from .output_dirs import remove_empty_new_dirs
 
 __all__ = ["main"]
 
@@ -72,8 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if results:  # empty on DDP ranks other than 0, which report nothing
             logging.getLogger("nni_dynamic_supernet").info("final %s=%.4f", results["headline"], results["default"])
     except (ConfigError, TrainingDiverged) as exc:
-        from .cli import _remove_empty_new_dirs  # nds's rule: a failed run leaves nothing half-written behind
-        _remove_empty_new_dirs(existed)
+        remove_empty_new_dirs(existed)  # nds's rule: a failed run leaves nothing half-written behind
         print(f"trial: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 3
     return 0

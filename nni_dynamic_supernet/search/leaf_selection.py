@@ -127,24 +127,23 @@ def select_across_leaves(search: "SearchConfig", partition: Any, history: Sequen
                          score: Callable[[dict], dict], train_fn: Optional[Callable[[dict, int], float]], *,
                          seed: int) -> tuple[list[dict], dict]:
     """``search.leaf_selection`` applied to a finished search: (top records, diagnostics)."""
-    s = search
     ranked = sorted(history, key=lambda r: -r["accuracy"])
     per_leaf = best_per_leaf(history, partition.route)
-    info: dict = {"rule": s.leaf_selection,
+    info: dict = {"rule": search.leaf_selection,
                   "best_per_leaf": {str(leaf): {"arch": r["arch"], "accuracy": r["accuracy"]}
                                     for leaf, r in sorted(per_leaf.items())}}
-    if s.leaf_selection == "val_loss":
-        leaf, losses = select_by_val_loss(partition.leaves, score, s.leaf_probe_archs, seed + 5)
+    if search.leaf_selection == "val_loss":
+        leaf, losses = select_by_val_loss(partition.leaves, score, search.leaf_probe_archs, seed + 5)
         info.update(chosen_leaf=leaf, leaf_losses=losses)
         mine = [r for r in ranked if partition.route(r["arch"]) == leaf]
-        return (mine or ranked)[: s.top_k], info
-    if s.leaf_selection == "successive_halving":
+        return (mine or ranked)[: search.top_k], info
+    if search.leaf_selection == "successive_halving":
         if train_fn is None:
             raise ValueError("successive halving needs a stand-alone training function")
-        order, rounds = successive_halving([r["arch"] for r in per_leaf.values()], train_fn, s.halving_epochs)
+        order, rounds = successive_halving([r["arch"] for r in per_leaf.values()], train_fn, search.halving_epochs)
         info.update(rounds=rounds, chosen_leaf=partition.route(order[0]))
         by_key = {tuple(sorted(r["arch"].items())): r for r in per_leaf.values()}
         first = [by_key[tuple(sorted(a.items()))] for a in order]
         rest = [r for r in ranked if all(r is not f for f in first)]
-        return (first + rest)[: s.top_k], info
-    return ranked[: s.top_k], info
+        return (first + rest)[: search.top_k], info
+    return ranked[: search.top_k], info

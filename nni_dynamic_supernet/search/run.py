@@ -26,49 +26,47 @@ def build_evaluator(search: SearchConfig, models: Sequence[nn.Module], partition
                     val_loader: Iterable, device: torch.device | str = "cpu") -> SubnetEvaluator:
     """A :class:`SubnetEvaluator` with the ``search.bn_mode`` policy on fixed calibration and validation batches."""
     from ..supernet.modules import arch_setter
-    s = search
-    calib = take_batches(calib_loader, s.bn_batches, device) if s.bn_mode == "recalibrate" else []
+    calib = take_batches(calib_loader, search.bn_batches, device) if search.bn_mode == "recalibrate" else []
     val = take_batches(val_loader, 10 ** 9, device)
-    return SubnetEvaluator(models, [arch_setter(m) for m in models], partition.route, val, calib, s.bn_mode)
+    return SubnetEvaluator(models, [arch_setter(m) for m in models], partition.route, val, calib, search.bn_mode)
 
 
 def build_shifter(search: SearchConfig, evaluator: SubnetEvaluator, train_set: Any,
                   device: torch.device | str = "cpu", *, seed: int) -> SupernetShifter:
     """The :class:`SupernetShifter` of ``search`` on the evaluator's supernets (a transferred head gets its own LR)."""
     from ..training.transfer import head_parameters
-    s = search
-    head = [p for m in evaluator.models for p in head_parameters(m)] if s.transfer_to is not None else []
-    return SupernetShifter(evaluator.models, evaluator.set_arch, evaluator.route, train_set, lr=s.shift_lr,
-                           momentum=s.shift_momentum, weight_decay=s.shift_weight_decay, iters=s.shift_iters,
-                           batch_size=s.shift_batch_size, update=s.shift_update,
-                           label_smoothing=s.shift_label_smoothing, seed=seed + 7, device=device,
-                           bn_from_shift=s.shift_bn == "shift",
-                           head=head, head_lr=s.transfer_head_lr)
+    head = [p for m in evaluator.models for p in head_parameters(m)] if search.transfer_to is not None else []
+    return SupernetShifter(evaluator.models, evaluator.set_arch, evaluator.route, train_set, lr=search.shift_lr,
+                           momentum=search.shift_momentum, weight_decay=search.shift_weight_decay,
+                           iters=search.shift_iters, batch_size=search.shift_batch_size, update=search.shift_update,
+                           label_smoothing=search.shift_label_smoothing, seed=seed + 7, device=device,
+                           bn_from_shift=search.shift_bn == "shift",
+                           head=head, head_lr=search.transfer_head_lr)
 
 
 def build_searcher(search: SearchConfig, constraint: Optional[RangeConstraint],
                    shifter: Optional[SupernetShifter] = None, *, seed: int) -> Searcher:
     """The searcher ``search.searcher`` (``shifted_evolution`` needs the ``shifter`` that trains the supernet)."""
-    s = search
     seed = seed + 1
-    if s.searcher == "exhaustive":
+    if search.searcher == "exhaustive":
         return ExhaustiveSearch(seed, constraint)
-    if s.searcher == "random":
+    if search.searcher == "random":
         return RandomSearch(seed, constraint)
-    if s.searcher == "evolution":
-        return EvolutionSearch(seed, constraint, s.population, s.generations, s.select_num, s.mutation_num,
-                               s.crossover_num, s.mutation_prob)
-    if s.searcher == "shifted_evolution":
+    if search.searcher == "evolution":
+        return EvolutionSearch(seed, constraint, search.population, search.generations, search.select_num,
+                               search.mutation_num, search.crossover_num, search.mutation_prob)
+    if search.searcher == "shifted_evolution":
         if shifter is None:
-            raise ConfigError("search.searcher", s.searcher, "needs a supernet and training data; run it through "
+            raise ConfigError("search.searcher", search.searcher, "needs a supernet and training data; run it through "
                               "search_supernet or nds search")
-        return ShiftedEvolution(shifter, seed, constraint, s.population, s.generations, s.select_num,
-                                s.mutation_num, s.crossover_num, s.mutation_prob, order=s.shift_order,
-                                reevaluate_parents=s.shift_reevaluate_parents,
-                                final_reevaluate=max(s.shift_final_reevaluate, 0))
-    if s.searcher == "nsga2":
-        return NSGA2Search(seed, constraint, s.population, s.generations, s.mutation_prob, s.objectives)
-    raise ConfigError("search.searcher", s.searcher,
+        return ShiftedEvolution(shifter, seed, constraint, search.population, search.generations, search.select_num,
+                                search.mutation_num, search.crossover_num, search.mutation_prob,
+                                order=search.shift_order, reevaluate_parents=search.shift_reevaluate_parents,
+                                final_reevaluate=max(search.shift_final_reevaluate, 0))
+    if search.searcher == "nsga2":
+        return NSGA2Search(seed, constraint, search.population, search.generations, search.mutation_prob,
+                           search.objectives)
+    raise ConfigError("search.searcher", search.searcher,
                       "allowed: evolution, shifted_evolution, nsga2, random, exhaustive")
 
 
@@ -87,14 +85,13 @@ def build_constraint(search: SearchConfig, complexity: Any) -> Optional[RangeCon
     Runs before training too (:func:`nni_dynamic_supernet.pipeline.run_recipe`), so an
     impossible constraint stops the run before any compute is spent.
     """
-    s = search
-    if s.constraint_min is None and s.constraint_max is None:
+    if search.constraint_min is None and search.constraint_max is None:
         return None
     if complexity is None:
-        raise ConfigError("search.constraint_max", s.constraint_max, "needs parameter/FLOPs counting of the space")
-    fn = complexity.params if s.constraint_metric == "params" else complexity.flops
-    constraint = RangeConstraint(fn, s.constraint_min, s.constraint_max, s.constraint_metric)
-    constraint.check_feasible(complexity.bounds(s.constraint_metric))
+        raise ConfigError("search.constraint_max", search.constraint_max, "needs parameter/FLOPs counting of the space")
+    fn = complexity.params if search.constraint_metric == "params" else complexity.flops
+    constraint = RangeConstraint(fn, search.constraint_min, search.constraint_max, search.constraint_metric)
+    constraint.check_feasible(complexity.bounds(search.constraint_metric))
     return constraint
 
 
@@ -138,16 +135,15 @@ def search_supernet(search: SearchConfig, models: Sequence[nn.Module], partition
     subnets of ``search.leaf_selection: successive_halving``.
     """
     from ..progress import ProgressLog, progress_bar
-    s = search
     space = partition.space
     complexity = _complexity(pristine_space)
-    constraint = _with_validity(build_constraint(s, complexity), pristine_space)
-    if s.searcher == "nsga2" and complexity is None:
-        raise ConfigError("search.objectives", s.objectives, "needs parameter/FLOPs counting of the space")
+    constraint = _with_validity(build_constraint(search, complexity), pristine_space)
+    if search.searcher == "nsga2" and complexity is None:
+        raise ConfigError("search.objectives", search.objectives, "needs parameter/FLOPs counting of the space")
     shifter = None
-    if s.searcher == "shifted_evolution":
+    if search.searcher == "shifted_evolution":
         if train_set is None:
-            raise ConfigError("search.searcher", s.searcher, "needs the training split to shift the supernet on")
+            raise ConfigError("search.searcher", search.searcher, "needs the training split to shift the supernet on")
         from ..supernet.modules import arch_setter
         # Shift copies: the trained supernet stays as it was for ranking and for other searches.
         models = [copy.deepcopy(m) for m in models]
@@ -155,17 +151,17 @@ def search_supernet(search: SearchConfig, models: Sequence[nn.Module], partition
             evaluator = SubnetEvaluator(models, [arch_setter(m) for m in models], partition.route,
                                         evaluator.val_batches, evaluator.calib_batches, evaluator.bn_mode)
         else:
-            evaluator = build_evaluator(s, models, partition, calib_loader, val_loader, device)
-        shifter = build_shifter(s, evaluator, train_set, device, seed=seed)
+            evaluator = build_evaluator(search, models, partition, calib_loader, val_loader, device)
+        shifter = build_shifter(search, evaluator, train_set, device, seed=seed)
         if shifter.bn_from_shift:
             evaluator.calibrator = shifter.calibrate  # the candidates' shifting passes are their recalibration
     elif evaluator is None:
-        evaluator = build_evaluator(s, models, partition, calib_loader, val_loader, device)
+        evaluator = build_evaluator(search, models, partition, calib_loader, val_loader, device)
 
-    bar = progress_bar(desc="search", total=s.max_evaluations, unit="arch", enabled=progress)
+    bar = progress_bar(desc="search", total=search.max_evaluations, unit="arch", enabled=progress)
     # Without a bar (an nnictl trial), one log line per generation and at least one every LOG_INTERVAL_S.
-    lines = ProgressLog("search", s.max_evaluations, enabled=bar.disable)
-    lines.line(f"{s.searcher}, at most {s.max_evaluations} evaluations")
+    lines = ProgressLog("search", search.max_evaluations, enabled=bar.disable)
+    lines.line(f"{search.searcher}, at most {search.max_evaluations} evaluations")
 
     def score(arch: dict) -> dict:
         bar.update(1)
@@ -176,14 +172,14 @@ def search_supernet(search: SearchConfig, models: Sequence[nn.Module], partition
             out["flops"] = int(complexity.flops(arch))
         return out
 
-    board = ScoreBoard(score, Budget(s.max_evaluations, s.max_seconds))
-    searcher = build_searcher(s, constraint, shifter, seed=seed)
+    board = ScoreBoard(score, Budget(search.max_evaluations, search.max_seconds))
+    searcher = build_searcher(search, constraint, shifter, seed=seed)
     tracker = _Tracker(evaluator, tracked or [])
 
     def on_generation_end(generation: int) -> None:
         best = max((r["accuracy"] for r in board.history), default=float("nan"))
-        lines.line(f"generation {generation + 1}/{s.generations}  evaluations={len(board.history)}"
-                   f"/{s.max_evaluations}  best={best:.2f}%")
+        lines.line(f"generation {generation + 1}/{search.generations}  evaluations={len(board.history)}"
+                   f"/{search.max_evaluations}  best={best:.2f}%")
         if tracker.archs:
             tracker.record(generation)
 
@@ -199,31 +195,32 @@ def search_supernet(search: SearchConfig, models: Sequence[nn.Module], partition
     lines.close()
     seconds = time.monotonic() - started - tracker.seconds
     if not board.history:
-        raise ConfigError("search.max_seconds", s.max_seconds,
+        raise ConfigError("search.max_seconds", search.max_seconds,
                           "the search budget ended before the first evaluation; raise it")
     if tracker.archs:
         diagnostics["tracked"] = tracker.summary()
     if shifted_models is not None and shifter is not None:
         shifted_models.extend(evaluator.models)
-    top = board.top(s.top_k)
+    top = board.top(search.top_k)
     out = {"searcher": searcher.name, "top": top, "history": board.history, "evaluations": len(board.history),
            "seconds": seconds, "bn": evaluator.policy, "diagnostics": diagnostics}
     if partition.num_leaves > 1:
         from .leaf_selection import select_across_leaves, standalone_accuracy
         train_fn = None
-        if s.leaf_selection == "successive_halving":
+        if search.leaf_selection == "successive_halving":
             if pristine_space is None or training is None:
-                raise ConfigError("search.leaf_selection", s.leaf_selection, "needs the un-mutated space and the "
+                raise ConfigError("search.leaf_selection", search.leaf_selection, "needs the un-mutated space and the "
                                   "training section (its lr, momentum and weight_decay)")
-            t = training
             train_batches = take_batches(calib_loader, 10 ** 9, device)
+            # Read now: the closure would not see that training is not None.
+            lr, momentum, weight_decay = training.lr, training.momentum, training.weight_decay
 
             def train_fn(arch: dict, epochs: int) -> float:
                 return standalone_accuracy(pristine_space, arch, train_batches, evaluator.val_batches, epochs,
-                                           t.lr, t.momentum, t.weight_decay, seed)
+                                           lr, momentum, weight_decay, seed)
 
         latest = list(board.cache.values())  # shifted search: the latest score of each architecture
-        out["top"], out["leaf_selection"] = select_across_leaves(s, partition, latest, score, train_fn, seed=seed)
+        out["top"], out["leaf_selection"] = select_across_leaves(search, partition, latest, score, train_fn, seed=seed)
     return out
 
 

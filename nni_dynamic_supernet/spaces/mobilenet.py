@@ -103,7 +103,20 @@ class MobileNetSpace(ModelSpace):
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(last_channels, num_classes)
+        self.bn_eps, self.bn_momentum = bn_eps, bn_momentum
         reset_parameters(self, bn_momentum=bn_momentum, bn_eps=bn_eps)
+
+    def freeze(self, sample: dict) -> nn.Module:
+        """The subnet ``sample`` with the space's BatchNorm settings (``ModelSpace.freeze`` alone loses them).
+
+        NNI rebuilds every BatchNorm from its constructor arguments when it freezes it: eps would
+        fall back to 1e-5 while the supernet trains and evaluates with ``bn_eps``.
+        """
+        model = super().freeze(sample)
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eps, module.momentum = self.bn_eps, self.bn_momentum
+        return model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Classify a batch ``x`` of shape ``(N, in_channels, H, W)`` into logits ``(N, num_classes)``."""

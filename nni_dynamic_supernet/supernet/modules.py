@@ -45,16 +45,18 @@ def _general_hooks() -> list:
     """NNI's path-sampling hooks for every mutable, plus our ``NasBench101Cell``.
 
     ``LayerChoice``, ``InputChoice``, ``Repeat`` with a depth choice and DARTS-style ``Cell`` get
-    NNI's ``PathSampling*`` modules; layers built with ``nni.choice`` arguments (``MutableConv2d``,
-    ``MutableLinear``, ``MutableBatchNorm2d``, ``MutableMultiheadAttention`` ...) become NNI's
+    NNI's ``PathSampling*`` modules (the cell as :class:`~.darts_cell.FreezablePathSamplingCell`, so
+    a subnet can be frozen out of the supernet with its weights); layers built with ``nni.choice``
+    arguments (``MutableConv2d``, ``MutableLinear``, ``MutableBatchNorm2d``,
+    ``MutableMultiheadAttention`` ...) become NNI's
     mixed operations, which slice one weight tensor to the sampled width or kernel. A layer
     without a mutable argument stays the plain layer (a mixed operation would only cost time).
     """
     from nni.nas.oneshot.pytorch.strategy import no_default_hook
     from nni.nas.oneshot.pytorch.supermodule.operation import NATIVE_MIXED_OPERATIONS
-    from nni.nas.oneshot.pytorch.supermodule.sampling import (PathSamplingCell, PathSamplingInput, PathSamplingLayer,
-                                                              PathSamplingRepeat)
+    from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingInput, PathSamplingLayer, PathSamplingRepeat
 
+    from .darts_cell import FreezablePathSamplingCell
     from .nasbench101 import PathSamplingNasBench101Cell
 
     def only_if_mutable(hook: Callable) -> Callable:
@@ -66,9 +68,9 @@ def _general_hooks() -> list:
         # Our NAS-Bench-101 cell creates its PathSamplingLayers itself: they must not be mutated again.
         return True if isinstance(module, BaseSuperNetModule) else None
 
-    return [already_mutated, PathSamplingLayer.mutate, PathSamplingInput.mutate, PathSamplingRepeat.mutate, PathSamplingCell.mutate,
-            PathSamplingNasBench101Cell.mutate, *(only_if_mutable(op.mutate) for op in NATIVE_MIXED_OPERATIONS),
-            no_default_hook]
+    return [already_mutated, PathSamplingLayer.mutate, PathSamplingInput.mutate, PathSamplingRepeat.mutate,
+            FreezablePathSamplingCell.mutate, PathSamplingNasBench101Cell.mutate,
+            *(only_if_mutable(op.mutate) for op in NATIVE_MIXED_OPERATIONS), no_default_hook]
 
 
 def hooks_for(space: ModelSpace) -> list:

@@ -20,6 +20,11 @@ The one approximation is the interior width: a frozen subnet builds vertices nar
 graph that violates the cell constraint (more than ``max_num_edges`` edges, or IN not connected to
 OUT) still runs (the disconnected case as IN's projection alone), so strict-fair samplers keep their
 fairness; searches and exports keep only valid architectures (the space's constraint).
+
+``freeze`` gives :class:`FrozenNasBench101Cell`: the supernet's computation for one architecture, at
+full width, with NNI's fixed cell's module names (``projections.<t>``, ``ops.<t>`` for pruned vertex
+``t``). Its weights load into NNI's fixed cell by their leading channels (the slice the supernet
+keeps at OUT), which is how an exported subnet inherits them.
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ with _quiet_nni_import():
     from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
     from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingLayer
 
-__all__ = ["PathSamplingNasBench101Cell"]
+__all__ = ["PathSamplingNasBench101Cell", "FrozenNasBench101Cell"]
 
 
 class PathSamplingNasBench101Cell(BaseSuperNetModule):
@@ -82,17 +87,33 @@ class PathSamplingNasBench101Cell(BaseSuperNetModule):
         for mutable in [self.num_nodes_choice, *self.input_choices]:
             label = str(mutable.label)
             result[label] = memo[label] if label in memo else mutable.random()
-        num_nodes = int(result[str(self.num_nodes_choice.label)])
-        inputs = [sorted(int(i) for i in result[str(c.label)]) for c in self.input_choices[:num_nodes - 1]]
-        self._sampled = ([num_nodes], inputs)
+        self._sampled = self._graph(result)
         return result
+
+    def _graph(self, sample: dict) -> tuple[list[int], list[list[int]]]:
+        """``([num_nodes], inputs)``: the graph of the architecture ``sample`` (every label of the cell given)."""
+        num_nodes = int(sample[str(self.num_nodes_choice.label)])
+        inputs = [sorted(int(i) for i in sample[str(c.label)]) for c in self.input_choices[:num_nodes - 1]]
+        return [num_nodes], inputs
 
     def export(self, memo: dict) -> dict:
         """A random value for every label of the cell missing from ``memo``."""
         return {label: value for label, value in self.resample(memo).items() if label not in memo}
 
     def freeze(self, sample: dict) -> nn.Module:
-        raise NotImplementedError("freeze the model space, not the supernet cell")
+        """The supernet's cell for the architecture ``sample`` (a valid one), sharing its modules.
+
+        The chosen ops are the supernet's candidates as they are (not frozen themselves:
+        :func:`~.subnet.freeze_subnet` walks into them).
+        """
+        kept, matrix, channels = self._plan(self._graph(sample))
+        if matrix is None:
+            raise ValueError(f"{self._label}: IN is not connected to OUT (the cell constraint is violated)")
+        last = len(kept) - 1
+        projections = [nn.Identity(), *(self.projections[kept[t]] for t in range(1, last)), self.projections[-1]]
+        layers = [self.ops[kept[t]] for t in range(1, last)]
+        ops = [nn.Identity(), *(layer[layer.choice.freeze(sample)] for layer in layers)]
+        return FrozenNasBench101Cell(projections, ops, matrix, channels)
 
     @classmethod
     def mutate(cls, module: nn.Module, name: str, memo: dict, mutate_kwargs: dict) -> Any:
@@ -101,10 +122,9 @@ class PathSamplingNasBench101Cell(BaseSuperNetModule):
             return cls(module)
         return None
 
-    def _plan(self) -> tuple:
-        """``(vertices, matrix, channels)`` of the sampled graph after pruning, cached per graph."""
-        assert self._sampled is not None
-        (num_nodes,), inputs = self._sampled
+    def _plan(self, graph: tuple[list[int], list[list[int]]]) -> tuple:
+        """``(vertices, matrix, channels)`` of ``graph`` (see :meth:`_graph`) after pruning, cached per graph."""
+        (num_nodes,), inputs = graph
         key = (num_nodes, tuple(tuple(i) for i in inputs))
         plan = self._plans.get(key)
         if plan is None:
@@ -123,21 +143,59 @@ class PathSamplingNasBench101Cell(BaseSuperNetModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._sampled is None:
             raise RuntimeError("resample() the NAS-Bench-101 cell before its forward")
-        kept, matrix, channels = self._plan()
+        kept, matrix, channels = self._plan(self._sampled)
         if matrix is None:
             return self.projections[-1](x)
         last = len(kept) - 1
-        tensors: list[torch.Tensor] = [x]
-        for t in range(1, last):
-            add_in = [tensors[src] for src in range(1, t) if matrix[src, t]]
-            if matrix[0, t]:
-                add_in.append(self.projections[kept[t]](x))
-            tensors.append(self.ops[kept[t]](add_in[0] if len(add_in) == 1 else sum(add_in)))
-        feeding = [src for src in range(last) if matrix[src, last]]
-        if len(feeding) == 1:
-            src = feeding[0]
-            return self.projections[-1](x) if src == 0 else tensors[src]
-        out = torch.cat([tensors[src][:, :channels[src]] for src in feeding if src != 0], 1)
-        if matrix[0, last]:
-            out = out + self.projections[-1](x)
-        return out
+        projections = [self.projections[kept[t]] for t in range(last)] + [self.projections[-1]]
+        return run_pruned_cell(x, matrix, channels, projections, [self.ops[kept[t]] for t in range(last)])
+
+
+class FrozenNasBench101Cell(nn.Module):
+    """One architecture of :class:`PathSamplingNasBench101Cell`: the supernet's computation, at full width.
+
+    Its modules are named as in NNI's fixed cell (``projections.<t>``, ``ops.<t>`` for pruned vertex
+    ``t``, ``projections.<last>`` for IN -> OUT), with the supernet's shapes: every vertex has
+    ``out_features`` channels where NNI's fixed cell may have fewer.
+
+    Parameters
+    ----------
+    projections, ops
+        The modules of each pruned vertex (``nn.Identity`` for IN), shared with the supernet.
+    matrix, channels
+        The pruned adjacency matrix and NNI's vertex channels for it (OUT keeps that many leading channels).
+    """
+
+    def __init__(self, projections: list, ops: list, matrix: np.ndarray, channels: list) -> None:
+        super().__init__()
+        self.projections = nn.ModuleList(projections)
+        self.ops = nn.ModuleList(ops)
+        self.matrix = matrix
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run_pruned_cell(x, self.matrix, self.channels, list(self.projections), list(self.ops))
+
+
+def run_pruned_cell(x: torch.Tensor, matrix: np.ndarray, channels: list, projections: list,
+                    ops: list) -> torch.Tensor:
+    """The supernet's forward of a pruned NAS-Bench-101 graph (``projections[-1]``: IN -> OUT).
+
+    Every vertex runs at full width on the sum of its predecessors; OUT concatenates the leading
+    ``channels[src]`` channels of each vertex feeding it.
+    """
+    last = len(matrix) - 1
+    tensors: list[torch.Tensor] = [x]
+    for t in range(1, last):
+        add_in = [tensors[src] for src in range(1, t) if matrix[src, t]]
+        if matrix[0, t]:
+            add_in.append(projections[t](x))
+        tensors.append(ops[t](add_in[0] if len(add_in) == 1 else sum(add_in)))
+    feeding = [src for src in range(last) if matrix[src, last]]
+    if len(feeding) == 1:
+        src = feeding[0]
+        return projections[-1](x) if src == 0 else tensors[src]
+    out = torch.cat([tensors[src][:, :channels[src]] for src in feeding if src != 0], 1)
+    if matrix[0, last]:
+        out = out + projections[-1](x)
+    return out

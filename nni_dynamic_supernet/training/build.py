@@ -89,26 +89,27 @@ def check_techniques(training: TrainingConfig, model: nn.Module) -> None:
     * Few-shot (``exhaustive``) and MS labels must be labels of the space.
     """
     from ..supernet.modules import op_modules
-    t = training
     space = search_space_of_model(model)
-    if t.partition == "gradient_matching":
+    if training.partition == "gradient_matching":
         owned = weighted_labels(op_modules(model))
-        for label in t.gm_labels or []:
+        for label in training.gm_labels or []:
             if label not in space:
                 raise ConfigError("training.gm_labels", label, f"not a label of the space; labels: {', '.join(space)}")
             if label not in owned:
                 raise ConfigError("training.gm_labels", label, "its choices own no distinct weights (a sliced width or "
                                   "kernel, a depth or an input choice); GM splits labels whose choices are modules "
                                   f"of their own: {', '.join(owned) or 'none in this space'}")
-        if not t.gm_labels and not owned:
-            raise ConfigError("training.partition", t.partition, "no label of this space has choices with weights "
-                              "of their own to split; use partition: none or exhaustive")
-    if t.partition == "exhaustive" and t.split_label is not None and t.split_label not in space:
-        raise ConfigError("training.split_label", t.split_label, f"not a label of the space; labels: {', '.join(space)}")
-    if t.optimizer_state == "separated" and not t.ms_labels and t.partition == "exhaustive" and len(space) < 2:
-        raise ConfigError("training.optimizer_state", t.optimizer_state, f"MS clusters on a label other than the "
-                          f"few-shot split label, and this space has only {', '.join(space) or 'no label'}")
-    for label in t.ms_labels or []:
+        if not training.gm_labels and not owned:
+            raise ConfigError("training.partition", training.partition, "no label of this space has choices with "
+                              "weights of their own to split; use partition: none or exhaustive")
+    if training.partition == "exhaustive" and training.split_label is not None and training.split_label not in space:
+        raise ConfigError("training.split_label", training.split_label,
+                          f"not a label of the space; labels: {', '.join(space)}")
+    if (training.optimizer_state == "separated" and not training.ms_labels and training.partition == "exhaustive"
+            and len(space) < 2):
+        raise ConfigError("training.optimizer_state", training.optimizer_state, f"MS clusters on a label other than "
+                          f"the few-shot split label, and this space has only {', '.join(space) or 'no label'}")
+    for label in training.ms_labels or []:
         if label not in space:
             raise ConfigError("training.ms_labels", label, f"not a label of the space; labels: {', '.join(space)}")
 
@@ -116,21 +117,22 @@ def check_techniques(training: TrainingConfig, model: nn.Module) -> None:
 def partition_for(training: TrainingConfig, model: nn.Module, *, seed: int) -> Partition:
     """The partitioner ``training.partition`` over ``model``'s search space."""
     space = search_space_of_model(model)
-    t = training
-    kind = t.partition
+    kind = training.partition
     if kind == "none":
         return OneShotPartition(space, seed=seed)
     if kind == "exhaustive":
-        return ExhaustivePartition(space, t.split_label, seed=seed, budget=t.partition_budget)
+        return ExhaustivePartition(space, training.split_label, seed=seed, budget=training.partition_budget)
     if kind == "gradient_matching":
         from ..supernet.modules import op_modules
         # Without gm_labels: every label whose choices own weights (all of a LayerChoice space).
         owned = set(weighted_labels(op_modules(model)))
-        labels = t.gm_labels or [label for label in space if label in owned]
-        return GradientMatchingPartition(space, split_schedule(t), t.split_branching, batches=t.gm_batches,
-                                         edge_rule=t.gm_edge_rule, restart=t.gm_restart, labels=labels,
-                                         seed=seed, fix_schedule=t.gm_fix_schedule,
-                                         restart_schedule=t.gm_restart_schedule, budget=t.partition_budget)
+        labels = training.gm_labels or [label for label in space if label in owned]
+        return GradientMatchingPartition(space, split_schedule(training), training.split_branching,
+                                         batches=training.gm_batches, edge_rule=training.gm_edge_rule,
+                                         restart=training.gm_restart, labels=labels, seed=seed,
+                                         fix_schedule=training.gm_fix_schedule,
+                                         restart_schedule=training.gm_restart_schedule,
+                                         budget=training.partition_budget)
     raise ConfigError("training.partition", kind, "allowed: none, exhaustive, gradient_matching")
 
 
@@ -207,13 +209,12 @@ def importance_path_sampler(training: TrainingConfig, space: dict[str, list], sh
     """
     from .paths.importance import ImportancePathSampler
     from ..data.smoothing import SmoothingSchedule
-    t = training
-    shared_mode = t.pa_shared_across_labels
+    shared_mode = training.pa_shared_across_labels
     if shared_mode is None:
         shared_mode = bool(space) and set(space) <= set(shared)
     return ImportancePathSampler(space, seed=seed, shared_across_labels=shared_mode,
-                                 delta=SmoothingSchedule(t.pa_delta_schedule, t.pa_delta_max),
-                                 reweight=t.importance_reweight)
+                                 delta=SmoothingSchedule(training.pa_delta_schedule, training.pa_delta_max),
+                                 reweight=training.importance_reweight)
 
 
 def build_data_sampler(training: TrainingConfig, num_examples: int, num_replicas: int = 1, rank: int = 0, *,
@@ -221,14 +222,13 @@ def build_data_sampler(training: TrainingConfig, num_examples: int, num_replicas
     """The data sampler ``training.data_sampler`` over a training set of ``num_examples``."""
     from ..data.samplers import ImportanceDataSampler, UniformDataSampler
     from ..data.smoothing import SmoothingSchedule
-    t = training
-    if t.data_sampler == "importance":
+    if training.data_sampler == "importance":
         return ImportanceDataSampler(num_examples, seed=seed,
-                                     tau=SmoothingSchedule(t.da_tau_schedule, t.da_tau_max), unseen=t.da_unseen,
-                                     num_replicas=num_replicas, rank=rank)
-    if t.data_sampler == "uniform":
+                                     tau=SmoothingSchedule(training.da_tau_schedule, training.da_tau_max),
+                                     unseen=training.da_unseen, num_replicas=num_replicas, rank=rank)
+    if training.data_sampler == "uniform":
         return UniformDataSampler(num_examples, seed=seed, num_replicas=num_replicas, rank=rank)
-    raise ConfigError("training.data_sampler", t.data_sampler, "allowed values: uniform, importance")
+    raise ConfigError("training.data_sampler", training.data_sampler, "allowed values: uniform, importance")
 
 
 def build_engine(training: TrainingConfig, models: Sequence[nn.Module], set_arch: Sequence[Callable[[dict], None]],
@@ -236,70 +236,70 @@ def build_engine(training: TrainingConfig, models: Sequence[nn.Module], set_arch
                  pristine_space: Optional[nn.Module] = None, op_modules: Optional[Sequence[list]] = None,
                  data_sampler: Any = None, criterion: Any = None, *, seed: int) -> SupernetEngine:
     """Build the engine and its components as the ``training`` section says (``seed``: the recipe's seed)."""
-    t = training
     space = partition.space
     base_lr = float(optimizer.param_groups[0]["lr"])
 
     state_policy: OptimizerStatePolicy
     cluster_labels: list[str] = []
-    if t.optimizer_state == "separated":
-        cluster_labels = cluster_labels_for(t, space, shared, partition, seed=seed)
+    if training.optimizer_state == "separated":
+        cluster_labels = cluster_labels_for(training, space, shared, partition, seed=seed)
         state_policy = SeparatedState(cluster_labels)
     else:
         state_policy = SharedState()
 
     constraint = None
-    if t.sampling_constraint:
+    if training.sampling_constraint:
         cm = complexity_model_for(pristine_space)
-        metric = t.sampling_constraint.get("metric", "params")
+        metric = training.sampling_constraint.get("metric", "params")
         fn = cm.params if metric == "params" else cm.flops
-        constraint = (fn, t.sampling_constraint.get("min"), t.sampling_constraint.get("max"))
+        constraint = (fn, training.sampling_constraint.get("min"), training.sampling_constraint.get("max"))
 
     path_sampler: PathSampler
-    if t.path_sampler == "uniform":
-        bins = t.sampling_constraint.get("bins") if t.sampling_constraint else None
+    if training.path_sampler == "uniform":
+        bins = training.sampling_constraint.get("bins") if training.sampling_constraint else None
         path_sampler = UniformPathSampler(seed=seed, constraint=constraint, bins=bins)
-    elif t.path_sampler == "strict_fair":
-        path_sampler = StrictFairPathSampler(seed=seed, paths_per_step=t.paths_per_step)
-    elif t.path_sampler == "cluster_fair":
-        path_sampler = ClusterFairPathSampler(cluster_labels, seed=seed, paths_per_step=t.paths_per_step)
-    elif t.path_sampler == "importance":
-        path_sampler = importance_path_sampler(t, space, shared, seed=seed)
+    elif training.path_sampler == "strict_fair":
+        path_sampler = StrictFairPathSampler(seed=seed, paths_per_step=training.paths_per_step)
+    elif training.path_sampler == "cluster_fair":
+        path_sampler = ClusterFairPathSampler(cluster_labels, seed=seed, paths_per_step=training.paths_per_step)
+    elif training.path_sampler == "importance":
+        path_sampler = importance_path_sampler(training, space, shared, seed=seed)
     else:
-        raise ConfigError("training.path_sampler", t.path_sampler, "not available yet")
-    if constraint is not None and t.path_sampler != "uniform":
-        raise ConfigError("training.sampling_constraint", t.sampling_constraint,
+        raise ConfigError("training.path_sampler", training.path_sampler, "not available yet")
+    if constraint is not None and training.path_sampler != "uniform":
+        raise ConfigError("training.sampling_constraint", training.sampling_constraint,
                           "only the uniform path sampler supports a sampling constraint")
-    if t.task_batching > 1:
+    if training.task_batching > 1:
         from .paths import RoundsPathSampler
-        path_sampler = RoundsPathSampler(path_sampler, t.task_batching)  # type: ignore[assignment]
+        path_sampler = RoundsPathSampler(path_sampler, training.task_batching)  # type: ignore[assignment]
     valid = validity_check(pristine_space)
     if valid is not None:
         from .paths import ConstrainedPathSampler
         path_sampler = ConstrainedPathSampler(path_sampler, valid)  # type: ignore[assignment]
 
     lr_policy: LRPolicy
-    if t.lr_policy == "calr":
+    if training.lr_policy == "calr":
         cm = complexity_model_for(pristine_space)
-        metric = t.complexity_metric
+        metric = training.complexity_metric
         fn = cm.params if metric == "params" else cm.flops
-        lr_policy = ComplexityAwareLR(base_lr, total_steps, fn, cm.bounds(metric), gamma_max=t.gamma_max,
-                                      gamma_min=t.gamma_min, floor=t.lr_floor)
+        lr_policy = ComplexityAwareLR(base_lr, total_steps, fn, cm.bounds(metric), gamma_max=training.gamma_max,
+                                      gamma_min=training.gamma_min, floor=training.lr_floor)
     else:
-        lr_policy = StaticLR(base_lr, total_steps, t.lr_schedule, power=t.poly_power, lr_min=t.lr_min)
+        lr_policy = StaticLR(base_lr, total_steps, training.lr_schedule, power=training.poly_power,
+                             lr_min=training.lr_min)
 
     update_rule: UpdateRule
-    if t.update_rule == "gradient":
+    if training.update_rule == "gradient":
         update_rule = GradientStep()
-    elif t.update_rule == "reptile":
+    elif training.update_rule == "reptile":
         from .updates.reptile import ReptileStep
-        update_rule = ReptileStep(steps=t.reptile_steps, inner_lr=t.inner_lr, inner_momentum=t.inner_momentum,
-                                  inner_state=t.inner_state, inner_batches=t.inner_batches,
-                                  inner_grad_clip=t.inner_grad_clip)
+        update_rule = ReptileStep(steps=training.reptile_steps, inner_lr=training.inner_lr,
+                                  inner_momentum=training.inner_momentum, inner_state=training.inner_state,
+                                  inner_batches=training.inner_batches, inner_grad_clip=training.inner_grad_clip)
     else:
-        raise ConfigError("training.update_rule", t.update_rule, "not available yet; allowed: gradient, reptile")
+        raise ConfigError("training.update_rule", training.update_rule, "not available yet; allowed: gradient, reptile")
 
     return SupernetEngine(models, set_arch, optimizer, path_sampler, lr_policy, state_policy, update_rule,
-                          partition, data_sampler=data_sampler, grad_clip=t.grad_clip, criterion=criterion,
-                          skip_nonfinite=t.skip_nonfinite, op_modules=op_modules, unused_grads=t.unused_grads,
-                          op_norm_params=t.pa_op_norm)
+                          partition, data_sampler=data_sampler, grad_clip=training.grad_clip, criterion=criterion,
+                          skip_nonfinite=training.skip_nonfinite, op_modules=op_modules,
+                          unused_grads=training.unused_grads, op_norm_params=training.pa_op_norm)

@@ -1,0 +1,20 @@
+"""What a failed command leaves behind: nothing, not even the empty output directory it created.
+
+``nds`` and the nnictl trial runner record, before any work, whether each output directory
+existed; when the run then fails on bad input, :func:`remove_empty_new_dirs` removes the
+directories it created and left empty (a directory that was there before, or that holds
+anything, is kept).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["remove_empty_new_dirs"]
+
+
+def remove_empty_new_dirs(existed: dict) -> None:
+    """Remove each directory of ``existed`` (path -> whether it existed before the run) made by the run and empty."""
+    for path, was_there in existed.items():
+        p = Path(path)
+        if not was_there and p.is_dir() and not any(p.iterdir()):
+            p.rmdir()
