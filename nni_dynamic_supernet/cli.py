@@ -286,7 +286,7 @@ def _cmd_bench_compare(args: argparse.Namespace) -> int:
     out, overrides = _checked_bench_runs(args)
     pairs = _pairs(args.pairs)
     compare_recipes(args.recipes, args.seeds, config=args.config, out_dir=out, overrides=overrides,
-                    workers=args.workers, pairs=pairs, table=args.table)
+                    workers=args.workers, pairs=pairs, table=args.table, metrics=args.metrics)
     return 0
 
 
@@ -406,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="the embedded ranking benchmark")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
+    from .bench.compare import METRIC_NAMES
     from .bench.tables import TABLES
     tables = list(TABLES)
     p = bsub.add_parser("build", help="train architectures stand-alone to build a ground-truth table")
@@ -434,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", choices=tables, help="rank against this embedded table (sets dataset and space size)")
     p.add_argument("--pairs", nargs="+", metavar="TECHNIQUE:BASELINE",
                    help="pairs for the paired statistics (default: the per-paper pairs among --recipes)")
+    p.add_argument("--metrics", nargs="+", default=["kendall_tau"], choices=list(METRIC_NAMES), metavar="METRIC",
+                   help="per-run measures that get a paired table, e.g. kendall_tau spearman_top10 (GM-NAS's measure)")
     p.set_defaults(fn=_cmd_bench_compare)
     p = bsub.add_parser("sweep", help="train recipes x seeds at several budgets and find the plateau budget")
     p.add_argument("--recipes", nargs="+", required=True, help="strategy names")

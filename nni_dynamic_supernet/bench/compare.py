@@ -50,6 +50,12 @@ DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
 )
 """(technique, baseline) pairs of the per-paper verdicts; those whose two recipes ran are reported."""
 
+#: Short names of the per-run measures that paired tables can compare (``metrics`` of :func:`compare_recipes`).
+METRIC_NAMES: dict[str, str] = {
+    "kendall_tau": "tau", "kendall_tau_stratified": "tau strat.", "spearman": "Spearman", "p_at_top5": "P@top5%",
+    "spearman_top10": "Spearman top10%", "spearman_top20": "Spearman top20%", "top1_true_accuracy": "top-1 acc",
+}
+
 
 #: What a finished run leaves in its folder: its job and its row, so that a later compare can reuse it.
 ROW_FILE = "bench_row.json"
@@ -280,8 +286,9 @@ def format_pairs(pairs: Sequence[dict]) -> str:
     """A Markdown table of :func:`paired_statistics` rows (empty string when there are none)."""
     if not pairs:
         return ""
-    lines = ["| technique vs baseline | seeds | tau diff (mean ± SE) | p (paired t) | p (Wilcoxon) | tau technique | "
-             "tau baseline | CB technique / baseline | rho_CC technique / baseline | path fwd technique / baseline | "
+    name = METRIC_NAMES.get(pairs[0]["metric"], pairs[0]["metric"])
+    lines = [f"| technique vs baseline | seeds | {name} diff (mean ± SE) | p (paired t) | p (Wilcoxon) | {name} technique | "
+             f"{name} baseline | CB technique / baseline | rho_CC technique / baseline | path fwd technique / baseline | "
              "CPU s technique / baseline |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in pairs:
         m = p["metric"]
@@ -309,7 +316,7 @@ def run_jobs(jobs: Sequence[dict], workers: int) -> list[dict]:
 def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Optional[str] = None,
                     out_dir: Path = Path("bench_compare"), overrides: Optional[dict] = None,
                     workers: int = 1, plots: bool = True, pairs: Optional[Sequence[tuple[str, str]]] = None,
-                    table: Optional[str] = None) -> dict:
+                    table: Optional[str] = None, metrics: Sequence[str] = ("kendall_tau",)) -> dict:
     """Run every strategy with every seed on the embedded task and compare their rankings.
 
     Parameters
@@ -333,11 +340,16 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
     table
         Rank against this named embedded table (``v1``, ``v2``): sets the dataset, space size
         and ground truth of every run (:func:`table_overrides`); ``None`` keeps the recipe's.
+    metrics
+        Per-run measures that get a paired table (keys of :data:`METRIC_NAMES`); the first is
+        ``payload["pairs"]``, the others ``payload["pairs_by_metric"]``. The GM-NAS paper ranks
+        by ``spearman_top10``.
 
     Returns
     -------
     dict
-        ``{"runs": [...], "summary": [...], "pairs": [...], "noise_ceiling": {...}, "table": str}``.
+        ``{"runs": [...], "summary": [...], "pairs": [...], "pairs_by_metric": {...},
+        "noise_ceiling": {...}, "table": str}``.
     """
     from ..registry import get_preset
     for name in strategies:
@@ -347,6 +359,10 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
             get_preset(name)
     if workers < 1:
         raise ConfigError("--workers", workers, "must be >= 1")
+    metrics = list(metrics) or ["kendall_tau"]
+    for metric in metrics:
+        if metric not in METRIC_NAMES:
+            raise ConfigError("--metrics", metric, f"use one of {', '.join(METRIC_NAMES)}")
     config = str(config or DEFAULT_RECIPE)
     out_dir = Path(out_dir)
     common, own = split_recipe_overrides(overrides, strategies)
@@ -361,12 +377,15 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
     rows = [row if row is not None else next(fresh) for row in reused]
     summary = summarize(rows)
     noise = rows[0]["noise_ceiling"] if rows else None
-    paired = paired_statistics(rows, pairs)
+    by_metric = {metric: paired_statistics(rows, pairs, metric=metric) for metric in metrics}
+    paired = by_metric[metrics[0]]
     text = format_table(summary, noise)
-    if paired:
-        text += ("\n\nPaired by seed (technique minus baseline; SE of the mean difference; two-sided paired t-test "
-                 "and Wilcoxon signed-rank test, scipy.stats):\n\n" + format_pairs(paired))
-    payload = {"runs": rows, "summary": summary, "pairs": paired, "noise_ceiling": noise, "table": text,
+    for metric, table_pairs in by_metric.items():
+        if table_pairs:
+            text += (f"\n\nPaired by seed on {METRIC_NAMES[metric]} (technique minus baseline; SE of the mean "
+                     "difference; two-sided paired t-test and Wilcoxon signed-rank test, scipy.stats):\n\n"
+                     + format_pairs(table_pairs))
+    payload = {"runs": rows, "summary": summary, "pairs": paired, "pairs_by_metric": by_metric, "noise_ceiling": noise, "table": text,
                "wall_seconds": time.monotonic() - started, "workers": workers, "config": config,
                "overrides": overrides, "recipe_overrides": {k: v for k, v in own.items() if v},
                "reused_runs": sum(r is not None for r in reused)}

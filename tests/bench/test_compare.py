@@ -146,6 +146,15 @@ def test_compare_resumes_finished_runs_and_takes_recipe_overrides(tmp_path: Path
     assert json.dumps(spos, sort_keys=True) == json.dumps(first["runs"][0], sort_keys=True)  # NaN-safe
     assert (fairnas["strategy"], fairnas["steps"], spos["steps"]) == ("fairnas", 4, 2)
     assert second["recipe_overrides"] == {"fairnas": {"training.epochs": 2}}
+    # Another measure gets its own paired table; an unknown one is refused before anything runs.
+    again = compare_recipes(["spos", "fairnas"], [0], config=str(config), out_dir=tmp_path / "cmp", plots=False,
+                            overrides={"fairnas:training.epochs": 2}, pairs=[("fairnas", "spos")],
+                            metrics=["kendall_tau", "spearman"])
+    assert again["reused_runs"] == 2 and "Paired by seed on Spearman" in again["table"]
+    (pair,) = again["pairs_by_metric"]["spearman"]
+    assert pair["mean_diff"] == pytest.approx(fairnas["spearman"] - spos["spearman"])
+    with pytest.raises(ConfigError, match="--metrics"):
+        compare_recipes(["spos"], [0], config=str(config), out_dir=tmp_path / "cmp", metrics=["accuracy"])
     # A changed job is run again, not reused.
     third = compare_recipes(["spos"], [0], config=str(config), out_dir=tmp_path / "cmp", plots=False,
                             overrides={"training.epochs": 2})
