@@ -149,22 +149,13 @@ def search_time(repeats: int = 3, warmup: int = 1) -> dict:
 
 
 def paired(rows: list[dict], variant: str, key: str) -> dict:
-    """``variant`` minus plain on ``key``, paired by checkpoint: mean, SE and the two paired p-values."""
-    from scipy import stats
+    """``variant`` minus plain on ``key``, paired by checkpoint (searches with a NaN measure left out)."""
+    from nni_dynamic_supernet.bench.compare import paired_difference
     plain = {r["seed"]: r[key] for r in rows if r["variant"] == "plain"}
     pairs = [(r[key], plain[r["seed"]]) for r in rows
              if r["variant"] == variant and r["seed"] in plain and math.isfinite(r[key]) and math.isfinite(plain[r["seed"]])]
-    diff = [a - b for a, b in pairs]
-    out = {"variant": variant, "measure": key, "n": len(diff), "mean_diff": float("nan"), "se": float("nan"),
-           "p_ttest": float("nan"), "p_wilcoxon": float("nan")}
-    if diff:
-        out["mean_diff"] = float(statistics.mean(diff))
-    if len(diff) >= 2:
-        out["se"] = float(statistics.stdev(diff) / math.sqrt(len(diff)))
-        if any(d != 0 for d in diff):
-            out["p_ttest"] = float(stats.ttest_rel([a for a, _ in pairs], [b for _, b in pairs]).pvalue)
-            out["p_wilcoxon"] = float(stats.wilcoxon(diff).pvalue)
-    return out
+    return {"variant": variant, "measure": key,
+            **paired_difference([a for a, _ in pairs], [b for _, b in pairs])}
 
 
 def main(argv: Optional[list[str]] = None) -> dict:

@@ -35,8 +35,8 @@ from ..errors import ConfigError
 
 _logger = logging.getLogger("nni_dynamic_supernet")
 
-__all__ = ["compare_recipes", "summarize", "format_table", "paired_statistics", "format_pairs", "table_overrides",
-           "split_recipe_overrides", "DEFAULT_RECIPE", "DEFAULT_PAIRS", "ROW_FILE"]
+__all__ = ["compare_recipes", "summarize", "format_table", "paired_statistics", "paired_difference", "format_pairs",
+           "table_overrides", "split_recipe_overrides", "DEFAULT_RECIPE", "DEFAULT_PAIRS", "ROW_FILE"]
 
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "_resources" / "embedded.yaml"
 METRICS = ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5", "spearman_top10", "spearman_top20", "cb",
@@ -95,9 +95,13 @@ def split_recipe_overrides(overrides: Optional[dict], strategies: Sequence[str])
     return common, own
 
 
+#: What makes two jobs the same run: everything but the output folder.
+_JOB_KEYS = ("strategy", "seed", "config", "overrides")
+
+
 def _job_identity(job: dict) -> str:
-    """What makes two jobs the same run: everything but the output folder."""
-    return json.dumps({k: job[k] for k in ("strategy", "seed", "config", "overrides")}, sort_keys=True, default=str)
+    """The job's :data:`_JOB_KEYS` as canonical JSON."""
+    return json.dumps({k: job[k] for k in _JOB_KEYS}, sort_keys=True, default=str)
 
 
 def _reused_row(job: dict) -> Optional[dict]:
@@ -110,7 +114,7 @@ def _reused_row(job: dict) -> Optional[dict]:
     except (OSError, ValueError):
         return None
     saved_job = saved.get("job") if isinstance(saved, dict) else None
-    if not isinstance(saved_job, dict) or not {"strategy", "seed", "config", "overrides"} <= set(saved_job):
+    if not isinstance(saved_job, dict) or not set(_JOB_KEYS) <= set(saved_job):
         return None
     return saved.get("row") if _job_identity(saved_job) == _job_identity(job) else None
 
@@ -228,6 +232,31 @@ def format_table(summary: Sequence[dict], noise: Optional[dict] = None) -> str:
     return "\n".join(lines)
 
 
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """Paired statistics of ``a - b`` (one value per seed on each side, in the same order).
+
+    Returns
+    -------
+    dict
+        ``n``, ``mean_diff``, ``se`` (``std(ddof=1) / sqrt(n)``), ``p_ttest`` (two-sided paired
+        t-test, ``scipy.stats.ttest_rel``) and ``p_wilcoxon`` (two-sided Wilcoxon signed-rank
+        test, ``scipy.stats.wilcoxon``); the p-values are NaN with fewer than 2 pairs, the t-test's
+        when every difference is the same, the Wilcoxon's when every difference is 0.
+    """
+    from scipy import stats
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = a - b
+    n = len(diff)
+    out: dict[str, Any] = {"n": n, "mean_diff": float(diff.mean()) if n else float("nan"),
+                           "se": float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan"),
+                           "p_ttest": float("nan"), "p_wilcoxon": float("nan")}
+    if n > 1 and np.any(diff != diff[0]):
+        out["p_ttest"] = float(stats.ttest_rel(a, b).pvalue)
+    if n > 1 and np.any(diff != 0):
+        out["p_wilcoxon"] = float(stats.wilcoxon(a, b).pvalue)
+    return out
+
+
 def paired_statistics(rows: Sequence[dict], pairs: Optional[Sequence[tuple[str, str]]] = None,
                       metric: str = "kendall_tau") -> list[dict]:
     """Compare each technique with its baseline on the seeds both ran (paired by seed).
@@ -253,7 +282,6 @@ def paired_statistics(rows: Sequence[dict], pairs: Optional[Sequence[tuple[str, 
         than 2 seeds or all-equal differences, and the means of ``metric``, CB, rho_CC, steps,
         path forwards and CPU seconds of each side.
     """
-    from scipy import stats
     by = {(r["strategy"], int(r["seed"])): r for r in rows}
     present = {r["strategy"] for r in rows}
     out = []
@@ -263,16 +291,8 @@ def paired_statistics(rows: Sequence[dict], pairs: Optional[Sequence[tuple[str, 
         seeds = sorted(s for (name, s) in by if name == technique and (baseline, s) in by)
         a = np.array([by[(technique, s)][metric] for s in seeds], dtype=float)
         b = np.array([by[(baseline, s)][metric] for s in seeds], dtype=float)
-        diff = a - b
-        n = len(diff)
-        row: dict[str, Any] = {"technique": technique, "baseline": baseline, "metric": metric, "seeds": seeds, "n": n,
-                               "mean_diff": float(diff.mean()) if n else float("nan"),
-                               "se": float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan"),
-                               "p_ttest": float("nan"), "p_wilcoxon": float("nan")}
-        if n > 1 and np.any(diff != diff[0]):
-            row["p_ttest"] = float(stats.ttest_rel(a, b).pvalue)
-        if n > 1 and np.any(diff != 0):
-            row["p_wilcoxon"] = float(stats.wilcoxon(a, b).pvalue)
+        row: dict[str, Any] = {"technique": technique, "baseline": baseline, "metric": metric, "seeds": seeds,
+                               **paired_difference(a, b)}
         for side, name in (("technique", technique), ("baseline", baseline)):
             for key in (metric, "cb", "rho_cc", "steps", "path_forwards", "cpu_seconds"):
                 values = [by[(name, s)].get(key) for s in seeds]
@@ -371,8 +391,9 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
              "out": str(out_dir / s / f"seed{seed}")} for s in strategies for seed in seeds]
     started = time.monotonic()
     reused = [_reused_row(job) for job in jobs]
-    if any(row is not None for row in reused):
-        _logger.info("bench compare: reusing %d finished runs of %d", sum(r is not None for r in reused), len(jobs))
+    n_reused = sum(row is not None for row in reused)
+    if n_reused:
+        _logger.info("bench compare: reusing %d finished runs of %d", n_reused, len(jobs))
     fresh = iter(run_jobs([job for job, row in zip(jobs, reused) if row is None], workers))
     rows = [row if row is not None else next(fresh) for row in reused]
     summary = summarize(rows)
@@ -388,7 +409,7 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
     payload = {"runs": rows, "summary": summary, "pairs": paired, "pairs_by_metric": by_metric, "noise_ceiling": noise, "table": text,
                "wall_seconds": time.monotonic() - started, "workers": workers, "config": config,
                "overrides": overrides, "recipe_overrides": {k: v for k, v in own.items() if v},
-               "reused_runs": sum(r is not None for r in reused)}
+               "reused_runs": n_reused}
     atomic_write_json(out_dir / "compare.json", payload)
     atomic_write_text(out_dir / "compare.md", text + "\n")
     if plots:
