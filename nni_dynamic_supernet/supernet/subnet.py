@@ -35,7 +35,7 @@ __all__ = ["freeze_subnet"]
 
 def freeze_subnet(supernet: nn.Module, sample: dict) -> nn.Module:
     """The subnet of ``supernet`` for the architecture ``sample`` (subsets as lists), sharing its weights."""
-    return _freeze_children(supernet, sample)[0]
+    return _freeze_children(supernet, sample)
 
 
 def _freeze(module: nn.Module, sample: dict) -> nn.Module:
@@ -47,21 +47,21 @@ def _freeze(module: nn.Module, sample: dict) -> nn.Module:
         return nn.Sequential(*(_freeze(block, sample) for block in list(module.blocks)[:int(depth)]))
     if isinstance(module, Mutable) and getattr(module, "mutables", None):
         module = module.freeze(sample)
-    return _freeze_children(module, sample)[0]
+    return _freeze_children(module, sample)
 
 
-def _freeze_children(module: nn.Module, sample: dict) -> tuple[nn.Module, bool]:
-    """``module`` with its children frozen (a copy when one was replaced), and whether one was."""
+def _freeze_children(module: nn.Module, sample: dict) -> nn.Module:
+    """``module`` with its children frozen: ``module`` itself when none changed, else a copy of this level."""
     replaced = {}
     for name, child in module.named_children():
         frozen = _freeze(child, sample)
         if frozen is not child:
             replaced[name] = frozen
     if not replaced:
-        return module, False
+        return module
     # A shallow copy of this level only: the untouched children stay shared with the supernet.
     module = copy.copy(module)
     module._modules = dict(module._modules)
     for name, frozen in replaced.items():
         module._modules[name] = frozen
-    return module, True
+    return module
