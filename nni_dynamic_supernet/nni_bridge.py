@@ -176,7 +176,12 @@ class SupernetModule(BaseOneShotLightningModule):
             _set_global_rng(self._pending_extra["rng"])
             self._pending_extra = None
         lightning_opt = self.optimizers()
-        self.engine.step_fn = lightning_opt.step  # type: ignore[union-attr]
+        if direct_backward_and_step(self.trainer, self):
+            self.engine.backward = _plain_backward  # type: ignore[union-attr]
+            self.engine.step_fn = _counted_step(lightning_opt)  # type: ignore[union-attr]
+        else:
+            self.engine.backward = self.manual_backward  # type: ignore[union-attr]
+            self.engine.step_fn = lightning_opt.step  # type: ignore[union-attr]
         # training.precision 16: the engine unscales, checks and updates the scale itself (see engine.optimizer_step).
         plugin = self.trainer.precision_plugin
         if type(plugin) is pl.plugins.precision.MixedPrecision:  # an evaluator's own Trainer(precision="16-mixed")
@@ -392,6 +397,62 @@ class _ScalerStepPrecision(pl.plugins.precision.MixedPrecision):  # type: ignore
         closure()
         self._after_closure(model, optimizer)
         return optimizer.step(**kwargs)
+
+
+#: The Lightning hooks that its backward and optimizer-step dispatch exists to call.
+_STEP_HOOKS = ("backward", "on_before_backward", "on_after_backward", "on_before_optimizer_step")
+
+
+def _default_hook(module: Any, name: str) -> bool:
+    """Whether ``module``'s hook ``name`` is Lightning's no-op (through NNI's delegation to its training module)."""
+    impl = getattr(type(module), name)
+    if impl is getattr(pl.LightningModule, name):
+        return True
+    if impl is getattr(BaseOneShotLightningModule, name, None):
+        return _default_hook(module.training_module, name)
+    return False
+
+
+def direct_backward_and_step(trainer: Any, module: Any) -> bool:
+    """Whether Lightning's ``manual_backward`` and ``LightningOptimizer.step`` reduce to the plain torch calls.
+
+    On one device with full precision, no profiler and no callback or module hook on
+    backward or the optimizer step, Lightning's dispatch (strategy, precision plugin, closure
+    wrapper, four hook walks) calls ``loss.backward()`` and ``optimizer.step()`` and nothing
+    else; on a small CPU supernet that dispatch is 3% of a step. Anything else (DDP, mixed
+    precision, a user's gradient callback, a profiler) keeps Lightning's calls.
+    """
+    from pytorch_lightning.profilers import PassThroughProfiler
+    from pytorch_lightning.strategies import SingleDeviceStrategy
+    if type(trainer.strategy) is not SingleDeviceStrategy or type(trainer.precision_plugin) is not pl.plugins.precision.Precision:
+        return False
+    if not isinstance(trainer.profiler, PassThroughProfiler):
+        return False
+    if not all(_default_hook(module, name) for name in _STEP_HOOKS):
+        return False
+    return all(getattr(type(cb), name, None) is getattr(pl.Callback, name, None)
+               for cb in trainer.callbacks for name in _STEP_HOOKS)
+
+
+def _plain_backward(loss: torch.Tensor) -> None:
+    """``manual_backward`` where :func:`direct_backward_and_step` holds."""
+    loss.backward()
+
+
+def _counted_step(lightning_opt: Any) -> Callable[[], None]:
+    """``lightning_opt.step()`` where :func:`direct_backward_and_step` holds: the step, counted as Lightning counts it.
+
+    The manual-optimization loop sets the optimizer's ``_on_before_step`` / ``_on_after_step``
+    around every batch; they advance ``trainer.global_step`` (checkpoints, loggers), so they run here too.
+    """
+    optimizer = lightning_opt.optimizer
+
+    def step() -> None:
+        lightning_opt._on_before_step()
+        optimizer.step()
+        lightning_opt._on_after_step()
+
+    return step
 
 
 def lightning_precision(precision: str, accelerator: str) -> tuple[Any, list]:
