@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Union
 
-import torch
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save"]
 
@@ -54,6 +53,7 @@ def atomic_write_json(path: PathLike, obj: Any) -> Path:
 
 def atomic_torch_save(path: PathLike, obj: Any) -> Path:
     """``torch.save`` to memory, then write the bytes atomically."""
+    import torch  # here, so that JSON and text writers (the CLI's parser, bench tables) do not load torch
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write_bytes(path, buffer.getvalue())

@@ -160,3 +160,13 @@ def test_corrupt_checkpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
                  "--out", str(tmp_path / "p.json")]) == 2
     assert "corrupt" in capsys.readouterr().err
     assert not (tmp_path / "p.json").exists()
+
+
+def test_the_argument_parser_does_not_load_torch() -> None:
+    """``nds --help`` and a bad argument answer in a fraction of a second: no torch import on that path."""
+    import subprocess
+    import sys
+    code = ("import sys; from nni_dynamic_supernet.cli import build_parser; build_parser(); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -10,8 +10,28 @@
 * :mod:`.compute` -- steps, path forwards and CPU seconds of a run (equal-compute reporting).
 * :mod:`.pilot` -- capacity signal, noise ceiling and convergence of a candidate dataset design.
 """
-from .build import bench_info, build_ground_truth, capacity_signal, partial_path, sample_architectures
-from .standalone import DEFAULT_SPACE_KWARGS, PROTOCOL, train_standalone
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the import graph (and type checkers) see what the names resolve to
+    from .build import bench_info, build_ground_truth, capacity_signal, partial_path, sample_architectures
+    from .standalone import DEFAULT_SPACE_KWARGS, PROTOCOL, train_standalone
+
+# Resolved on first use (PEP 562): ``nds --help`` and the argument parser read the light
+# submodules (tables, compare's metric names) without importing torch through ``build``.
+_LAZY = {
+    "train_standalone": "standalone", "DEFAULT_SPACE_KWARGS": "standalone", "PROTOCOL": "standalone",
+    "sample_architectures": "build", "build_ground_truth": "build", "bench_info": "build",
+    "capacity_signal": "build", "partial_path": "build",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
 
 __all__ = [
     "train_standalone",
