@@ -110,26 +110,34 @@ def arch_setter(model: nn.Module) -> Callable[[dict], None]:
     cells) all read the same memo entry. Subset values (input choices) are tuples in our
     search space and lists for NNI's modules.
     """
+    from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingInput, PathSamplingLayer
+
     from ..spaces.validation import multi_labels
     modules = supernet_modules(model)
     multi = sorted(multi_labels(model))
+    # NNI's plain path-sampling layers and inputs only store ``memo[label]`` when it is there (and return
+    # it unchanged): their attribute is written directly, skipping ``Module.__setattr__``'s checks (a value
+    # that is never a tensor or module), which were most of the cost of a step's 50-odd resample calls.
+    direct = [(m, m.label) for m in modules if type(m) in (PathSamplingLayer, PathSamplingInput)]
+    others = [m for m in modules if type(m) not in (PathSamplingLayer, PathSamplingInput)]
+    needed = frozenset(label for _, label in direct)
+    store = object.__setattr__
 
-    if not multi:
-        def set_arch(arch: dict) -> None:
-            memo = dict(arch)
-            for module in modules:
-                memo.update(module.resample(memo=memo))
-        return set_arch
-
-    def set_arch_lists(arch: dict) -> None:
+    def set_arch(arch: dict) -> None:
         memo = dict(arch)
         for label in multi:
             if label in memo:
                 memo[label] = list(memo[label])
-        for module in modules:
+        if not needed.issubset(memo.keys()):  # a missing label is drawn at random, in module order, as NNI does
+            for module in modules:
+                memo.update(module.resample(memo=memo))
+            return
+        for module, label in direct:
+            store(module, "_sampled", memo[label])
+        for module in others:
             memo.update(module.resample(memo=memo))
 
-    return set_arch_lists
+    return set_arch
 
 
 def op_modules(model: nn.Module, slices: bool = False) -> list[tuple[str, Any, nn.Module]]:
