@@ -12,7 +12,12 @@ with each other. Undone, one at a time:
 * ``per-tensor gradient check``: the gradient check and clipping from ``torch._foreach_norm``'s
   per-tensor norms on every step, instead of the CPU flat check (one flattened copy; clipping
   skipped when its coefficient is exactly 1);
-* ``all undone``: the five together (the step before this work).
+* ``Lightning dispatch``: ``manual_backward`` and ``LightningOptimizer.step`` (strategy, precision
+  plugin, closure and hook walks) instead of the direct torch calls they reduce to on one device at
+  full precision with no gradient hooks;
+* ``resample per module``: NNI's ``resample(memo)`` on every path-sampling module to set a path,
+  instead of storing the choice directly;
+* ``all undone``: all of them together (the step before this work).
 """
 from __future__ import annotations
 
@@ -20,6 +25,9 @@ import statistics
 from typing import Any, Callable
 
 import torch
+
+from nni_dynamic_supernet import nni_bridge
+from nni_dynamic_supernet.supernet import supernet_modules
 
 from .common import batches, make_run
 from .nni_spos import _fit, _nni_module
@@ -46,11 +54,36 @@ def _undo(engine: Any, what: set) -> None:
         engine.zero_grad = lambda: engine.optimizer.zero_grad(set_to_none=True)
     if "norms" in what:
         engine._flat_check = lambda: None
+    if "resample" in what:
+        engine.set_arch_fns = [_resample_setter(model) for model in engine.models]
+
+
+def _resample_setter(model: Any) -> Callable[[dict], None]:
+    modules = supernet_modules(model)
+
+    def set_arch(arch: dict) -> None:
+        memo = dict(arch)
+        for module in modules:
+            memo.update(module.resample(memo=memo))
+    return set_arch
+
+
+def _fit_variant(module: Any, data: list, warmup: int, what: set) -> float:
+    if "dispatch" not in what:
+        return _fit(module, data, warmup)
+    direct = nni_bridge.direct_backward_and_step
+    nni_bridge.direct_backward_and_step = lambda trainer, module: False
+    try:
+        return _fit(module, data, warmup)
+    finally:
+        nni_bridge.direct_backward_and_step = direct
 
 
 VARIANTS = {"current": set(), "train() per step": {"train"}, "self.log per step": {"log"},
             "single-tensor SGD": {"sgd"}, "optimizer.zero_grad": {"zero_grad"},
-            "per-tensor gradient check": {"norms"}, "all undone": {"train", "log", "sgd", "zero_grad", "norms"}}
+            "per-tensor gradient check": {"norms"}, "Lightning dispatch": {"dispatch"},
+            "resample per module": {"resample"},
+            "all undone": {"train", "log", "sgd", "zero_grad", "norms", "dispatch", "resample"}}
 
 
 def gains(repeats: int = 5, steps: int = 16, warmup: int = 4) -> dict:
@@ -76,7 +109,7 @@ def gains(repeats: int = 5, steps: int = 16, warmup: int = 4) -> dict:
                 engine.path_sampler = _Replay(engine.path_sampler, list(archs))
                 _undo(engine, what)
             module.on_engine_ready = ready
-            ours_s = _fit(module, data, warmup)
+            ours_s = _fit_variant(module, data, warmup, VARIANTS[name])
             if r:
                 per_round[name].append(nni_s / ours_s)
     out = {}
