@@ -160,9 +160,8 @@ class SupernetModule(BaseOneShotLightningModule):
         return self.engine
 
     def configure_optimizers(self) -> Any:
-        engine = self.build_engine(max(1, int(self.trainer.estimated_stepping_batches)))
-        engine.backward = self.manual_backward
-        return engine.optimizer
+        # The engine's backward and step are chosen in on_train_start, once the trainer's callbacks are known.
+        return self.build_engine(max(1, int(self.trainer.estimated_stepping_batches))).optimizer
 
     # training -----------------------------------------------------------------------------------------
     def on_train_start(self) -> None:

@@ -33,13 +33,5 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
 
-__all__ = [
-    "train_standalone",
-    "sample_architectures",
-    "build_ground_truth",
-    "bench_info",
-    "capacity_signal",
-    "partial_path",
-    "DEFAULT_SPACE_KWARGS",
-    "PROTOCOL",
-]
+
+__all__ = list(_LAZY)
