@@ -7,9 +7,14 @@ check the script itself). It prints and writes (``--out``, JSON):
 * steps/s of spos, spos_calr_ms, fairnas, pada, sumnas (k = 2) and gm_spos on NAS-Bench-201
   with 16 channels and 5 cells per stage on synthetic 32 x 32 inputs (CIFAR's shape), in
   float32 and bf16, and NNI 3.0's ``RandomOneShot`` on the same space, data and paths
-  budget, each with its peak GPU memory; each technique's step time over spos (fairnas for
-  sumnas) beside the papers' overhead bounds;
-* one short ``nds train`` end to end and a DDP run on one GPU (``devices: 1``, DDP strategy).
+  budget, each with its peak GPU memory; each technique's step time over its reference beside
+  the papers' overhead bounds: PA&DA over spos, SUMNAS over fairnas, CaLR + MS over spos with
+  ``unused_grads: zero`` (the presets' setting, which steps every parameter of the supernet, as
+  the DYNAS code's SPOS baseline does, so the ratio isolates CaLR's and MS's own cost);
+* one short ``nds train`` end to end and a DDP run on one GPU (``devices: 1``, DDP strategy);
+* on CUDA, per side: kernel time over step time ("GPU busy"), kernel launches and host syncs per
+  step, from one ``torch.profiler`` window (a step the GPU is busy for a small part of is bound by
+  the host: per-op Python and dispatch, which mixed precision cannot shorten).
 
 Steps are timed with wall time around ``torch.cuda.synchronize()`` (CPU time means nothing
 for GPU work); every side runs warm-up steps first, then the sides run interleaved repeats.
@@ -28,9 +33,14 @@ from typing import Any, Callable
 
 import torch
 
+from nni_dynamic_supernet.atomic_io import atomic_write_json
+
 STRATEGIES = ["spos", "spos_calr_ms", "fairnas", "pada", "sumnas", "gm_spos"]
-#: Step-time bounds of the papers: technique / reference strategy <= bound.
-BOUNDS = {"spos_calr_ms": ("spos", 1.03), "pada": ("spos", 1.13), "sumnas": ("fairnas", 1.05 * 2)}
+#: spos with the CaLR / MS presets' ``unused_grads: zero`` (the DYNAS code's SPOS baseline steps every
+#: parameter of the supernet, as its technique does): the reference of CaLR + MS's own overhead.
+SPOS_ZERO = "spos, zero grads"
+#: Step-time bounds of the papers: technique / reference side <= bound.
+BOUNDS = {"spos_calr_ms": (SPOS_ZERO, 1.03), "pada": ("spos", 1.13), "sumnas": ("fairnas", 1.05 * 2)}
 
 
 def _sync(device: torch.device) -> None:
@@ -64,14 +74,18 @@ def _autocast(device: torch.device, precision: str) -> Any:
     return torch.autocast(device.type, enabled=False)
 
 
-def _ours(strategy: str, base: dict, device: torch.device, data: list, precision: str) -> Callable[[], None]:
-    """Steps of our engine on ``data`` (the Lightning module's engine, without the Trainer loop)."""
+def _ours(strategy: str, base: dict, device: torch.device, data: list, precision: str,
+          training: dict | None = None) -> Callable[[], None]:
+    """Steps of our engine on ``data`` (the Lightning module's engine, without the Trainer loop).
+
+    ``training`` overrides fields of the recipe's ``training`` section (e.g. ``unused_grads``).
+    """
     from nni_dynamic_supernet.nni_bridge import DynamicSupernetStrategy, SupernetModule, make_training_module
     from nni_dynamic_supernet.recipe import Recipe
     from nni_dynamic_supernet.registry import create_space
     from nni_dynamic_supernet.training.build import build_data_sampler
-    recipe = Recipe.from_dict({**base, "strategy": strategy, "data": {"name": "digits_hard",
-                                                                      "batch_size": base["data"]["batch_size"]}})
+    recipe = Recipe.from_dict({**base, "strategy": strategy, "training": {**base["training"], **(training or {})},
+                               "data": {"name": "digits_hard", "batch_size": base["data"]["batch_size"]}})
     torch.manual_seed(0)
     space = create_space("nas_bench_201", **base["space"]["kwargs"], num_classes=10, in_channels=3,
                          input_size=data[0][0].shape[-1])
@@ -157,6 +171,25 @@ def _time(fns: dict[str, Callable[[], None]], device: torch.device, repeats: int
             for name, s in seconds.items()}
 
 
+def _gpu_busy(fn: Callable[[], None], device: torch.device, steps: int) -> dict:
+    """Kernel time and kernel launches per step of one profiled call of ``fn`` (``torch.profiler``).
+
+    A step whose kernels keep the GPU busy for a small part of its wall time is bound by the
+    host (Python and dispatch per op), where mixed precision cannot help and a sync costs little.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    _sync(device)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        fn()
+        _sync(device)
+    events = prof.key_averages()
+    kernel_us = sum(e.self_device_time_total for e in events if str(e.device_type).endswith("CUDA"))
+    launches = sum(e.count for e in events if e.key.startswith(("cudaLaunchKernel", "cuLaunchKernel")))
+    syncs = sum(e.count for e in events if e.key in ("cudaStreamSynchronize", "cudaDeviceSynchronize"))
+    return {"kernel_ms_per_step": kernel_us / 1e3 / steps, "launches_per_step": launches / steps,
+            "syncs_per_step": max(0, syncs - 1) / steps}  # less the one ``_sync`` that ends the timed call
+
+
 def throughput(device: torch.device, tiny: bool, repeats: int, steps: int, batch_size: int) -> dict:
     """Steps/s and peak memory of every strategy and of NNI's RandomOneShot, in float32 and bf16."""
     size = 8 if tiny else 32
@@ -165,8 +198,15 @@ def throughput(device: torch.device, tiny: bool, repeats: int, steps: int, batch
     for precision in ("32", "bf16"):
         base = _base(tiny, device, precision, batch_size)
         sides = {name: _ours(name, base, device, data, precision) for name in STRATEGIES}
+        sides[SPOS_ZERO] = _ours("spos", base, device, data, precision, {"unused_grads": "zero"})
         sides["NNI RandomOneShot"] = _nni(base, device, data, precision)
         out[precision] = _time(sides, device, repeats, steps)
+        if device.type == "cuda":
+            for name, fn in sides.items():
+                row = out[precision][name]
+                row.update(_gpu_busy(fn, device, steps))
+                # Kernel time over the unprofiled step time: the share of the step the GPU computes.
+                row["gpu_busy"] = row["kernel_ms_per_step"] * row["steps_per_s"] / 1e3
     return out
 
 
@@ -175,7 +215,7 @@ def _cli(args: list[str], timeout: int) -> dict:
     proc = subprocess.run([sys.executable, "-m", "nni_dynamic_supernet.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
     return {"ok": proc.returncode == 0, "seconds": time.perf_counter() - started,
-            "tail": (proc.stdout + proc.stderr).strip().splitlines()[-3:]}
+            "tail": (proc.stdout + proc.stderr).strip().splitlines()[-30:]}
 
 
 def end_to_end(device: torch.device, tiny: bool) -> dict:
@@ -217,8 +257,9 @@ def cuda_tests(device: torch.device) -> dict:
     """The test suite's CUDA-marked tests (skipped without CUDA)."""
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "cuda", "tests", "-p", "no:cacheprovider"],
                           capture_output=True, text=True, timeout=240)
-    last = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
-    return {"ok": proc.returncode in (0, 5), "summary": last}
+    # pytest's summary is stdout's last line; a failure before collection (a plugin's import) is only on stderr.
+    last = (proc.stdout.strip().splitlines() or proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+    return {"ok": proc.returncode in (0, 5), "summary": last, "tail": (proc.stdout + proc.stderr).splitlines()[-30:]}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -242,14 +283,14 @@ def main(argv: list[str] | None = None) -> dict:
     if "tests" not in args.skip:
         report["cuda_tests"] = cuda_tests(device)
     if "throughput" not in args.skip:
-        steps, repeats = (3, 1) if args.tiny else (20, 3)
+        steps, repeats = (3, 1) if args.tiny else (20, 5)
         report["throughput"] = throughput(device, args.tiny, repeats, steps, 16 if args.tiny else 64)
     if "end_to_end" not in args.skip:
         report["end_to_end"] = end_to_end(device, args.tiny)
     report["seconds"] = time.perf_counter() - started
     _print(report)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    atomic_write_json(Path(args.out), report)
     return report
 
 
@@ -261,7 +302,8 @@ def _print(report: dict) -> None:
     table = report.get("throughput")
     if table:
         print(f"\n  {'side':20s} {'fp32 steps/s':>13s} {'bf16 steps/s':>13s} {'bf16 speed-up':>14s} "
-              f"{'fp32 MiB':>9s} {'bf16 MiB':>9s} {'time/ref fp32':>14s} {'bound':>6s}")
+              f"{'fp32 MiB':>9s} {'bf16 MiB':>9s} {'time/ref fp32':>26s} {'bound':>6s} {'GPU busy':>9s} "
+              f"{'launches':>9s} {'syncs':>6s}")
         for name in table["32"]:
             a, b = table["32"][name], table["bf16"][name]
             ref, bound = BOUNDS.get(name, (None, None))  # NNI's row: see the spos / NNI lines below
@@ -269,10 +311,13 @@ def _print(report: dict) -> None:
             label = f"{over:.3f}" + (f" ({ref})" if ref else "")
             print(f"  {name:20s} {a['steps_per_s']:13.1f} {b['steps_per_s']:13.1f} "
                   f"{b['steps_per_s'] / a['steps_per_s']:14.2f} {a['peak_mem_mib']:9.1f} {b['peak_mem_mib']:9.1f} "
-                  f"{label:>14s} {bound if bound else '':>6}")
+                  f"{label:>26s} {bound if bound else '':>6} {a.get('gpu_busy', float('nan')):9.2f} "
+                  f"{a.get('launches_per_step', float('nan')):9.0f} {a.get('syncs_per_step', float('nan')):6.2f}")
         for precision in ("32", "bf16"):
             ratio = table[precision]["spos"]["steps_per_s"] / table[precision]["NNI RandomOneShot"]["steps_per_s"]
             print(f"  spos / NNI RandomOneShot steps/s ({precision}): {ratio:.3f} (target >= 1.2)")
+        if "gpu_busy" in table["32"]["spos"]:
+            print("  GPU busy: kernel time / step time (fp32); launches, syncs: per step (fp32, torch.profiler)")
     for name, row in report.get("end_to_end", {}).items():
         print(f"  {name}: {'ok' if row['ok'] else 'FAILED'} in {row['seconds']:.0f} s  {' | '.join(row['tail'][-1:])}")
 

@@ -4,4 +4,4 @@
 # Runs in at most 8 minutes on one GPU. On a machine without a GPU: benchmarks/gpu_check.sh --cpu --tiny
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec timeout 480 python -m benchmarks.gpu "$@"
+exec timeout 480 "${PYTHON:-python3}" -m benchmarks.gpu "$@"

@@ -45,3 +45,23 @@ def test_shifting_verdict_pairs_by_checkpoint_and_looks_up_the_named_table():
     lookup = StandaloneAccuracy(Path("unused_cache.json"), spec)
     arch = truth.archs()[0]
     assert lookup(arch) == truth.accuracy(arch) and lookup.trained == 0
+
+
+def test_gpu_check_runs_on_the_cpu_at_a_tiny_size(tmp_path):
+    """``benchmarks/gpu_check.sh --cpu --tiny``: every side of the table and both end-to-end runs (not the tests)."""
+    import torch
+
+    from benchmarks import gpu
+
+    out = tmp_path / "gpu.json"
+    threads = torch.get_num_threads()
+    try:
+        report = gpu.main(["--cpu", "--tiny", "--skip", "tests", "--out", str(out)])
+    finally:
+        torch.set_num_threads(threads)  # --cpu pins one thread; later tests in this process keep theirs
+    assert json.loads(out.read_text())["device"] == "cpu"
+    for precision in ("32", "bf16"):
+        sides = report["throughput"][precision]
+        assert set(sides) == {*gpu.STRATEGIES, gpu.SPOS_ZERO, "NNI RandomOneShot"}
+        assert all(row["steps_per_s"] > 0 for row in sides.values())
+    assert all(row["ok"] for row in report["end_to_end"].values()), report["end_to_end"]

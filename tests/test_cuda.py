@@ -37,3 +37,14 @@ def test_data_on_device_on_cuda() -> None:
     run = prepare(Recipe.from_dict(tiny_recipe(data={"on_device": True}, training={"accelerator": "gpu"})))
     info = train(run, None)
     assert info["steps"] == 1
+
+
+def test_nds_train_on_cuda_with_diagnostics(tmp_path) -> None:
+    """``nds train``'s path (``run_recipe``): the epoch-end diagnostics probe a CPU batch on the GPU supernet."""
+    from nni_dynamic_supernet.pipeline import run_recipe
+    results = run_recipe(Recipe.from_dict(tiny_recipe(
+        training={"accelerator": "gpu", "precision": "bf16", "max_steps_per_epoch": 2},
+        output={"diagnostics": True})), tmp_path, progress=False)
+    row = results["diagnostics"]["epochs"][0]
+    assert row["grad_std"] == row["grad_std"]  # finite probe, not NaN
+    assert (tmp_path / "results.json").is_file()

@@ -100,7 +100,8 @@ def standalone_accuracy(space: nn.Module, arch: dict, train_batches: Iterable, v
         reset = getattr(module, "reset_parameters", None)
         if callable(reset):
             reset()
-    batches = list(train_batches)
+    device = next(model.parameters()).device
+    batches = [(x.to(device), y.to(device)) for x, y in train_batches]
     total = max(1, epochs * len(batches))
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=momentum > 0,
                                 weight_decay=weight_decay)
@@ -118,6 +119,7 @@ def standalone_accuracy(space: nn.Module, arch: dict, train_batches: Iterable, v
     correct = count = 0
     with torch.no_grad():
         for x, y in val_batches:
+            x, y = x.to(device), y.to(device)
             correct += int((model(x).argmax(1) == y).sum())
             count += len(y)
     return 100.0 * correct / max(1, count)

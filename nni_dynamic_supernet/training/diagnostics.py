@@ -72,7 +72,9 @@ class TrainingDiagnostics:
     def on_epoch_end(self, epoch: int) -> dict:
         """Gradient spread and momentum consistency over the probe subnets; returns the epoch's row."""
         engine = self.engine
-        x, y = self.batch
+        # The probe batch is taken from a CPU loader; the supernet may have moved to a GPU since.
+        device = engine.params[0].device
+        x, y = (t.to(device, non_blocking=True) for t in self.batch)
         grads, cosines = [], []
         saved = [p.grad for p in engine.params]
         try:

@@ -76,7 +76,10 @@ def _null_zero_grads(params: Sequence[nn.Parameter]) -> tuple[bool, list, Option
         else:
             p.grad = None
     if len(kept) != len(with_grad):
-        norms = norms[torch.tensor(kept_at, device=norms.device)] if kept else None
+        # Not ``norms[torch.tensor(kept_at, device=...)]``: a host-to-device index copy from pageable memory
+        # synchronises the stream, a second sync per step on CUDA.
+        parts = norms.unbind(0)
+        norms = torch.stack([parts[i] for i in kept_at]) if kept else None
     return bool(flags[-1]), kept, norms
 
 
