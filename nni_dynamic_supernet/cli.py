@@ -244,7 +244,7 @@ def _cmd_bench_info(args: argparse.Namespace) -> int:
     from .bench.tables import TABLES
     if args.table is not None and args.table_option is not None:
         raise ConfigError("--table", args.table_option, "give the table once, either as TABLE or as --table")
-    table = args.table or args.table_option or "v1"
+    table = args.table or args.table_option or "v2"  # the table of the embedded default recipe
     field = "--table" if args.table_option is not None else "TABLE"  # name the argument the user typed
     if table not in TABLES:
         input_file(table, field, "ground-truth table (JSON) or a table name: " + ", ".join(TABLES))
@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_bench_build)
     p = bsub.add_parser("info", help="summarise a ground-truth table: noise ceiling and capacity signal")
     p.add_argument("table", nargs="?", metavar="TABLE", help=f"a table name ({', '.join(tables)}) or a JSON path "
-                                                             "(default v1)")
+                                                             "(default v2, the embedded default recipe's)")
     p.add_argument("--table", dest="table_option", metavar="TABLE", help="the same as TABLE")
     p.set_defaults(fn=_cmd_bench_info)
     p = bsub.add_parser("compare", help="train several recipes x seeds and rank them against the table")

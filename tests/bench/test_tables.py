@@ -44,16 +44,19 @@ def test_recipes_name_their_table():
     from nni_dynamic_supernet.bench.build import NB201_LABELS, NB201_OPS
 
     space = {label: list(NB201_OPS) for label in NB201_LABELS}
-    named = resolve_ground_truth(load_recipe(None, {"ranking.ground_truth": "v1", "space.kwargs.channels": 4,
-                                                    "space.kwargs.cells_per_stage": 3}), space)
-    auto = resolve_ground_truth(load_recipe(None, {"space.kwargs.channels": 4, "space.kwargs.cells_per_stage": 3}),
-                                space)
+    v1 = {"data.name": "digits_hard", "space.kwargs.channels": 4, "space.kwargs.cells_per_stage": 3}
+    named = resolve_ground_truth(load_recipe(None, {**v1, "ranking.ground_truth": "v1"}), space)
+    auto = resolve_ground_truth(load_recipe(None, v1), space)
     assert len(named) == len(auto) == 160
     # A v2 run ranks against v2 only: `auto` never falls back to the v1 table.
     v2_auto = load_recipe(None, {"data.name": "digits_hard_v2", "space.kwargs.channels": 8,
                                  "space.kwargs.cells_per_stage": 1})
     v2 = resolve_ground_truth(v2_auto, space)
     assert len(v2) == 150 and v2.dataset == "digits_hard_v2"
+    # The embedded default recipe is v2's: its dataset, space size and table.
+    default = load_recipe()
+    assert default.data.name == "digits_hard_v2" and default.space.kwargs == {"channels": 8, "cells_per_stage": 1}
+    assert resolve_ground_truth(default, space).dataset == "digits_hard_v2"
 
 
 def test_missing_v2_table_names_the_build_command(monkeypatch, tmp_path):
@@ -93,6 +96,7 @@ def test_cli_info_takes_a_table_name(capsys):
     assert main(["bench", "info", "--table", "v1"]) == 0
     assert main(["bench", "info", "v1", "--table", "v1"]) == 2
     assert main(["bench", "info", "v2"]) == 0 and "capacity signal" in capsys.readouterr().out
+    assert main(["bench", "info"]) == 0 and "digits_hard_v2" in capsys.readouterr().out  # the default recipe's table
     assert main(["bench", "compare", "--recipes", "spos", "--pairs", "spos_calr"]) == 2
     assert "TECHNIQUE:BASELINE" in capsys.readouterr().err
 
