@@ -250,6 +250,10 @@ def end_to_end(device: torch.device, tiny: bool) -> dict:
         except Exception as exc:  # reported in the table, not raised: the rest of the check still prints
             out["DDP, 1 device"] = {"ok": False, "seconds": time.perf_counter() - started,
                                     "tail": [f"{type(exc).__name__}: {exc}"]}
+        finally:
+            # Lightning leaves the process group (and its gloo / NCCL threads) up after fit.
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
     return out
 
 

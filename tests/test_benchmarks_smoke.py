@@ -48,18 +48,23 @@ def test_shifting_verdict_pairs_by_checkpoint_and_looks_up_the_named_table():
 
 
 def test_gpu_check_runs_on_the_cpu_at_a_tiny_size(tmp_path):
-    """``benchmarks/gpu_check.sh --cpu --tiny``: every side of the table and both end-to-end runs (not the tests)."""
-    import torch
+    """``benchmarks/gpu_check.sh --cpu --tiny``: every side of the table and both end-to-end runs (not the tests).
+
+    In a subprocess, as a user runs it: its DDP run starts a process group and gloo threads, and
+    a later test that forks (the SIGKILL resume tests) must not inherit them.
+    """
+    import subprocess
+    import sys
 
     from benchmarks import gpu
 
     out = tmp_path / "gpu.json"
-    threads = torch.get_num_threads()
-    try:
-        report = gpu.main(["--cpu", "--tiny", "--skip", "tests", "--out", str(out)])
-    finally:
-        torch.set_num_threads(threads)  # --cpu pins one thread; later tests in this process keep theirs
-    assert json.loads(out.read_text())["device"] == "cpu"
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--cpu", "--tiny", "--skip", "tests",
+                           "--out", str(out)], cwd=repo, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["device"] == "cpu" and "spos / NNI RandomOneShot" in proc.stdout
     for precision in ("32", "bf16"):
         sides = report["throughput"][precision]
         assert set(sides) == {*gpu.STRATEGIES, gpu.SPOS_ZERO, "NNI RandomOneShot"}
