@@ -84,7 +84,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
             print(f"{'':{len(name) + 2}s}{row['dimension']:16s} {row['value']:8d} {row['step_s'] * 1e3:9.2f} "
                   f"{row['memory_bytes'] / 1024:11.1f}  {row['note']}")
         if name == "scaling":
-            print(f"{'':{len(name) + 2}s}CUDA: no GPU available to us.")
+            note = ("CUDA: the scaling table is CPU only; benchmarks/gpu_check.sh measures the GPU"
+                    if torch.cuda.is_available() else
+                    "CUDA: no GPU on this machine; benchmarks/gpu_check.sh measures one where it is available")
+            print(f"{'':{len(name) + 2}s}{note}")
     payload = {"results": results, "tables": tables, "clock": "process CPU time",
                "machine": platform.platform(), "torch": torch.__version__,
                "threads": torch.get_num_threads(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}

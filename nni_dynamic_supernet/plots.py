@@ -69,8 +69,9 @@ def plot_compare(summary: Sequence[dict], path: Path, noise: Optional[dict] = No
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.set_ylabel("Kendall tau vs stand-alone accuracy")
     ax.set_xlabel("recipe")
-    ax.set_title("Ranking quality per recipe")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Ranking quality per recipe", pad=24)
+    # Above the axes: inside, the legend covered the bars of the last recipes.
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
     return save_figure(fig, path)
 
 

@@ -8,69 +8,30 @@ then two architectures of different sizes are frozen and exported.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from nni_dynamic_supernet import catalog
 from nni_dynamic_supernet.cli import main
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.export import export_subnet, frozen_subnet, inherited_subnet
 from nni_dynamic_supernet.pipeline import Run, prepare, space_kwargs, train
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space, list_spaces
-from nni_dynamic_supernet.spaces.nni_hub import create_hub_space
 from nni_dynamic_supernet.spaces.validation import arch_for_nni, arch_is_valid
 from nni_dynamic_supernet.supernet.modules import arch_setter, supernet_modules
 from nni_dynamic_supernet.supernet.nasbench101 import FrozenNasBench101Cell
 from nni_dynamic_supernet.supernet.subnet import freeze_subnet
 
+from .hub_entry_points import HUB_CELL_SPACES, hub_cell_spaces  # noqa: F401 (fixture)
 from .test_every_strategy_and_space import TINY_SPACES
 from .tiny_recipe import tiny_recipe, write_recipe
 
 torch.set_num_threads(1)
-
-#: NNI hub cell spaces, registered under these names by :func:`hub_cell_spaces`.
-HUB_CELL_SPACES = {"hub_darts": "DARTS", "hub_nasbench101": "NasBench101"}
-
-
-def _hub_factory(hub: str) -> Any:
-    def factory(num_classes: int = 10, in_channels: int = 3, input_size: int = 32) -> Any:
-        return create_hub_space(hub, num_classes)  # both take 3-channel images of any size
-    return factory
-
-
-class _EntryPoint:
-    def __init__(self, name: str, hub: str) -> None:
-        self.name, self.hub = name, hub
-
-    def load(self) -> Any:
-        return _hub_factory(self.hub)
-
-
-@pytest.fixture(scope="module")
-def hub_cell_spaces() -> Iterator[None]:
-    """DARTS and NAS-Bench-101 registered as spaces, as a package's entry points would."""
-    real = importlib.metadata.entry_points
-
-    def entry_points(**kwargs: Any) -> list:
-        found = list(real(**kwargs))
-        if kwargs.get("group") == catalog.SPACE_GROUP:
-            found += [_EntryPoint(name, hub) for name, hub in HUB_CELL_SPACES.items()]
-        return found
-
-    mp = pytest.MonkeyPatch()
-    catalog._entry_points.cache_clear()
-    mp.setattr(catalog.metadata, "entry_points", entry_points)
-    yield
-    mp.undo()
-    catalog._entry_points.cache_clear()
-
 
 SPACES = sorted(list_spaces()) + sorted(HUB_CELL_SPACES)
 

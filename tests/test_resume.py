@@ -1,5 +1,6 @@
 """Exact resume: a run killed with SIGKILL at a random step and resumed with ``nds train --resume``
-gives bit-identical results to an uninterrupted run, for every registered strategy.
+gives bit-identical results to an uninterrupted run, for every registered strategy and on NNI's
+NAS-Bench-101 hub cell space.
 
 The killed run is a forked child that sends itself SIGKILL at the start of a random training
 step: nothing of that process gets to clean up, as with a preempted GPU or ``kill -9``. The
@@ -13,6 +14,7 @@ import os
 import signal
 import zlib
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -22,6 +24,7 @@ from nni_dynamic_supernet import cli
 from nni_dynamic_supernet.registry import list_strategies
 from nni_dynamic_supernet.training.engine import SupernetEngine
 
+from .hub_entry_points import hub_cell_spaces  # noqa: F401 (fixture)
 from .tiny_recipe import write_recipe
 
 EPOCHS, STEPS = 3, 3
@@ -30,12 +33,13 @@ EPOCHS, STEPS = 3, 3
 _TIMING_KEYS = {"seconds", "checkpoint"}
 
 
-def _config(tmp_path: Path, strategy: str) -> Path:
+def _config(tmp_path: Path, strategy: str, space: Optional[dict] = None) -> Path:
     training = {"epochs": EPOCHS, "max_steps_per_epoch": STEPS}
     if strategy.startswith("gm_"):
         # Splits after epochs 1 and 2 (one before and one after the kill, whatever the step), few GM batches.
         training.update({"split_epochs": [1, 2], "gm_batches": 2})
-    return write_recipe(tmp_path / f"{strategy}.yaml", strategy=strategy, seed=3, training=training,
+    extra = {"space": space} if space is not None else {}
+    return write_recipe(tmp_path / f"{strategy}.yaml", strategy=strategy, seed=3, training=training, **extra,
                         data={"train_subset": 256}, ranking={"probe_archs": 2},
                         search={"searcher": "evolution", "max_evaluations": 6, "population": 4, "generations": 2,
                                 "select_num": 2, "mutation_num": 2, "crossover_num": 2})
@@ -61,12 +65,8 @@ def _strip(value):  # type: ignore[no-untyped-def]
     return value
 
 
-@pytest.mark.parametrize("strategy", list_strategies())
-def test_sigkill_at_a_random_step_then_resume_is_bit_identical(strategy: str, tmp_path: Path) -> None:
-    config = _config(tmp_path, strategy)
-    # A random step after the first epoch's checkpoint, fixed per strategy so a failure reproduces.
-    kill_at = int(np.random.RandomState(zlib.crc32(strategy.encode())).randint(STEPS, EPOCHS * STEPS))
-
+def _kill_resume_and_compare(config: Path, tmp_path: Path, kill_at: int) -> None:
+    """Kill a run at step ``kill_at``, resume it, and check it equals an uninterrupted run bit for bit."""
     killed = tmp_path / "killed"
     child = multiprocessing.get_context("fork").Process(target=_killed_run, args=(str(config), str(killed), kill_at))
     child.start()
@@ -90,3 +90,16 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_identical(strategy: str, tm
     for model_a, model_b in zip(a["models"], b["models"], strict=True):
         assert model_a.keys() == model_b.keys()
         assert all(torch.equal(model_a[k], model_b[k]) for k in model_a), "weights differ after resume"
+
+
+@pytest.mark.parametrize("strategy", list_strategies())
+def test_sigkill_at_a_random_step_then_resume_is_bit_identical(strategy: str, tmp_path: Path) -> None:
+    # A random step after the first epoch's checkpoint, fixed per strategy so a failure reproduces.
+    kill_at = int(np.random.RandomState(zlib.crc32(strategy.encode())).randint(STEPS, EPOCHS * STEPS))
+    _kill_resume_and_compare(_config(tmp_path, strategy), tmp_path, kill_at)
+
+
+def test_resume_is_bit_identical_on_an_nni_hub_cell_space(hub_cell_spaces: None, tmp_path: Path) -> None:
+    # NNI's NAS-Bench-101 cell: InputChoice and nni.choice node counts under a constraint, not our NB201 space.
+    config = _config(tmp_path, "spos", space={"name": "hub_nasbench101", "kwargs": {}})
+    _kill_resume_and_compare(config, tmp_path, kill_at=STEPS + 1)

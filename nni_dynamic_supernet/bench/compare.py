@@ -225,8 +225,10 @@ def format_table(summary: Sequence[dict], noise: Optional[dict] = None) -> str:
             f"{num(s, 'final_loss', '.3f')} | {num(s, 'median_predicted_accuracy', '.1f')} | "
             f"{num(s, 'steps', '.0f')} | "
             f"{num(s, 'path_forwards', '.0f')} | {num(s, 'cpu_seconds', '.0f')} | {s['seconds']:.0f} |")
+    lines.append("")
+    lines.append("final loss: mean training loss of the last epoch on the batches each run trained on; under DA's "
+                 "importance sampling those are the hard examples, so it is not comparable with uniform sampling.")
     if noise:
-        lines.append("")
         lines.append(f"Noise ceiling (seed vs seed of the ground truth): Kendall tau {noise['kendall_tau']:.3f} "
                      f"overall, {noise['kendall_tau_stratified']:.3f} on the stratified subset.")
     return "\n".join(lines)
