@@ -48,8 +48,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _base(tiny: bool, device: torch.device, precision: str, batch_size: int) -> dict:
-    space = {"channels": 2, "cells_per_stage": 1} if tiny else {"channels": 16, "cells_per_stage": 5}
+def _base(tiny: bool, device: torch.device, precision: str, batch_size: int, channels: int = 16,
+          cells: int = 5) -> dict:
+    space = {"channels": 2, "cells_per_stage": 1} if tiny else {"channels": channels, "cells_per_stage": cells}
     return {
         "seed": 0, "space": {"name": "nas_bench_201", "kwargs": space},
         "data": {"name": "digits_hard", "batch_size": batch_size},
@@ -190,13 +191,19 @@ def _gpu_busy(fn: Callable[[], None], device: torch.device, steps: int) -> dict:
             "syncs_per_step": max(0, syncs - 1) / steps}  # less the one ``_sync`` that ends the timed call
 
 
-def throughput(device: torch.device, tiny: bool, repeats: int, steps: int, batch_size: int) -> dict:
-    """Steps/s and peak memory of every strategy and of NNI's RandomOneShot, in float32 and bf16."""
+def throughput(device: torch.device, tiny: bool, repeats: int, steps: int, batch_size: int, channels: int = 16,
+               cells: int = 5) -> dict:
+    """Steps/s and peak memory of every strategy and of NNI's RandomOneShot, in float32 and bf16.
+
+    ``channels``, ``cells`` (per stage) and ``batch_size`` size the NAS-Bench-201 supernet and its
+    batches; the defaults are the issue's table. Larger ones move the step from host-bound (where
+    bf16 cannot help) towards compute-bound.
+    """
     size = 8 if tiny else 32
     data = _synthetic(steps, batch_size, size, device)
     out: dict = {}
     for precision in ("32", "bf16"):
-        base = _base(tiny, device, precision, batch_size)
+        base = _base(tiny, device, precision, batch_size, channels, cells)
         sides = {name: _ours(name, base, device, data, precision) for name in STRATEGIES}
         sides[SPOS_ZERO] = _ours("spos", base, device, data, precision, {"unused_grads": "zero"})
         sides["NNI RandomOneShot"] = _nni(base, device, data, precision)
@@ -273,7 +280,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tiny", action="store_true", help="a tiny space and few steps (a smoke test)")
     parser.add_argument("--out", default="benchmarks/results_gpu.json")
     parser.add_argument("--skip", nargs="*", default=[], choices=["tests", "throughput", "end_to_end"])
+    parser.add_argument("--batch-size", type=int, default=None, help="throughput batch size (default 64; 16 with --tiny)")
+    parser.add_argument("--channels", type=int, default=16, help="throughput NAS-Bench-201 channels (default 16)")
+    parser.add_argument("--cells", type=int, default=5, help="throughput cells per stage (default 5)")
     args = parser.parse_args(argv)
+    for name in ("batch_size", "channels", "cells"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if not args.cpu and not torch.cuda.is_available():
         parser.error("no CUDA device: pass --cpu --tiny to check the script on the CPU")
     device = torch.device("cpu" if args.cpu else "cuda")
@@ -288,7 +302,10 @@ def main(argv: list[str] | None = None) -> dict:
         report["cuda_tests"] = cuda_tests(device)
     if "throughput" not in args.skip:
         steps, repeats = (3, 1) if args.tiny else (20, 5)
-        report["throughput"] = throughput(device, args.tiny, repeats, steps, 16 if args.tiny else 64)
+        batch_size = args.batch_size or (16 if args.tiny else 64)
+        report["throughput"] = throughput(device, args.tiny, repeats, steps, batch_size, args.channels, args.cells)
+        report["throughput_config"] = {"batch_size": batch_size, "channels": 2 if args.tiny else args.channels,
+                                       "cells_per_stage": 1 if args.tiny else args.cells}
     if "end_to_end" not in args.skip:
         report["end_to_end"] = end_to_end(device, args.tiny)
     report["seconds"] = time.perf_counter() - started
@@ -305,6 +322,9 @@ def _print(report: dict) -> None:
               f"({report['cuda_tests']['summary']})")
     table = report.get("throughput")
     if table:
+        config = report.get("throughput_config", {})
+        print(f"\n  NAS-Bench-201, {config.get('channels')} channels, {config.get('cells_per_stage')} cells per stage, "
+              f"batch {config.get('batch_size')}")
         print(f"\n  {'side':20s} {'fp32 steps/s':>13s} {'bf16 steps/s':>13s} {'bf16 speed-up':>14s} "
               f"{'fp32 MiB':>9s} {'bf16 MiB':>9s} {'time/ref fp32':>26s} {'bound':>6s} {'GPU busy':>9s} "
               f"{'launches':>9s} {'syncs':>6s}")
