@@ -16,7 +16,8 @@ Recipe of :func:`build_digits` for a design ``d`` (every draw comes from one
    per class), then val (``d.val_per_class``), then goes to test; each split keeps walk order.
 3. Every image is corrupted once (:func:`corrupt`, draws in image order 0..1796); the train
    split then gets ``d.train_copies - 1`` more corrupted copies of its images, copy by copy,
-   appended after the first (labels repeated).
+   appended after the first (labels repeated); then the test split gets ``d.test_copies - 1``
+   more, the same way (drawn last, so train and val do not depend on ``d.test_copies``).
 4. Images are normalized with the scalar mean / std of the corrupted train images (float64),
    cast to float32 and repeated to 3 channels (NAS-Bench-201's input).
 
@@ -59,6 +60,10 @@ class DigitsDesign:
         Standard deviation of the additive Gaussian noise (images are in [0, 1] before it).
     train_copies
         Corrupted copies of every training image (1: one, as in v1).
+    test_copies
+        Corrupted copies of every test image (1: one). More copies measure each architecture's
+        accuracy on the same distribution with a smaller binomial error; the training data
+        does not change.
     train_per_class, val_per_class
         Examples per class in the train and val splits; the rest is test.
     seed
@@ -70,6 +75,7 @@ class DigitsDesign:
     max_angle: float = 30.0
     noise: float = 0.2
     train_copies: int = 1
+    test_copies: int = 1
     train_per_class: int = 70
     val_per_class: int = 40
     seed: int = 0
@@ -155,6 +161,8 @@ def _check(design: DigitsDesign) -> None:
         raise ConfigError("design.digit_size", design.digit_size, "use 8 on an 8 canvas, else at most the canvas")
     if design.train_copies < 1:
         raise ConfigError("design.train_copies", design.train_copies, "use at least 1")
+    if design.test_copies < 1:
+        raise ConfigError("design.test_copies", design.test_copies, "use at least 1")
 
 
 @functools.lru_cache(maxsize=4)
@@ -172,6 +180,8 @@ def _build(design: DigitsDesign) -> dict[str, tuple[torch.Tensor, torch.Tensor]]
     train_x = np.concatenate([first[train]] + [corrupt(images[train], rng, design)
                                                for _ in range(design.train_copies - 1)])
     train_y = np.tile(labels[train], design.train_copies)
+    test_x = np.concatenate([first[test]] + [corrupt(images[test], rng, design) for _ in range(design.test_copies - 1)])
+    test_y = np.tile(labels[test], design.test_copies)
     mu, sd = train_x.mean(), train_x.std()
 
     def tensor(x: np.ndarray) -> torch.Tensor:
@@ -181,7 +191,7 @@ def _build(design: DigitsDesign) -> dict[str, tuple[torch.Tensor, torch.Tensor]]
 
     return {"train": (tensor(train_x), torch.from_numpy(train_y)),
             "val": (tensor(first[val]), torch.from_numpy(labels[val].copy())),
-            "test": (tensor(first[test]), torch.from_numpy(labels[test].copy()))}
+            "test": (tensor(test_x), torch.from_numpy(test_y))}
 
 
 def build_digits(design: DigitsDesign) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

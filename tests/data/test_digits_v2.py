@@ -64,8 +64,19 @@ def test_other_designs_are_deterministic_and_shaped():
     assert checksum(a["train"][0]) != checksum(build_digits(DIGITS_V2)["train"][0])
 
 
+def test_test_copies_grow_only_the_test_split():
+    base = build_digits(DIGITS_V2)
+    more = build_digits(DigitsDesign(canvas=16, digit_size=12, max_angle=15.0, noise=0.1, test_copies=3))
+    for split in ("train", "val"):  # drawn before the test copies: bit-identical
+        assert torch.equal(base[split][0], more[split][0]) and torch.equal(base[split][1], more[split][1])
+    x, y = more["test"]
+    assert tuple(x.shape) == (3 * 697, 3, 16, 16)
+    assert torch.equal(x[:697], base["test"][0]) and torch.equal(y, base["test"][1].repeat(3))
+    assert not torch.equal(x[697:1394], x[:697])  # fresh geometry and noise for the same digits
+
+
 @pytest.mark.parametrize("design", [DigitsDesign(canvas=10), DigitsDesign(canvas=8, digit_size=6),
-                                    DigitsDesign(train_copies=0)])
+                                    DigitsDesign(train_copies=0), DigitsDesign(test_copies=0)])
 def test_bad_design_is_refused(design):
     with pytest.raises(ConfigError, match="design"):
         build_digits(design)
