@@ -41,6 +41,9 @@ STRATEGIES = ["spos", "spos_calr_ms", "fairnas", "pada", "sumnas", "gm_spos"]
 SPOS_ZERO = "spos, zero grads"
 #: Step-time bounds of the papers: technique / reference side <= bound.
 BOUNDS = {"spos_calr_ms": (SPOS_ZERO, 1.03), "pada": ("spos", 1.13), "sumnas": ("fairnas", 1.05 * 2)}
+#: NAS-Bench-201 sizes: the issue's table (the default of ``--channels`` / ``--cells``) and ``--tiny``'s.
+FULL_SPACE = {"channels": 16, "cells_per_stage": 5}
+TINY_SPACE = {"channels": 2, "cells_per_stage": 1}
 
 
 def _sync(device: torch.device) -> None:
@@ -48,11 +51,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _base(tiny: bool, device: torch.device, precision: str, batch_size: int, channels: int = 16,
-          cells: int = 5) -> dict:
-    space = {"channels": 2, "cells_per_stage": 1} if tiny else {"channels": channels, "cells_per_stage": cells}
+def _base(space: dict, device: torch.device, precision: str, batch_size: int) -> dict:
     return {
-        "seed": 0, "space": {"name": "nas_bench_201", "kwargs": space},
+        "seed": 0, "space": {"name": "nas_bench_201", "kwargs": dict(space)},
         "data": {"name": "digits_hard", "batch_size": batch_size},
         "training": {"epochs": 1, "precision": precision, "accelerator": "cpu" if device.type == "cpu" else "gpu",
                      "reptile_steps": 2, "gm_batches": 2},
@@ -191,19 +192,18 @@ def _gpu_busy(fn: Callable[[], None], device: torch.device, steps: int) -> dict:
             "syncs_per_step": max(0, syncs - 1) / steps}  # less the one ``_sync`` that ends the timed call
 
 
-def throughput(device: torch.device, tiny: bool, repeats: int, steps: int, batch_size: int, channels: int = 16,
-               cells: int = 5) -> dict:
+def throughput(device: torch.device, tiny: bool, repeats: int, steps: int, batch_size: int, space: dict) -> dict:
     """Steps/s and peak memory of every strategy and of NNI's RandomOneShot, in float32 and bf16.
 
-    ``channels``, ``cells`` (per stage) and ``batch_size`` size the NAS-Bench-201 supernet and its
-    batches; the defaults are the issue's table. Larger ones move the step from host-bound (where
-    bf16 cannot help) towards compute-bound.
+    ``space`` (NAS-Bench-201 ``channels`` and ``cells_per_stage``) and ``batch_size`` size the
+    supernet and its batches; :data:`FULL_SPACE` and 64 are the issue's table. Larger ones move the
+    step from host-bound (where bf16 cannot help) towards compute-bound.
     """
     size = 8 if tiny else 32
     data = _synthetic(steps, batch_size, size, device)
     out: dict = {}
     for precision in ("32", "bf16"):
-        base = _base(tiny, device, precision, batch_size, channels, cells)
+        base = _base(space, device, precision, batch_size)
         sides = {name: _ours(name, base, device, data, precision) for name in STRATEGIES}
         sides[SPOS_ZERO] = _ours("spos", base, device, data, precision, {"unused_grads": "zero"})
         sides["NNI RandomOneShot"] = _nni(base, device, data, precision)
@@ -227,9 +227,9 @@ def _cli(args: list[str], timeout: int) -> dict:
 
 def end_to_end(device: torch.device, tiny: bool) -> dict:
     """One short ``nds train`` through the CLI, and one DDP run on one device through the pipeline."""
-    space = {"channels": 2, "cells_per_stage": 1} if tiny else {"channels": 16, "cells_per_stage": 5}
+    space = TINY_SPACE if tiny else FULL_SPACE
     accel = "cpu" if device.type == "cpu" else "gpu"
-    recipe = {"strategy": "spos", "seed": 0, "space": {"name": "nas_bench_201", "kwargs": space},
+    recipe = {"strategy": "spos", "seed": 0, "space": {"name": "nas_bench_201", "kwargs": dict(space)},
               "data": {"name": "digits_hard", "batch_size": 64, "train_subset": 512},
               "training": {"epochs": 1, "max_steps_per_epoch": 4, "accelerator": accel, "precision": "bf16"},
               "search": {"searcher": "random", "max_evaluations": 2, "bn_batches": 1},
@@ -281,8 +281,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="benchmarks/results_gpu.json")
     parser.add_argument("--skip", nargs="*", default=[], choices=["tests", "throughput", "end_to_end"])
     parser.add_argument("--batch-size", type=int, default=None, help="throughput batch size (default 64; 16 with --tiny)")
-    parser.add_argument("--channels", type=int, default=16, help="throughput NAS-Bench-201 channels (default 16)")
-    parser.add_argument("--cells", type=int, default=5, help="throughput cells per stage (default 5)")
+    parser.add_argument("--channels", type=int, default=FULL_SPACE["channels"],
+                        help=f"throughput NAS-Bench-201 channels (default {FULL_SPACE['channels']})")
+    parser.add_argument("--cells", type=int, default=FULL_SPACE["cells_per_stage"],
+                        help=f"throughput cells per stage (default {FULL_SPACE['cells_per_stage']})")
     args = parser.parse_args(argv)
     for name in ("batch_size", "channels", "cells"):
         value = getattr(args, name)
@@ -303,9 +305,9 @@ def main(argv: list[str] | None = None) -> dict:
     if "throughput" not in args.skip:
         steps, repeats = (3, 1) if args.tiny else (20, 5)
         batch_size = args.batch_size or (16 if args.tiny else 64)
-        report["throughput"] = throughput(device, args.tiny, repeats, steps, batch_size, args.channels, args.cells)
-        report["throughput_config"] = {"batch_size": batch_size, "channels": 2 if args.tiny else args.channels,
-                                       "cells_per_stage": 1 if args.tiny else args.cells}
+        space = TINY_SPACE if args.tiny else {"channels": args.channels, "cells_per_stage": args.cells}
+        report["throughput"] = throughput(device, args.tiny, repeats, steps, batch_size, space)
+        report["throughput_config"] = {"batch_size": batch_size, **space}
     if "end_to_end" not in args.skip:
         report["end_to_end"] = end_to_end(device, args.tiny)
     report["seconds"] = time.perf_counter() - started
