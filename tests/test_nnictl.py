@@ -1,6 +1,7 @@
 """End to end through real nnictl: an HPO experiment whose trials run our trial runner."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,12 @@ def test_spos_experiment_reports_every_epoch_and_a_final_dict(tmp_path: Path) ->
             assert "best_arch" in final[0] and "cell/0_1=" in final[0]["best_arch"]
             trial_dir = Path(job["logPath"].split(":", 1)[-1]) if ":" in job["logPath"] else Path(job["logPath"])
             assert (trial_dir / "results.json").is_file(), trial_dir
+            # The web UI's parameters of this trial are the ones it ran, and its metrics are filed under them,
+            # although NNI 3.0 hands queued parameters to whichever of the two trials asks first (nni#5726).
+            recorded = json.loads(job["hyperParameters"][0])
+            ran = json.loads((trial_dir / "results.json").read_text())
+            assert ran["seed"] == recorded["parameters"]["seed"], (job["trialJobId"], recorded, ran["seed"])
+            assert {str(r["parameterId"]) for r in mine} == {str(recorded["parameter_id"])}, mine
             # One line per epoch in trial.log, and nothing of it copied into trial.stderr.
             log = (trial_dir / "trial.log").read_text()
             assert "epoch 1/2" in log and "epoch 2/2" in log, log
