@@ -241,10 +241,13 @@ def _cmd_bench_build(args: argparse.Namespace) -> int:
 
 def _cmd_bench_info(args: argparse.Namespace) -> int:
     from .bench.build import bench_info
-    from .bench.tables import TABLES
+    from .bench.compare import DEFAULT_RECIPE
+    from .bench.tables import TABLES, table_for_dataset
+    from .recipe import load_recipe
     if args.table is not None and args.table_option is not None:
         raise ConfigError("--table", args.table_option, "give the table once, either as TABLE or as --table")
-    table = args.table or args.table_option or "v2"  # the table of the embedded default recipe
+    default = table_for_dataset(load_recipe(DEFAULT_RECIPE).data.name)
+    table = args.table or args.table_option or (default.name if default else "v1")  # the default recipe's table
     field = "--table" if args.table_option is not None else "TABLE"  # name the argument the user typed
     if table not in TABLES:
         input_file(table, field, "ground-truth table (JSON) or a table name: " + ", ".join(TABLES))
@@ -287,6 +290,19 @@ def _cmd_bench_compare(args: argparse.Namespace) -> int:
     pairs = _pairs(args.pairs)
     compare_recipes(args.recipes, args.seeds, config=args.config, out_dir=out, overrides=overrides,
                     workers=args.workers, pairs=pairs, table=args.table, metrics=args.metrics)
+    return 0
+
+
+def _cmd_bench_rescore(args: argparse.Namespace) -> int:
+    from .bench.rescore import rescore_runs
+    from .bench.tables import TABLES
+    if args.table not in TABLES:
+        input_file(args.table, "--table", "ground-truth table (JSON) or a table name: " + ", ".join(TABLES))
+    for run in args.runs:
+        if not Path(run).is_dir():
+            raise ConfigError("RUNS", run, "no such folder; give the --out folder of an `nds bench compare` "
+                                           "or one of its run folders")
+    rescore_runs(args.runs, args.table, out_dir=output_dir(args.out), pairs=_pairs(args.pairs), metrics=args.metrics)
     return 0
 
 
@@ -421,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_cmd_bench_build)
     p = bsub.add_parser("info", help="summarise a ground-truth table: noise ceiling and capacity signal")
     p.add_argument("table", nargs="?", metavar="TABLE", help=f"a table name ({', '.join(tables)}) or a JSON path "
-                                                             "(default v2, the embedded default recipe's)")
+                                                             "(default: the embedded default recipe's, v2_26)")
     p.add_argument("--table", dest="table_option", metavar="TABLE", help="the same as TABLE")
     p.set_defaults(fn=_cmd_bench_info)
     p = bsub.add_parser("compare", help="train several recipes x seeds and rank them against the table")
@@ -438,6 +454,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", nargs="+", default=["kendall_tau"], choices=list(METRIC_NAMES), metavar="METRIC",
                    help="per-run measures that get a paired table, e.g. kendall_tau spearman_top10 (GM-NAS's measure)")
     p.set_defaults(fn=_cmd_bench_compare)
+    p = bsub.add_parser("rescore", help="rank the finished runs of compares again against another table, "
+                                        "without training (same architectures, new ground truth)")
+    p.add_argument("runs", nargs="+", metavar="RUNS", help="--out folders of bench compare, or run folders in them")
+    p.add_argument("--table", required=True, metavar="TABLE",
+                   help=f"the new table: a name ({', '.join(tables)}) or a JSON path")
+    p.add_argument("--out", default="bench_rescore")
+    p.add_argument("--pairs", nargs="+", metavar="TECHNIQUE:BASELINE",
+                   help="pairs for the paired statistics (default: the per-paper pairs among the runs)")
+    p.add_argument("--metrics", nargs="+", default=["kendall_tau"], choices=list(METRIC_NAMES), metavar="METRIC",
+                   help="per-run measures that get a paired table")
+    p.set_defaults(fn=_cmd_bench_rescore)
     p = bsub.add_parser("sweep", help="train recipes x seeds at several budgets and find the plateau budget")
     p.add_argument("--recipes", nargs="+", required=True, help="strategy names")
     p.add_argument("--seeds", type=_count(0), nargs="+", default=[0])

@@ -278,8 +278,8 @@ def resolve_ground_truth(recipe: Recipe, search_space: dict) -> Any:
     """The ground-truth table the recipe asks for, restricted to the space, or ``None``.
 
     ``auto`` uses the embedded table of the run's dataset when the run is that embedded
-    benchmark (``digits_hard`` -> ``v1``, ``digits_hard_v2`` -> ``v2``, on ``nas_bench_201`` of
-    the table's size); ``v1`` / ``v2`` name an embedded table explicitly.
+    benchmark (``digits_hard`` -> ``v1``, ``digits_hard_v2`` -> ``v2_26``, on ``nas_bench_201`` of
+    the table's size); ``v1`` / ``v2`` / ``v2_26`` name an embedded table explicitly.
     """
     from .bench.tables import TABLES, table_for_dataset
     from .ranking import GroundTruth

@@ -204,7 +204,8 @@ class RankingConfig:
     """Ground truth and the metric reported as NNI's ``default``.
 
     ``ground_truth`` is ``"auto"`` (the embedded table of the run's dataset when the run
-    matches it), ``"v1"`` / ``"v2"`` (a named embedded table), a path to a
+    matches it: ``v1`` for ``digits_hard``, ``v2_26`` for ``digits_hard_v2``), ``"v1"`` / ``"v2"`` /
+    ``"v2_26"`` (a named embedded table), a path to a
     ground-truth JSON table, ``"nasbench201"`` (NNI's database) or ``None``.
     """
 

@@ -4,9 +4,11 @@
   ``docs/embedded_benchmark.rst`` (the ground truth rankings are judged by).
 * :mod:`.build` -- :func:`sample_architectures`, :func:`build_ground_truth` (resumable, parallel)
   and :func:`bench_info` (summary with the noise ceiling and the capacity signal).
-* :mod:`.tables` -- the named embedded tables (``v1``, ``v2``).
+* :mod:`.tables` -- the named embedded tables (``v1``, ``v2``, ``v2_26``).
 * :mod:`.compare` / :mod:`.sweep` -- ``nds bench compare`` (paired statistics per technique and
   baseline) and ``nds bench sweep`` (ranking quality per training budget, plateau budget).
+* :mod:`.rescore` -- ``nds bench rescore``: finished runs ranked against another table of the same
+  architectures, without training.
 * :mod:`.compute` -- steps, path forwards and CPU seconds of a run (equal-compute reporting).
 * :mod:`.pilot` -- capacity signal, noise ceiling and convergence of a candidate dataset design.
 """

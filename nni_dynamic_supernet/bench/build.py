@@ -323,8 +323,8 @@ def build_ground_truth(
         Run at most this many (arch, seed) jobs in this call, then stop; ``None`` runs all.
         Stopping early leaves the sidecar in place for the next call.
     table
-        Which named table's recipe to follow (:mod:`.tables`): ``v1`` (default) or ``v2``
-        decides the dataset, the space size and the stand-alone epochs.
+        Which named table's recipe to follow (:mod:`.tables`): ``v1`` (default), ``v2`` or
+        ``v2_26`` decides the dataset, the space size and the stand-alone epochs.
     _epochs
         Private: train for this many epochs instead of the protocol's (fast tests only;
         such a table is not comparable with the shipped one, and its recipe says so).
@@ -467,7 +467,7 @@ def bench_info(path: Union[str, os.PathLike]) -> str:
     Parameters
     ----------
     path
-        A ``nds-ground-truth/1`` JSON table, or the name of an embedded one (``v1``, ``v2``).
+        A ``nds-ground-truth/1`` JSON table, or the name of an embedded one (``v1``, ``v2``, ``v2_26``).
 
     Returns
     -------

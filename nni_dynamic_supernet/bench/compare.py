@@ -36,7 +36,7 @@ from ..errors import ConfigError
 _logger = logging.getLogger("nni_dynamic_supernet")
 
 __all__ = ["compare_recipes", "summarize", "format_table", "paired_statistics", "paired_difference", "format_pairs",
-           "table_overrides", "split_recipe_overrides", "DEFAULT_RECIPE", "DEFAULT_PAIRS", "ROW_FILE"]
+           "table_overrides", "split_recipe_overrides", "write_report", "DEFAULT_RECIPE", "DEFAULT_PAIRS", "ROW_FILE"]
 
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "_resources" / "embedded.yaml"
 METRICS = ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5", "spearman_top10", "spearman_top20", "cb",
@@ -120,7 +120,7 @@ def _reused_row(job: dict) -> Optional[dict]:
 
 
 def table_overrides(table: Optional[str]) -> dict[str, Any]:
-    """Recipe overrides that make a run rank against the named embedded table (``v1``, ``v2``).
+    """Recipe overrides that make a run rank against the named embedded table (``v1``, ``v2``, ``v2_26``).
 
     Parameters
     ----------
@@ -360,7 +360,7 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
         ``(technique, baseline)`` pairs for the paired table (default :data:`DEFAULT_PAIRS`,
         those whose two recipes are among ``strategies``).
     table
-        Rank against this named embedded table (``v1``, ``v2``): sets the dataset, space size
+        Rank against this named embedded table (``v1``, ``v2``, ``v2_26``): sets the dataset, space size
         and ground truth of every run (:func:`table_overrides`); ``None`` keeps the recipe's.
     metrics
         Per-run measures that get a paired table (keys of :data:`METRIC_NAMES`); the first is
@@ -398,26 +398,55 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
         _logger.info("bench compare: reusing %d finished runs of %d", n_reused, len(jobs))
     fresh = iter(run_jobs([job for job, row in zip(jobs, reused) if row is None], workers))
     rows = [row if row is not None else next(fresh) for row in reused]
+    extra = {"wall_seconds": time.monotonic() - started, "workers": workers, "config": config,
+             "overrides": overrides, "recipe_overrides": {k: v for k, v in own.items() if v}, "reused_runs": n_reused}
+    return write_report(rows, out_dir, "compare", pairs=pairs, metrics=metrics, plots=plots, extra=extra)
+
+
+def write_report(rows: Sequence[dict], out_dir: Path, name: str, pairs: Optional[Sequence[tuple[str, str]]] = None,
+                 metrics: Sequence[str] = ("kendall_tau",), plots: bool = True,
+                 extra: Optional[dict] = None) -> dict:
+    """Summarize per-run rows, pair them, print the tables and write ``<name>.json`` / ``<name>.md``.
+
+    The report of ``nds bench compare`` and ``nds bench rescore``.
+
+    Parameters
+    ----------
+    rows
+        Per-run rows (``strategy``, ``seed``, the metrics, ``noise_ceiling``, ``results``).
+    out_dir
+        Existing output folder.
+    name
+        Stem of the written files (``compare``, ``rescore``).
+    pairs, metrics
+        As in :func:`compare_recipes`.
+    plots
+        Also draw ``<name>_tau.png`` and ``<name>_scatter.png``.
+    extra
+        More keys of the JSON payload.
+
+    Returns
+    -------
+    dict
+        ``{"runs", "summary", "pairs", "pairs_by_metric", "noise_ceiling", "table", **extra}``.
+    """
     summary = summarize(rows)
     noise = rows[0]["noise_ceiling"] if rows else None
     by_metric = {metric: paired_statistics(rows, pairs, metric=metric) for metric in metrics}
-    paired = by_metric[metrics[0]]
     text = format_table(summary, noise)
     for metric, table_pairs in by_metric.items():
         if table_pairs:
             text += (f"\n\nPaired by seed on {METRIC_NAMES[metric]} (technique minus baseline; SE of the mean "
                      "difference; two-sided paired t-test and Wilcoxon signed-rank test, scipy.stats):\n\n"
                      + format_pairs(table_pairs))
-    payload = {"runs": rows, "summary": summary, "pairs": paired, "pairs_by_metric": by_metric, "noise_ceiling": noise, "table": text,
-               "wall_seconds": time.monotonic() - started, "workers": workers, "config": config,
-               "overrides": overrides, "recipe_overrides": {k: v for k, v in own.items() if v},
-               "reused_runs": n_reused}
-    atomic_write_json(out_dir / "compare.json", payload)
-    atomic_write_text(out_dir / "compare.md", text + "\n")
+    payload = {"runs": list(rows), "summary": summary, "pairs": by_metric[metrics[0]], "pairs_by_metric": by_metric,
+               "noise_ceiling": noise, "table": text, **(extra or {})}
+    atomic_write_json(out_dir / f"{name}.json", payload)
+    atomic_write_text(out_dir / f"{name}.md", text + "\n")
     if plots:
         from ..plots import plot_compare, plot_prediction_scatter
-        plot_compare(summary, out_dir / "compare_tau.png", noise=noise)
-        plot_prediction_scatter([r["results"] for r in rows], out_dir / "compare_scatter.png")
+        plot_compare(summary, out_dir / f"{name}_tau.png", noise=noise)
+        plot_prediction_scatter([r["results"] for r in rows], out_dir / f"{name}_scatter.png")
     print(text)
     return payload
 

@@ -6,50 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from nni_dynamic_supernet.bench.compare import (compare_recipes, format_pairs, format_table, paired_statistics,
                                                 split_recipe_overrides, summarize, table_overrides)
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.ranking import GroundTruth
 
-SPACE = {"channels": 2, "cells_per_stage": 1}
-
-
-def _table(path: Path) -> Path:
-    rng = np.random.RandomState(0)
-    ops = ["none", "skip_connect", "conv_1x1", "conv_3x3", "avg_pool_3x3"]
-    labels = ["cell/0_1", "cell/0_2", "cell/1_2", "cell/0_3", "cell/1_3", "cell/2_3"]
-    archs, seen = [], set()
-    while len(archs) < 12:
-        arch = {label: ops[rng.randint(5)] for label in labels}
-        if json.dumps(arch, sort_keys=True) not in seen:
-            seen.add(json.dumps(arch, sort_keys=True))
-            archs.append(arch)
-    per_seed = [{"0": float(a), "1": float(a + rng.randn())} for a in rng.uniform(20, 80, len(archs))]
-    truth = GroundTruth.from_pairs(archs, [float(np.mean(list(p.values()))) for p in per_seed], space="nas_bench_201",
-                                   space_kwargs=SPACE, dataset="digits_hard", metric="test_accuracy", recipe={},
-                                   seeds=[0, 1], per_seed=per_seed, params=[1000 + i for i in range(len(archs))])
-    truth.save(path)
-    return path
-
-
-def _config(tmp_path: Path) -> Path:
-    table = _table(tmp_path / "gt.json")
-    config = tmp_path / "base.yaml"
-    config.write_text(yaml.safe_dump({
-        "space": {"name": "nas_bench_201", "kwargs": SPACE},
-        "data": {"name": "digits_hard", "batch_size": 32, "eval_batch_size": 200},
-        "training": {"epochs": 1, "max_steps_per_epoch": 2},
-        "search": {"bn_batches": 1},
-        "ranking": {"ground_truth": str(table), "probe_archs": 2},
-        "output": {"diagnostics": False},
-    }))
-    return config
+from .tiny_compare import tiny_config
 
 
 def test_compare_two_recipes_two_seeds(tmp_path: Path) -> None:
-    config = _config(tmp_path)
+    config = tiny_config(tmp_path)
     out = compare_recipes(["spos", "fairnas"], [0, 1], config=str(config), out_dir=tmp_path / "cmp", plots=True,
                           pairs=[("fairnas", "spos")])
     assert len(out["runs"]) == 4
@@ -135,7 +101,7 @@ def test_table_overrides_name_the_table() -> None:
 
 
 def test_compare_resumes_finished_runs_and_takes_recipe_overrides(tmp_path: Path) -> None:
-    config = _config(tmp_path)
+    config = tiny_config(tmp_path)
     first = compare_recipes(["spos"], [0], config=str(config), out_dir=tmp_path / "cmp", plots=False)
     assert first["reused_runs"] == 0
     # Adding a recipe reuses the finished spos run as it was; fairnas gets its own budget (2 epochs x 2 steps).

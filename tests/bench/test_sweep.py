@@ -10,7 +10,7 @@ from nni_dynamic_supernet.bench import sweep as sweep_module
 from nni_dynamic_supernet.bench.sweep import plateau_budget, sweep_budgets
 from nni_dynamic_supernet.errors import ConfigError
 
-from .test_compare import SPACE, _table
+from .tiny_compare import SPACE, tiny_table
 
 
 @pytest.mark.parametrize("budgets, taus, expected", [
@@ -24,7 +24,7 @@ def test_plateau_budget(budgets, taus, expected):
 
 
 def test_sweep_two_budgets_and_resume(tmp_path: Path, monkeypatch) -> None:
-    table = _table(tmp_path / "gt.json")
+    table = tiny_table(tmp_path / "gt.json")
     config = tmp_path / "base.yaml"
     config.write_text(yaml.safe_dump({
         "space": {"name": "nas_bench_201", "kwargs": SPACE},

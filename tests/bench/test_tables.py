@@ -10,15 +10,35 @@ from nni_dynamic_supernet.ranking import GroundTruth
 
 
 def test_named_tables():
-    assert list(TABLES) == ["v1", "v2"]
+    assert list(TABLES) == ["v1", "v2", "v2_26"]
     assert get_table("v1").path.is_file()
     assert table_for_dataset("digits_hard").name == "v1"
-    assert table_for_dataset("digits_hard_v2").name == "v2"
+    assert table_for_dataset("digits_hard_v2").name == "v2_26"  # the longer-trained table of the same archs
     assert table_for_dataset("cifar10") is None
     assert resolve_table_path("v1") == get_table("v1").path
     assert str(resolve_table_path("some/table.json")) == "some/table.json"
-    with pytest.raises(ConfigError, match="use one of v1, v2"):
+    with pytest.raises(ConfigError, match="use one of v1, v2, v2_26"):
         get_table("v3")
+
+
+@pytest.mark.parametrize("name", list(TABLES))
+def test_every_shipped_table_matches_its_spec(name):
+    spec = get_table(name)
+    table = GroundTruth.load(spec.path)
+    assert (table.dataset, table.space_kwargs) == (spec.dataset, spec.space_kwargs)
+    assert table.recipe["protocol"]["epochs"] == spec.epochs
+    assert table.recipe["data"]["version"] == spec.version and table.recipe["data"]["checksums_match_reference"]
+    assert table.recipe.get("table", "v1") == name and table.recipe["comparable_with_shipped_table"]
+    assert all(len(entry["per_seed"]) == len(table.seeds) for entry in table.entries)
+
+
+def test_v2_26_is_v2_trained_longer():
+    """The same architectures, seeds and data; only the stand-alone epochs differ (so runs can be rescored)."""
+    v2, v2_26 = (GroundTruth.load(get_table(name).path) for name in ("v2", "v2_26"))
+    assert v2.archs() == v2_26.archs() and v2.seeds == v2_26.seeds and v2.params() == v2_26.params()
+    assert (get_table("v2").epochs, get_table("v2_26").epochs) == (13, 26)
+    assert v2.recipe["data"] == v2_26.recipe["data"]
+    assert v2.accuracies() != v2_26.accuracies()
 
 
 def test_v1_info_reports_capacity_signal_and_noise_ceiling():
@@ -52,7 +72,7 @@ def test_recipes_name_their_table():
     v2_auto = load_recipe(None, {"data.name": "digits_hard_v2", "space.kwargs.channels": 8,
                                  "space.kwargs.cells_per_stage": 1})
     v2 = resolve_ground_truth(v2_auto, space)
-    assert len(v2) == 150 and v2.dataset == "digits_hard_v2"
+    assert len(v2) == 150 and v2.dataset == "digits_hard_v2" and v2.recipe["table"] == "v2_26"
     # The embedded default recipe is v2's: its dataset, space size and table.
     default = load_recipe()
     assert default.data.name == "digits_hard_v2" and default.space.kwargs == {"channels": 8, "cells_per_stage": 1}
