@@ -178,6 +178,8 @@ def rescore_runs(sources: Sequence[Union[str, os.PathLike]], table: Union[str, o
     rows = collect_rows(sources)
     if not rows:
         raise ConfigError("RUNS", [str(s) for s in sources], "hold no finished runs")
+    for row in rows:  # every run is checked before anything is written, so a refusal leaves no partial output
+        rescore_row(row, truth)
     out_dir = Path(out_dir)
     rescored = []
     for row in rows:

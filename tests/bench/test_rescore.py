@@ -69,7 +69,8 @@ def test_rescore_refuses_a_table_with_unpredicted_archs(finished: Path, tmp_path
     assert len({json.dumps(e["arch"], sort_keys=True) for e in table.entries}) == len(table.entries)
     table.save(tmp_path / "bigger.json")
     with pytest.raises(ConfigError, match="--table.*did not predict"):
-        rescore_runs([finished / "spos"], GroundTruth.load(tmp_path / "bigger.json").source, out_dir=tmp_path)
+        rescore_runs([finished / "spos"], GroundTruth.load(tmp_path / "bigger.json").source, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing half-written
 
 
 def test_rescore_finds_the_runs_of_a_moved_compare(finished: Path, tmp_path: Path) -> None:
