@@ -295,13 +295,6 @@ def _cmd_bench_compare(args: argparse.Namespace) -> int:
 
 def _cmd_bench_rescore(args: argparse.Namespace) -> int:
     from .bench.rescore import rescore_runs
-    from .bench.tables import TABLES
-    if args.table not in TABLES:
-        input_file(args.table, "--table", "ground-truth table (JSON) or a table name: " + ", ".join(TABLES))
-    for run in args.runs:
-        if not Path(run).is_dir():
-            raise ConfigError("RUNS", run, "no such folder; give the --out folder of an `nds bench compare` "
-                                           "or one of its run folders")
     rescore_runs(args.runs, args.table, out_dir=output_dir(args.out), pairs=_pairs(args.pairs), metrics=args.metrics)
     return 0
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -65,6 +65,9 @@ def collect_rows(sources: Sequence[Union[str, os.PathLike]]) -> list[dict]:
     origin: dict[tuple[str, int], str] = {}
     for source in sources:
         folder = Path(source)
+        if not folder.is_dir():
+            raise ConfigError("RUNS", str(folder), "no such folder; give the --out folder of an `nds bench compare` "
+                                                   "or one of its run folders")
         if (folder / "compare.json").is_file():
             found = [_located(row, folder / row["strategy"] / f"seed{row['seed']}")
                      for row in json.loads((folder / "compare.json").read_text())["runs"]]
@@ -83,7 +86,7 @@ def collect_rows(sources: Sequence[Union[str, os.PathLike]]) -> list[dict]:
     return rows
 
 
-def rescore_row(row: dict, truth: GroundTruth, out: Optional[Path] = None) -> dict:
+def rescore_row(row: dict, truth: GroundTruth) -> tuple[dict, dict]:
     """One run's row, ranked again against ``truth`` from the run's saved predictions.
 
     Parameters
@@ -92,15 +95,15 @@ def rescore_row(row: dict, truth: GroundTruth, out: Optional[Path] = None) -> di
         A row of ``nds bench compare`` (its ``results`` names the run's ``results.json``).
     truth
         The new table; every one of its architectures must have a saved prediction.
-    out
-        Folder for the rescored ranking (``ranking.json``, the ``results`` of the returned
-        row); ``None`` writes nothing.
 
     Returns
     -------
-    dict
+    row : dict
         The row with every ranking measure, the stand-alone accuracy of the top-ranked arch
         and the noise ceiling recomputed, and ``rescored_from`` (the original results file).
+    ranking : dict
+        The new ranking report with its predictions, as a run's ``results.json`` holds it
+        under ``ranking`` (what :func:`rescore_runs` writes to ``ranking.json``).
 
     Raises
     ------
@@ -132,13 +135,10 @@ def rescore_row(row: dict, truth: GroundTruth, out: Optional[Path] = None) -> di
     new = {**row, **{k: report.get(k) for k in _RANKED}}
     new.update(top1_true_accuracy=float(true[int(np.argmax(pred))]), noise_ceiling=truth.noise_ceiling(n_bins),
                ground_truth=truth.source, rescored_from=str(path))
-    if out is not None:
-        report.update(noise_ceiling=new["noise_ceiling"], ground_truth=truth.source,
-                      predictions=[{"arch": a, "predicted_accuracy": p, "true_accuracy": t}
-                                   for a, p, t in zip(archs, pred, true)])
-        atomic_write_json(out / "ranking.json", {"strategy": row["strategy"], "seed": row["seed"], "ranking": report})
-        new["results"] = str(out / "ranking.json")
-    return new
+    report.update(noise_ceiling=new["noise_ceiling"], ground_truth=truth.source,
+                  predictions=[{"arch": a, "predicted_accuracy": p, "true_accuracy": t}
+                               for a, p, t in zip(archs, pred, true)])
+    return new, report
 
 
 def rescore_runs(sources: Sequence[Union[str, os.PathLike]], table: Union[str, os.PathLike],
@@ -172,19 +172,21 @@ def rescore_runs(sources: Sequence[Union[str, os.PathLike]], table: Union[str, o
     """
     path = resolve_table_path(table)
     if not path.is_file():
-        hint = f"build it with `nds bench build --table {table}`" if str(table) in TABLES else "check the path"
+        hint = (f"build it with `nds bench build --table {table}`" if str(table) in TABLES
+                else f"give a table name ({', '.join(TABLES)}) or the path of a JSON table")
         raise ConfigError("--table", str(table), f"no such table file {path}; {hint}")
     truth = GroundTruth.load(path)
     rows = collect_rows(sources)
     if not rows:
         raise ConfigError("RUNS", [str(s) for s in sources], "hold no finished runs")
-    for row in rows:  # every run is checked before anything is written, so a refusal leaves no partial output
-        rescore_row(row, truth)
+    # Every run is ranked before anything is written, so a refusal leaves no partial output.
+    ranked = [rescore_row(row, truth) for row in rows]
     out_dir = Path(out_dir)
     rescored = []
-    for row in rows:
-        run_out = out_dir / row["strategy"] / f"seed{row['seed']}"
+    for new, report in ranked:
+        run_out = out_dir / new["strategy"] / f"seed{new['seed']}"
         run_out.mkdir(parents=True, exist_ok=True)
-        rescored.append(rescore_row(row, truth, run_out))
+        atomic_write_json(run_out / "ranking.json", {"strategy": new["strategy"], "seed": new["seed"], "ranking": report})
+        rescored.append({**new, "results": str(run_out / "ranking.json")})
     extra = {"ground_truth": str(path), "sources": [str(s) for s in sources]}
     return write_report(rescored, out_dir, "rescore", pairs=pairs, metrics=metrics, plots=plots, extra=extra)
