@@ -15,8 +15,10 @@ official code (train first, a step after every batch). Per search it reports
 
 Stand-alone accuracy is a lookup in the named embedded table (``--table``, the one the
 checkpoints were trained against); an architecture the table lacks (a table holds 150-160 of
-the 15,625 cells) is trained with the table's own protocol and seeds
-(``bench/standalone.py``) and cached in ``DIR/standalone_cache_<table>.json``.
+the 15,625 cells) is trained with the table's own protocol (``bench/standalone.py``, with
+``--workers`` processes) and cached per seed in ``DIR/standalone_cache_<table>.json``. The
+accuracy is the mean over ``--seeds`` (default: the table's seeds). Since searches are logged,
+rerunning with another ``--table`` ranks the same searches against it without searching again.
 
 Shifting uses the recipe's settings (the paper's 20 x 32 samples per candidate at LR 1e-4);
 ``--set`` changes them for the shifted variants, ``--search`` the search of every variant.
@@ -59,31 +61,57 @@ def _key(arch: dict) -> str:
 
 
 class StandaloneAccuracy:
-    """Stand-alone test accuracy of an architecture: the named table, else trained with its protocol and cached."""
+    """Stand-alone test accuracy of an architecture: the named table, else trained with its protocol and cached.
 
-    def __init__(self, cache_path: Path, spec: Optional[TableSpec] = None) -> None:
+    The accuracy is the mean over ``seeds`` (default: the table's). The table's per-seed
+    results are used where it has the architecture with those seeds; the other (arch, seed)
+    jobs are trained with the table's protocol and cached per seed in ``cache_path``, so a
+    cache can serve runs with other seeds. :meth:`prefetch` trains many in parallel.
+    """
+
+    def __init__(self, cache_path: Path, spec: Optional[TableSpec] = None,
+                 seeds: Optional[list[int]] = None) -> None:
         self.spec = spec or get_table("v1")
         self.table = GroundTruth.load(self.spec.path)
-        self.seeds = [int(s) for s in json.loads(self.spec.path.read_text())["seeds"]]
+        self.seeds = [int(s) for s in (self.table.seeds if seeds is None else seeds)]
         self.cache_path = cache_path
-        self.cache: dict[str, float] = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+        cached = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+        # Caches of earlier versions held one mean per arch, not per seed: those entries are retrained.
+        self.cache: dict[str, dict[str, float]] = {k: v for k, v in cached.items() if isinstance(v, dict)}
         self.trained = 0
+        self._table_seeds = {key: per for key, per in ((_key(e["arch"]), e.get("per_seed") or {})
+                                                       for e in self.table.entries)}
 
-    def __call__(self, arch: dict) -> float:
-        found = self.table.accuracy(arch)
-        if found is not None:
-            return float(found)
+    def _known(self, arch: dict) -> dict[str, float]:
         key = _key(arch)
-        if key not in self.cache:
-            from nni_dynamic_supernet.bench.standalone import single_thread, train_standalone
-            data = self.spec.loader()()
-            with single_thread():
-                accs = [train_standalone(arch, seed, data=data, epochs=self.spec.epochs,
-                                         space_kwargs=self.spec.space_kwargs)["accuracy"] for seed in self.seeds]
-            self.cache[key] = float(statistics.mean(accs))
+        return {**self.cache.get(key, {}), **self._table_seeds.get(key, {})}
+
+    def missing(self, archs: list[dict]) -> list[tuple[dict, int]]:
+        """The distinct (arch, seed) jobs that neither the table nor the cache holds."""
+        jobs, seen = [], set()
+        for arch in archs:
+            known = self._known(arch)
+            for seed in self.seeds:
+                if str(seed) not in known and (_key(arch), seed) not in seen:
+                    seen.add((_key(arch), seed))
+                    jobs.append((arch, seed))
+        return jobs
+
+    def prefetch(self, archs: list[dict], workers: int = 1) -> None:
+        """Train every missing (arch, seed) job of ``archs`` with ``workers`` processes, caching each as it ends."""
+        from nni_dynamic_supernet.bench.build import run_jobs
+
+        def record(result: dict) -> None:
+            self.cache.setdefault(_key(result["arch"]), {})[str(result["seed"])] = float(result["accuracy"])
             self.trained += 1
             atomic_write_json(self.cache_path, self.cache)
-        return self.cache[key]
+        run_jobs(self.missing(archs), self.spec.name, workers, record)
+
+    def __call__(self, arch: dict) -> float:
+        if self.missing([arch]):
+            self.prefetch([arch])
+        known = self._known(arch)
+        return float(statistics.mean(float(known[str(seed)]) for seed in self.seeds))
 
 
 def run_one(checkpoint: str, variant: str, seed: int, extra: Optional[dict] = None,
@@ -167,6 +195,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--checkpoints", nargs="+", required=True, help="one SPOS supernet.pt per seed")
     parser.add_argument("--out", default="benchmarks/shifting_out")
     parser.add_argument("--table", default="v1", help="the embedded table the checkpoints rank against (v1, v2)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="stand-alone seeds of the ground truth (default: the table's)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes that train the architectures the table lacks (each single-threaded)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override for the shifted variants, e.g. search.shift_lr=0.01")
@@ -182,7 +214,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     spec = get_table(args.table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    standalone = StandaloneAccuracy(out / f"standalone_cache_{spec.name}.json", spec)
+    standalone = StandaloneAccuracy(out / f"standalone_cache_{spec.name}.json", spec, args.seeds)
     log = out / "rows.jsonl"
     rows: list[dict] = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
     done = {(r["checkpoint"], r["variant"]) for r in rows}
@@ -199,6 +231,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
                 print(f"seed {seed} {variant:12s} {result['seconds']:7.1f} s  best supernet acc "
                       f"{result['top'][0]['accuracy']:.2f}", flush=True)
     rows = [r for r in rows if r["checkpoint"] in args.checkpoints and r["variant"] in args.variants]
+    standalone.prefetch([t["arch"] for r in rows for t in r["top"]], args.workers)
     for row in rows:
         row.update(score(row, standalone))
         plain = next(r for r in rows if r["seed"] == row["seed"] and r["variant"] == "plain")
@@ -225,7 +258,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
                   f"{t['p_ttest']:7.3f} {t['p_wilcoxon']:12.3f}")
     payload = {"rows": rows, "means": means, "paired": tests, "table": spec.name, "search": {**SEARCH, **search},
                "variants": {k: VARIANTS[k] for k in args.variants}, "extra": extra,
-               "standalone_trained": standalone.trained, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+               "standalone_seeds": standalone.seeds, "standalone_trained": standalone.trained, "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     atomic_write_json(out / "shifting.json", payload)
     return payload
 

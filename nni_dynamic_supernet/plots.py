@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -65,6 +66,9 @@ def plot_compare(summary: Sequence[dict], path: Path, noise: Optional[dict] = No
     ax.bar(range(len(names)), means, yerr=stds, capsize=4, color="tab:blue", label="supernet ranking (mean ± std)")
     if noise is not None:
         ax.axhline(noise["kendall_tau"], color="tab:red", linestyle="--", label="noise ceiling (seed vs seed)")
+        perfect = noise.get("kendall_tau_truth_vs_mean", math.nan)
+        if not math.isnan(perfect):
+            ax.axhline(perfect, color="tab:red", linestyle=":", label="perfect ranker vs seed mean (model)")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.set_ylabel("Kendall tau vs stand-alone accuracy")

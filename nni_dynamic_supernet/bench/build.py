@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import math
 import multiprocessing
 import os
 import platform
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -44,7 +45,7 @@ from ..ranking.ground_truth import GroundTruth, arch_key
 from .standalone import DEFAULT_SPACE_KWARGS, protocol, single_thread, train_standalone
 
 __all__ = ["NB201_LABELS", "NB201_OPS", "SAMPLING_METHOD", "sample_architectures", "build_ground_truth",
-           "bench_info", "capacity_signal", "partial_path"]
+           "bench_info", "capacity_signal", "partial_path", "run_jobs"]
 
 # Kept here (equal to spaces.nas_bench_201's constants) so that sampling needs no NNI import.
 NB201_LABELS: tuple[str, ...] = ("cell/0_1", "cell/0_2", "cell/1_2", "cell/0_3", "cell/1_3", "cell/2_3")
@@ -132,6 +133,54 @@ def _run_job(arch: dict[str, str], seed: int, hparams: dict[str, Any],
         result = train_standalone(arch, seed, data=_WORKER_DATA, space_kwargs=space_kwargs or DEFAULT_SPACE_KWARGS,
                                   **hparams)
     return {"arch": arch, "seed": seed, **result}
+
+
+def run_jobs(jobs: Sequence[tuple[dict[str, str], int]], table: str, workers: int,
+             on_result: Callable[[dict[str, Any]], None], hparams: Optional[dict[str, Any]] = None) -> None:
+    """Train (arch, seed) jobs stand-alone with a named table's protocol, each single-threaded.
+
+    The engine of :func:`build_ground_truth`, also used by benchmarks that need the stand-alone
+    accuracy of architectures a table lacks. Results do not depend on ``workers``.
+
+    Parameters
+    ----------
+    jobs
+        ``(arch, seed)`` pairs.
+    table
+        Named table (:mod:`.tables`) whose dataset, space and stand-alone epochs to use.
+    workers
+        Worker processes (``spawn``); 1 trains in this process.
+    on_result
+        Called in this process with each job's record (``arch``, ``seed``, ``accuracy``,
+        ``params``, ``seconds``, ...), in completion order.
+    hparams
+        Protocol arguments of :func:`~.standalone.train_standalone`; default: the table's epochs.
+    """
+    global _WORKER_DATA
+    from .tables import get_table
+
+    spec = get_table(table)
+    hparams = {"epochs": int(spec.epochs)} if hparams is None else hparams
+    if not jobs:
+        return
+    if workers == 1:
+        previous, _WORKER_DATA = _WORKER_DATA, spec.loader()()
+        try:
+            for arch, seed in jobs:
+                on_result(_run_job(arch, seed, hparams, spec.space_kwargs))
+        finally:
+            _WORKER_DATA = previous
+        return
+    executor = concurrent.futures.ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker, initargs=(spec.name,))
+    try:
+        futures = [executor.submit(_run_job, arch, seed, hparams, spec.space_kwargs) for arch, seed in jobs]
+        for future in concurrent.futures.as_completed(futures):
+            on_result(future.result())
+    finally:
+        # On an error or Ctrl-C, drop the queued jobs instead of training them all first.
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def partial_path(out_path: Union[str, os.PathLike]) -> Path:
@@ -346,7 +395,6 @@ def build_ground_truth(
     >>> table = build_ground_truth("table.json", n_archs=150, seeds=(0, 1), workers=2)  # doctest: +SKIP
     >>> print(bench_info("table.json"))  # doctest: +SKIP
     """
-    global _WORKER_DATA
     out_path = Path(out_path)
     seed_list = _check_build_args(out_path, seeds, workers, limit)
     archs = sample_architectures(n_archs, sample_seed)
@@ -381,24 +429,8 @@ def build_ground_truth(
         bar.update(1)
 
     try:
-        if to_run and workers == 1:
-            previous, _WORKER_DATA = _WORKER_DATA, spec.loader()()
-            try:
-                for arch, seed in to_run:
-                    record(_run_job(arch, seed, hparams, spec.space_kwargs))
-            finally:
-                _WORKER_DATA = previous
-        elif to_run:
-            executor = concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(workers, len(to_run)), mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(spec.name,))
-            try:
-                futures = [executor.submit(_run_job, arch, seed, hparams, spec.space_kwargs) for arch, seed in to_run]
-                for future in concurrent.futures.as_completed(futures):
-                    record(future.result())
-            finally:
-                # On an error or Ctrl-C, drop the queued jobs instead of training them all first.
-                executor.shutdown(wait=True, cancel_futures=True)
+        if to_run:
+            run_jobs(to_run, spec.name, workers, record, hparams)
     finally:
         bar.close()
         if sidecar is not None:
@@ -508,6 +540,16 @@ def bench_info(path: Union[str, os.PathLike]) -> str:
         out.append(f"noise ceiling (seed vs seed): Kendall tau {ceiling['kendall_tau']:.3f} overall, "
                    f"{ceiling['kendall_tau_stratified']:.3f} on the stratified subset; "
                    f"Spearman {ceiling['spearman']:.3f}; mean |diff| {ceiling['mean_abs_diff']:.2f} points")
+        if ceiling["split_half_seeds"]:
+            k = ceiling["split_half_seeds"]
+            out.append(f"noise ceiling (mean of {k} seeds vs mean of the other {k}): Kendall tau "
+                       f"{ceiling['split_half_kendall_tau']:.3f} measured, "
+                       f"{ceiling['split_half_kendall_tau_predicted']:.3f} by the normal-noise model")
+        if not math.isnan(ceiling["kendall_tau_truth_vs_mean"]):
+            from_halves = ceiling["kendall_tau_truth_vs_mean_split_half"]
+            out.append(f"ceiling of a perfect ranker against the mean of {len(table.seeds)} seeds (normal-noise model): "
+                       f"Kendall tau {ceiling['kendall_tau_truth_vs_mean']:.3f}"
+                       + ("" if math.isnan(from_halves) else f" from the seed pairs, {from_halves:.3f} from the halves"))
     else:
         out.append("noise ceiling (seed vs seed): n/a (needs at least two seeds per arch)")
     signal = capacity_signal(table)

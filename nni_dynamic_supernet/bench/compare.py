@@ -231,6 +231,10 @@ def format_table(summary: Sequence[dict], noise: Optional[dict] = None) -> str:
     if noise:
         lines.append(f"Noise ceiling (seed vs seed of the ground truth): Kendall tau {noise['kendall_tau']:.3f} "
                      f"overall, {noise['kendall_tau_stratified']:.3f} on the stratified subset.")
+        perfect = noise.get("kendall_tau_truth_vs_mean", math.nan)  # absent from results of earlier versions
+        if not math.isnan(perfect):
+            lines.append(f"A perfect ranker against the table's seed mean would reach about Kendall tau {perfect:.3f} "
+                         "(normal-noise model, `nds bench info`).")
     return "\n".join(lines)
 
 

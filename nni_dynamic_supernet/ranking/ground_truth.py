@@ -254,8 +254,10 @@ class GroundTruth:
     def noise_ceiling(self, n_bins: int = 400) -> dict[str, Any]:
         """How well the ground truth agrees with itself across training seeds.
 
-        No supernet can rank better than two stand-alone seeds agree, so this is reported
-        next to every ranking result. For every pair of seeds it uses the archs that have
+        A supernet's ranking is read against this, so it is reported next to every ranking
+        result. Two single seeds agree less than a perfect ranker would agree with the
+        seed mean the rankings are judged by; the keys after ``n_seed_pairs`` say how much
+        less. For every pair of seeds it uses the archs that have
         both; the stratified subset of a pair is chosen by the entries' mean accuracy
         (as the supernet's stratified tau is), restricted to those archs. Each statistic
         is then averaged over seed pairs.
@@ -270,7 +272,26 @@ class GroundTruth:
         dict
             ``kendall_tau``, ``kendall_tau_stratified``, ``spearman``, ``mean_abs_diff``
             (floats, mean over seed pairs; NaN with fewer than two seeds) and
-            ``n_seed_pairs`` (int, pairs with at least two shared archs).
+            ``n_seed_pairs`` (int, pairs with at least two shared archs). Also, because a
+            ranking is judged against the *mean* over seeds, which is less noisy than one seed:
+
+            * ``split_half_kendall_tau`` -- measured: Kendall tau between the means of two
+              disjoint halves of the seeds (``split_half_seeds`` each), averaged over the
+              ways to split them, on the archs that have every seed. It needs an even number
+              of at least 4 seeds, else NaN (and ``split_half_seeds`` 0).
+            * ``split_half_kendall_tau_predicted`` and ``kendall_tau_truth_vs_mean`` -- a
+              model, not a measurement: seed results are taken as the architecture's true
+              accuracy plus independent noise of equal variance, with normal scores. Then
+              the seed-vs-seed tau gives the single-seed reliability ``rho = sin(pi tau / 2)``
+              (Greiner's relation), a mean of ``n`` seeds has reliability
+              ``n rho / (1 + (n - 1) rho)`` (Spearman-Brown), and the expected tau between
+              the noise-free ranking and the table's mean of all its seeds is
+              ``2 / pi * arcsin(sqrt(rho_n))``: the ceiling of a perfect ranker against this
+              table. The predicted split-half tau is there to check the model against the
+              measured one.
+            * ``kendall_tau_truth_vs_mean_split_half`` -- the same ceiling estimated from the
+              measured split-half tau instead (the table's mean is the mean of its two
+              halves), so one model step shorter; NaN without split halves.
         """
         matrix = self.per_seed_matrix()
         mean = np.asarray(self.accuracies(), dtype=np.float64)
@@ -291,12 +312,19 @@ class GroundTruth:
             finite = [v for v in values if not math.isnan(v)]
             return float(sum(finite) / len(finite)) if finite else math.nan
 
+        tau = _mean(taus)
+        split_tau, half = _split_half_tau(matrix)
         return {
-            "kendall_tau": _mean(taus),
+            "kendall_tau": tau,
             "kendall_tau_stratified": _mean(taus_strat),
             "spearman": _mean(rhos),
             "mean_abs_diff": _mean(diffs),
             "n_seed_pairs": len(taus),
+            "split_half_kendall_tau": split_tau,
+            "split_half_seeds": half,
+            "split_half_kendall_tau_predicted": _tau_of_mean(tau, half, against_truth=False) if half else math.nan,
+            "kendall_tau_truth_vs_mean": _tau_of_mean(tau, len(self.seeds), against_truth=True),
+            "kendall_tau_truth_vs_mean_split_half": _tau_of_mean(split_tau, 2, against_truth=True),
         }
 
     def restrict(self, labels_to_choices: Mapping[str, Sequence[Union[str, int]]]) -> "GroundTruth":
@@ -517,6 +545,38 @@ class GroundTruth:
         return cls(space=space, space_kwargs=dict(space_kwargs or {}), dataset=dataset, metric=metric,
                    recipe=dict(recipe or {}), seeds=seed_list, entries=entries, source=source)
 
+
+
+def _split_half_tau(matrix: np.ndarray) -> tuple[float, int]:
+    """Mean Kendall tau between the seed means of two disjoint equal halves of the seeds, and the half size."""
+    n_seeds = matrix.shape[1]
+    if n_seeds < 4 or n_seeds % 2:
+        return math.nan, 0
+    half = n_seeds // 2
+    rows = np.flatnonzero(~np.isnan(matrix).any(axis=1))
+    if rows.size < 2:
+        return math.nan, 0
+    taus = []
+    # Each split once: the first half always holds seed column 0.
+    for first in combinations(range(1, n_seeds), half - 1):
+        a = [0, *first]
+        b = [j for j in range(n_seeds) if j not in a]
+        taus.append(kendall_tau(matrix[rows][:, a].mean(axis=1), matrix[rows][:, b].mean(axis=1)))
+    finite = [t for t in taus if not math.isnan(t)]
+    return (float(sum(finite) / len(finite)) if finite else math.nan), half
+
+
+def _tau_of_mean(seed_tau: float, n: int, against_truth: bool) -> float:
+    """Kendall tau of a mean of ``n`` seeds, from the seed-vs-seed tau, under the normal additive-noise model.
+
+    ``against_truth``: against the noise-free ranking; else against another, independent mean of ``n`` seeds.
+    """
+    if math.isnan(seed_tau) or n < 1 or seed_tau <= 0:
+        return math.nan
+    rho = math.sin(math.pi * seed_tau / 2)  # Greiner: Pearson correlation of two seeds
+    rho_n = n * rho / (1 + (n - 1) * rho)  # Spearman-Brown: reliability of a mean of n seeds
+    r = math.sqrt(rho_n) if against_truth else rho_n
+    return 2 / math.pi * math.asin(min(1.0, r))
 
 def match_predictions(
     predictions: Sequence[Mapping[str, Any]],

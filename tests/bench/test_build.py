@@ -187,6 +187,17 @@ def test_bench_info_reports_spread_and_noise_ceiling(tmp_path):
     line = next(line for line in info.splitlines() if line.startswith("noise ceiling"))
     assert f"{ceiling['kendall_tau']:.3f} overall" in line
     assert f"{ceiling['kendall_tau_stratified']:.3f} on the stratified subset" in line
+    assert (f"perfect ranker against the mean of 2 seeds (normal-noise model): Kendall tau "
+            f"{ceiling['kendall_tau_truth_vs_mean']:.3f}") in info
+    assert "mean of 2 seeds vs mean" not in info  # split halves need 4 seeds
+    four = GroundTruth.from_pairs(archs, [sum(p.values()) / 2 for p in per_seed], space="nas_bench_201",
+                                  dataset="digits_hard", metric="test_accuracy", seeds=[0, 1, 2, 3],
+                                  per_seed=[{**p, 2: p[0] + 0.5, 3: p[1] - 0.5} for p in per_seed])
+    four_ceiling = four.noise_ceiling()
+    assert (f"(mean of 2 seeds vs mean of the other 2): Kendall tau {four_ceiling['split_half_kendall_tau']:.3f} "
+            f"measured, {four_ceiling['split_half_kendall_tau_predicted']:.3f} by the normal-noise model"
+            in bench_info(four.save(tmp_path / "four.json")))
+    assert f"{four_ceiling['kendall_tau_truth_vs_mean_split_half']:.3f} from the halves" in bench_info(tmp_path / "four.json")
 
     pending = tmp_path / "pending.json"
     partial_path(pending).write_text('{"header": {}}\n{"arch": {}, "seed": 0}\n')

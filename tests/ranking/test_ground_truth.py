@@ -159,6 +159,39 @@ def test_noise_ceiling_single_seed_is_nan():
     assert math.isnan(ceiling["kendall_tau"]) and ceiling["n_seed_pairs"] == 0
 
 
+def test_split_half_ceiling_averages_the_three_splits_of_four_seeds():
+    table = make_table(n=40, seeds=(0, 1, 2, 3))  # arch 3 lacks seed 3: left out of every split
+    matrix = np.delete(table.per_seed_matrix(), 3, axis=0)
+    expected = np.mean([stats.kendalltau(matrix[:, a].mean(axis=1), matrix[:, b].mean(axis=1))[0]
+                        for a, b in (([0, 1], [2, 3]), ([0, 2], [1, 3]), ([0, 3], [1, 2]))])
+    ceiling = table.noise_ceiling()
+    assert ceiling["split_half_seeds"] == 2
+    assert ceiling["split_half_kendall_tau"] == pytest.approx(expected)
+    # Averaging seeds removes noise, so halves agree better than single seeds do.
+    assert ceiling["split_half_kendall_tau"] > ceiling["kendall_tau"]
+    for seeds in ((0, 1), (0, 1, 2)):  # no equal halves of two or more seeds
+        odd = make_table(n=10, seeds=seeds).noise_ceiling()
+        assert math.isnan(odd["split_half_kendall_tau"]) and odd["split_half_seeds"] == 0
+        assert math.isnan(odd["kendall_tau_truth_vs_mean_split_half"])
+
+
+@pytest.mark.parametrize("noise", [0.5, 1.0])
+def test_model_ceiling_matches_a_simulated_table(noise):
+    """Truth plus normal seed noise: the model's taus match the simulated ones."""
+    rng = np.random.RandomState(0)
+    n, seeds = 1500, (0, 1, 2, 3)
+    truth = rng.normal(0, 1, n)
+    per_seed = [{s: float(t + rng.normal(0, noise)) for s in seeds} for t in truth]
+    acc = [float(np.mean(list(v.values()))) for v in per_seed]
+    table = GroundTruth.from_pairs(make_archs(n, seed=1), acc, space="nas_bench_201", dataset="sim",
+                                   metric="test_accuracy", seeds=list(seeds), per_seed=per_seed)
+    ceiling = table.noise_ceiling()
+    assert ceiling["kendall_tau_truth_vs_mean"] == pytest.approx(stats.kendalltau(truth, acc)[0], abs=0.02)
+    assert ceiling["kendall_tau_truth_vs_mean_split_half"] == pytest.approx(stats.kendalltau(truth, acc)[0], abs=0.02)
+    assert ceiling["split_half_kendall_tau_predicted"] == pytest.approx(ceiling["split_half_kendall_tau"], abs=0.02)
+    assert ceiling["kendall_tau"] < ceiling["split_half_kendall_tau"] < ceiling["kendall_tau_truth_vs_mean"]
+
+
 def test_restrict_keeps_only_valid_archs():
     table = make_table()
     space = {label: ["conv_3x3", "skip_connect", "none"] for label in LABELS}
