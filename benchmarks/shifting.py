@@ -39,7 +39,7 @@ from typing import Optional
 import torch
 
 from nni_dynamic_supernet.atomic_io import atomic_write_json
-from nni_dynamic_supernet.bench.tables import TableSpec, get_table
+from nni_dynamic_supernet.bench.tables import TABLES, TableSpec, get_table
 from nni_dynamic_supernet.pipeline import load_supernet, search_run
 from nni_dynamic_supernet.ranking import GroundTruth, kendall_tau
 
@@ -194,7 +194,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.shifting")
     parser.add_argument("--checkpoints", nargs="+", required=True, help="one SPOS supernet.pt per seed")
     parser.add_argument("--out", default="benchmarks/shifting_out")
-    parser.add_argument("--table", default="v1", help="the embedded table the checkpoints rank against (v1, v2)")
+    parser.add_argument("--table", default="v1", choices=list(TABLES),
+                        help="the embedded table the checkpoints rank against")
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help="stand-alone seeds of the ground truth (default: the table's)")
     parser.add_argument("--workers", type=int, default=1,
@@ -205,6 +206,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--search", action="append", default=[], metavar="KEY=VALUE",
                         help="search override for every variant, e.g. search.generations=10")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: use 1 or more worker processes")
+    if args.seeds is not None and (len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0):
+        parser.error(f"--seeds {' '.join(map(str, args.seeds))}: give distinct seeds, each 0 or more")
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     logging.getLogger("nni").setLevel(logging.ERROR)
     torch.set_num_threads(1)

@@ -9,6 +9,8 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from benchmarks import run as bench_run
 
 
@@ -67,6 +69,15 @@ def test_shifting_standalone_cache_is_per_seed(tmp_path):
     # A seed nobody has, and a cache entry of the old one-mean format, are jobs to train.
     more = StandaloneAccuracy(cache, spec, seeds=[0, 2])
     assert more.missing([off, in_table, off, legacy]) == [(off, 2), (in_table, 2), (legacy, 0), (legacy, 2)]
+
+
+@pytest.mark.parametrize("args, field", [(["--workers", "0"], "--workers 0"), (["--seeds", "0", "0"], "--seeds 0 0"),
+                                         (["--table", "v9"], "--table")])
+def test_shifting_benchmark_refuses_bad_arguments(args, field, capsys):
+    from benchmarks.shifting import main
+    with pytest.raises(SystemExit):
+        main(["--checkpoints", "unused.pt", *args])
+    assert field in capsys.readouterr().err
 
 
 def test_gpu_check_runs_on_the_cpu_at_a_tiny_size(tmp_path):
