@@ -79,12 +79,9 @@ class StandaloneAccuracy:
         # Caches of earlier versions held one mean per arch, not per seed: those entries are retrained.
         self.cache: dict[str, dict[str, float]] = {k: v for k, v in cached.items() if isinstance(v, dict)}
         self.trained = 0
-        self._table_seeds = {key: per for key, per in ((_key(e["arch"]), e.get("per_seed") or {})
-                                                       for e in self.table.entries)}
 
     def _known(self, arch: dict) -> dict[str, float]:
-        key = _key(arch)
-        return {**self.cache.get(key, {}), **self._table_seeds.get(key, {})}
+        return {**self.cache.get(_key(arch), {}), **(self.table.seed_accuracies(arch) or {})}
 
     def missing(self, archs: list[dict]) -> list[tuple[dict, int]]:
         """The distinct (arch, seed) jobs that neither the table nor the cache holds."""
@@ -108,8 +105,7 @@ class StandaloneAccuracy:
         run_jobs(self.missing(archs), self.spec.name, workers, record)
 
     def __call__(self, arch: dict) -> float:
-        if self.missing([arch]):
-            self.prefetch([arch])
+        self.prefetch([arch])  # trains nothing when the table or the cache has every seed
         known = self._known(arch)
         return float(statistics.mean(float(known[str(seed)]) for seed in self.seeds))
 

@@ -429,8 +429,7 @@ def build_ground_truth(
         bar.update(1)
 
     try:
-        if to_run:
-            run_jobs(to_run, spec.name, workers, record, hparams)
+        run_jobs(to_run, spec.name, workers, record, hparams)
     finally:
         bar.close()
         if sidecar is not None:

@@ -204,6 +204,22 @@ class GroundTruth:
         i = self._lookup().get(arch_key(arch))
         return None if i is None else float(self.entries[i]["accuracy"])
 
+    def seed_accuracies(self, arch: Mapping[str, Union[str, int]]) -> Optional[dict[str, float]]:
+        """Per-seed accuracies of ``arch`` (seed as a string -> accuracy), or ``None`` if the table lacks it.
+
+        Parameters
+        ----------
+        arch
+            Mapping from NNI label to choice.
+
+        Returns
+        -------
+        dict or None
+            A copy of the entry's ``per_seed`` (empty when the entry has none).
+        """
+        i = self._lookup().get(arch_key(arch))
+        return None if i is None else {k: float(v) for k, v in (self.entries[i].get("per_seed") or {}).items()}
+
     def archs(self) -> list[Arch]:
         """The architectures of the table, in entry order (copies).
 
@@ -553,15 +569,15 @@ def _split_half_tau(matrix: np.ndarray) -> tuple[float, int]:
     if n_seeds < 4 or n_seeds % 2:
         return math.nan, 0
     half = n_seeds // 2
-    rows = np.flatnonzero(~np.isnan(matrix).any(axis=1))
-    if rows.size < 2:
+    full = matrix[~np.isnan(matrix).any(axis=1)]
+    if len(full) < 2:
         return math.nan, 0
     taus = []
     # Each split once: the first half always holds seed column 0.
     for first in combinations(range(1, n_seeds), half - 1):
         a = [0, *first]
         b = [j for j in range(n_seeds) if j not in a]
-        taus.append(kendall_tau(matrix[rows][:, a].mean(axis=1), matrix[rows][:, b].mean(axis=1)))
+        taus.append(kendall_tau(full[:, a].mean(axis=1), full[:, b].mean(axis=1)))
     finite = [t for t in taus if not math.isnan(t)]
     return (float(sum(finite) / len(finite)) if finite else math.nan), half
 

@@ -129,6 +129,9 @@ def test_per_seed_matrix_has_nan_for_missing_seed():
     assert math.isnan(matrix[3, 2])
     assert np.isnan(matrix).sum() == 1
     assert matrix[0, 1] == table.entries[0]["per_seed"]["1"]
+    assert table.seed_accuracies(table.archs()[3]) == {k: float(v) for k, v in table.entries[3]["per_seed"].items()}
+    assert set(table.seed_accuracies(table.archs()[3])) == {"0", "1"}  # the missing seed is absent, not NaN
+    assert table.seed_accuracies({"cell/0_1": "no such op"}) is None
 
 
 def test_noise_ceiling_equals_direct_scipy():
