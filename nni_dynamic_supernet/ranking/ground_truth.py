@@ -189,6 +189,10 @@ class GroundTruth:
         return len(self.entries)
 
     # ------------------------------------------------------------------ queries
+    def _entry(self, arch: Mapping[str, Union[str, int]]) -> Optional[dict[str, Any]]:
+        i = self._lookup().get(arch_key(arch))
+        return None if i is None else self.entries[i]
+
     def accuracy(self, arch: Mapping[str, Union[str, int]]) -> Optional[float]:
         """Mean ground-truth accuracy of ``arch``, or ``None`` if the table lacks it.
 
@@ -201,24 +205,16 @@ class GroundTruth:
         -------
         float or None
         """
-        i = self._lookup().get(arch_key(arch))
-        return None if i is None else float(self.entries[i]["accuracy"])
+        entry = self._entry(arch)
+        return None if entry is None else float(entry["accuracy"])
 
     def seed_accuracies(self, arch: Mapping[str, Union[str, int]]) -> Optional[dict[str, float]]:
-        """Per-seed accuracies of ``arch`` (seed as a string -> accuracy), or ``None`` if the table lacks it.
+        """Per-seed accuracies of ``arch``, found as :meth:`accuracy` finds it, or ``None`` if the table lacks it.
 
-        Parameters
-        ----------
-        arch
-            Mapping from NNI label to choice.
-
-        Returns
-        -------
-        dict or None
-            A copy of the entry's ``per_seed`` (empty when the entry has none).
+        A copy of the entry's ``per_seed`` (seed as a string -> accuracy; empty when it has none).
         """
-        i = self._lookup().get(arch_key(arch))
-        return None if i is None else {k: float(v) for k, v in (self.entries[i].get("per_seed") or {}).items()}
+        entry = self._entry(arch)
+        return None if entry is None else {k: float(v) for k, v in (entry.get("per_seed") or {}).items()}
 
     def archs(self) -> list[Arch]:
         """The architectures of the table, in entry order (copies).
