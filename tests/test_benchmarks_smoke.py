@@ -103,3 +103,19 @@ def test_gpu_check_runs_on_the_cpu_at_a_tiny_size(tmp_path):
         assert set(sides) == {*gpu.STRATEGIES, gpu.SPOS_ZERO, "NNI RandomOneShot"}
         assert all(row["steps_per_s"] > 0 for row in sides.values())
     assert all(row["ok"] for row in report["end_to_end"].values()), report["end_to_end"]
+
+
+def test_gpu_check_without_the_project_says_what_to_install(tmp_path):
+    """A Python that cannot import NNI or the project gets a one-line install hint and exit 2, not a traceback."""
+    import os
+    import subprocess
+
+    bare = tmp_path / "python"
+    bare.write_text("#!/bin/sh\nexit 1\n")  # stands for an interpreter without nni: every import fails
+    bare.chmod(0o755)
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(["bash", str(repo / "benchmarks" / "gpu_check.sh"), "--cpu", "--tiny"],
+                          env={**os.environ, "PYTHON": str(bare)}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "install the project" in lines[0] and str(bare) in lines[0]
