@@ -319,18 +319,13 @@ class GroundTruth:
             rhos.append(spearman(x, y))
             diffs.append(float(np.mean(np.abs(x - y))))
 
-        def _mean(values: list[float]) -> float:
-            # nan-aware mean: one constant pair should not hide the others.
-            finite = [v for v in values if not math.isnan(v)]
-            return float(sum(finite) / len(finite)) if finite else math.nan
-
-        tau = _mean(taus)
+        tau = _finite_mean(taus)
         split_tau, half = _split_half_tau(matrix)
         return {
             "kendall_tau": tau,
-            "kendall_tau_stratified": _mean(taus_strat),
-            "spearman": _mean(rhos),
-            "mean_abs_diff": _mean(diffs),
+            "kendall_tau_stratified": _finite_mean(taus_strat),
+            "spearman": _finite_mean(rhos),
+            "mean_abs_diff": _finite_mean(diffs),
             "n_seed_pairs": len(taus),
             "split_half_kendall_tau": split_tau,
             "split_half_seeds": half,
@@ -558,6 +553,11 @@ class GroundTruth:
                    recipe=dict(recipe or {}), seeds=seed_list, entries=entries, source=source)
 
 
+def _finite_mean(values: list[float]) -> float:
+    """Mean of the non-NaN values (NaN when there are none): one constant seed pair or split must not hide the rest."""
+    finite = [v for v in values if not math.isnan(v)]
+    return float(sum(finite) / len(finite)) if finite else math.nan
+
 
 def _split_half_tau(matrix: np.ndarray) -> tuple[float, int]:
     """Mean Kendall tau between the seed means of two disjoint equal halves of the seeds, and the half size."""
@@ -574,8 +574,7 @@ def _split_half_tau(matrix: np.ndarray) -> tuple[float, int]:
         a = [0, *first]
         b = [j for j in range(n_seeds) if j not in a]
         taus.append(kendall_tau(full[:, a].mean(axis=1), full[:, b].mean(axis=1)))
-    finite = [t for t in taus if not math.isnan(t)]
-    return (float(sum(finite) / len(finite)) if finite else math.nan), half
+    return _finite_mean(taus), half
 
 
 def _tau_of_mean(seed_tau: float, n: int, against_truth: bool) -> float:
@@ -589,6 +588,7 @@ def _tau_of_mean(seed_tau: float, n: int, against_truth: bool) -> float:
     rho_n = n * rho / (1 + (n - 1) * rho)  # Spearman-Brown: reliability of a mean of n seeds
     r = math.sqrt(rho_n) if against_truth else rho_n
     return 2 / math.pi * math.asin(min(1.0, r))
+
 
 def match_predictions(
     predictions: Sequence[Mapping[str, Any]],
