@@ -39,9 +39,10 @@ from typing import Optional
 import torch
 
 from nni_dynamic_supernet.atomic_io import atomic_write_json
-from nni_dynamic_supernet.bench.tables import TABLES, TableSpec, get_table
+from nni_dynamic_supernet.bench.standalone_lookup import StandaloneAccuracy
+from nni_dynamic_supernet.bench.tables import TABLES, get_table
 from nni_dynamic_supernet.pipeline import load_supernet, search_run
-from nni_dynamic_supernet.ranking import GroundTruth, kendall_tau
+from nni_dynamic_supernet.ranking import kendall_tau
 
 #: Search settings shared by every variant: the embedded template's evolution (100 evaluations).
 SEARCH = {"search.max_evaluations": 100, "search.population": 20, "search.generations": 5,
@@ -54,60 +55,6 @@ VARIANTS: dict[str, dict] = {
     "shift_paper": {**SHIFT, "search.shift_update": "per_generation", "search.shift_order": "evaluate_first"},
     "shift_code": {**SHIFT, "search.shift_update": "per_candidate", "search.shift_order": "train_first"},
 }
-
-
-def _key(arch: dict) -> str:
-    return json.dumps(arch, sort_keys=True)
-
-
-class StandaloneAccuracy:
-    """Stand-alone test accuracy of an architecture: the named table, else trained with its protocol and cached.
-
-    The accuracy is the mean over ``seeds`` (default: the table's). The table's per-seed
-    results are used where it has the architecture with those seeds; the other (arch, seed)
-    jobs are trained with the table's protocol and cached per seed in ``cache_path``, so a
-    cache can serve runs with other seeds. :meth:`prefetch` trains many in parallel.
-    """
-
-    def __init__(self, cache_path: Path, spec: Optional[TableSpec] = None,
-                 seeds: Optional[list[int]] = None) -> None:
-        self.spec = spec or get_table("v1")
-        self.table = GroundTruth.load(self.spec.path)
-        self.seeds = [int(s) for s in (self.table.seeds if seeds is None else seeds)]
-        self.cache_path = cache_path
-        cached = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
-        # Caches of earlier versions held one mean per arch, not per seed: those entries are retrained.
-        self.cache: dict[str, dict[str, float]] = {k: v for k, v in cached.items() if isinstance(v, dict)}
-        self.trained = 0
-
-    def _known(self, arch: dict) -> dict[str, float]:
-        return {**self.cache.get(_key(arch), {}), **(self.table.seed_accuracies(arch) or {})}
-
-    def missing(self, archs: list[dict]) -> list[tuple[dict, int]]:
-        """The distinct (arch, seed) jobs that neither the table nor the cache holds."""
-        jobs, seen = [], set()
-        for arch in archs:
-            known = self._known(arch)
-            for seed in self.seeds:
-                if str(seed) not in known and (_key(arch), seed) not in seen:
-                    seen.add((_key(arch), seed))
-                    jobs.append((arch, seed))
-        return jobs
-
-    def prefetch(self, archs: list[dict], workers: int = 1) -> None:
-        """Train every missing (arch, seed) job of ``archs`` with ``workers`` processes, caching each as it ends."""
-        from nni_dynamic_supernet.bench.build import run_jobs
-
-        def record(result: dict) -> None:
-            self.cache.setdefault(_key(result["arch"]), {})[str(result["seed"])] = float(result["accuracy"])
-            self.trained += 1
-            atomic_write_json(self.cache_path, self.cache)
-        run_jobs(self.missing(archs), self.spec.name, workers, record)
-
-    def __call__(self, arch: dict) -> float:
-        self.prefetch([arch])  # trains nothing when the table or the cache has every seed
-        known = self._known(arch)
-        return float(statistics.mean(float(known[str(seed)]) for seed in self.seeds))
 
 
 def run_one(checkpoint: str, variant: str, seed: int, extra: Optional[dict] = None,

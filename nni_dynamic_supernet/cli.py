@@ -293,6 +293,28 @@ def _cmd_bench_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_verdict(args: argparse.Namespace) -> int:
+    from .bench.verdict import run_verdicts
+    for path in args.registrations:
+        input_file(path, "REGISTRATION", "registration YAML such as benchmarks/verdicts/dynas_early.yaml")
+    results = run_verdicts(args.registrations, runs_dir=output_dir(args.runs_dir, "--runs-dir"), workers=args.workers)
+    for result in results:
+        print(json.dumps({k: result.get(k) for k in ("name", "status", "n_seeds", "n_registered", "diff_mean", "ci95",
+                                                       "p_sign_flip", "p_ttest", "mde80")}))
+    return 0
+
+
+def _cmd_bench_verdicts(args: argparse.Namespace) -> int:
+    from .atomic_io import atomic_write_text
+    from .bench.verdict_table import verdict_table_rst
+    text = verdict_table_rst(args.dir)
+    if args.out:
+        atomic_write_text(_output_file(args.out, example="verdict_table.rst"), text)
+    else:
+        print(text, end="")
+    return 0
+
+
 def _cmd_bench_rescore(args: argparse.Namespace) -> int:
     from .bench.rescore import rescore_runs
     rescore_runs(args.runs, args.table, out_dir=output_dir(args.out), pairs=_pairs(args.pairs), metrics=args.metrics)
@@ -458,6 +480,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", nargs="+", default=["kendall_tau"], choices=list(METRIC_NAMES), metavar="METRIC",
                    help="per-run measures that get a paired table")
     p.set_defaults(fn=_cmd_bench_rescore)
+    p = bsub.add_parser("verdict", help="run pre-registered paired tests (benchmarks/verdicts/NAME.yaml) and write "
+                                        "NAME.result.json beside each; resumes where it stopped")
+    p.add_argument("registrations", nargs="+", metavar="FILE", help="registration files; jobs they share run once")
+    p.add_argument("--runs-dir", default="bench_verdicts",
+                   help="folder of the run folders (checkpoints, results.json), reused across calls "
+                        "(default: bench_verdicts)")
+    p.add_argument("--workers", type=_count(1), default=1, help="worker processes, each run single-threaded (default: 1)")
+    p.set_defaults(fn=_cmd_bench_verdict)
+    p = bsub.add_parser("verdicts", help="the table of the registered verdicts, from their result files")
+    p.add_argument("--dir", default="benchmarks/verdicts",
+                   help="folder with family.yaml, the registrations and their results (default: benchmarks/verdicts)")
+    p.add_argument("--out", help="write the reStructuredText table to this file (default: print it)")
+    p.set_defaults(fn=_cmd_bench_verdicts)
     p = bsub.add_parser("sweep", help="train recipes x seeds at several budgets and find the plateau budget")
     p.add_argument("--recipes", nargs="+", required=True, help="strategy names")
     p.add_argument("--seeds", type=_count(0), nargs="+", default=[0])

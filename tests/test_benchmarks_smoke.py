@@ -30,7 +30,8 @@ def test_every_benchmark_runs_at_a_tiny_size(tmp_path):
 def test_shifting_verdict_pairs_by_checkpoint_and_looks_up_the_named_table():
     from scipy import stats
 
-    from benchmarks.shifting import StandaloneAccuracy, paired
+    from benchmarks.shifting import paired
+    from nni_dynamic_supernet.bench.standalone_lookup import StandaloneAccuracy
     from nni_dynamic_supernet.bench.tables import get_table
     from nni_dynamic_supernet.ranking import GroundTruth
 
@@ -47,28 +48,6 @@ def test_shifting_verdict_pairs_by_checkpoint_and_looks_up_the_named_table():
     lookup = StandaloneAccuracy(Path("unused_cache.json"), spec)
     arch = truth.archs()[0]
     assert lookup(arch) == truth.accuracy(arch) and lookup.trained == 0
-
-
-def test_shifting_standalone_cache_is_per_seed(tmp_path):
-    """Off-table archs come from the per-seed cache, table archs from the table, each over the chosen seeds."""
-    from benchmarks.shifting import StandaloneAccuracy, _key
-    from nni_dynamic_supernet.bench.build import sample_architectures
-    from nni_dynamic_supernet.bench.tables import get_table
-    from nni_dynamic_supernet.ranking import GroundTruth
-
-    spec = get_table("v2")
-    truth = GroundTruth.load(spec.path)
-    in_table = truth.archs()[0]
-    off, legacy = [a for a in sample_architectures(400, 7) if truth.accuracy(a) is None][:2]
-    cache = tmp_path / "cache.json"
-    cache.write_text(json.dumps({_key(off): {"0": 50.0, "1": 60.0}, _key(legacy): 55.0}))
-    both = StandaloneAccuracy(cache, spec)
-    assert both(off) == 55.0 and both(in_table) == truth.accuracy(in_table) and both.trained == 0
-    one = StandaloneAccuracy(cache, spec, seeds=[1])
-    assert one(off) == 60.0 and one(in_table) == truth.entries[0]["per_seed"]["1"]
-    # A seed nobody has, and a cache entry of the old one-mean format, are jobs to train.
-    more = StandaloneAccuracy(cache, spec, seeds=[0, 2])
-    assert more.missing([off, in_table, off, legacy]) == [(off, 2), (in_table, 2), (legacy, 0), (legacy, 2)]
 
 
 @pytest.mark.parametrize("args, field", [(["--workers", "0"], "--workers 0"), (["--seeds", "0", "0"], "--seeds 0 0"),
