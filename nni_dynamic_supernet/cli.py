@@ -160,13 +160,33 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # name the option the user typed
         raise ConfigError("--ground-truth", args.ground_truth, exc.fix) from None
     rows = [{"arch": p["arch"], "accuracy": p.get("predicted_accuracy", p.get("accuracy"))} for p in preds]
-    _, pred, true = match_predictions(rows, truth)
+    matched, pred, true = match_predictions(rows, truth)
     report = ranking_report(list(pred), list(true), n_bins=args.bins)
+    if not args.no_baselines:
+        report["baselines"] = _rank_baselines(truth, matched, list(pred))
+        report["kendall_tau_partial_params"] = report["baselines"].get("complexity_controlled", {}).get(
+            "partial_kendall_tau_given_params")
     report["noise_ceiling"] = truth.noise_ceiling(args.bins)
     if args.out:
         atomic_write_json(args.out, report)
     print(json.dumps(report, indent=1))
     return 0
+
+
+def _rank_baselines(truth: Any, matched: list, predictions: list) -> dict:
+    """The table's trivial rankers on the predicted architectures, and the predictions' partial tau given size."""
+    from .bench.table_baselines import table_scores
+    from .ranking import arch_key
+    from .ranking.baselines import ranking_baselines
+    from .ranking.zero_cost import PROXIES
+    scores, missing = table_scores(truth)
+    position = {arch_key(a): i for i, a in enumerate(truth.archs())}
+    index = [position[arch_key(m["arch"])] for m in matched]
+    sub = {name: [values[i] for i in index] for name, values in scores.items()}
+    true = [truth.accuracies()[i] for i in index]
+    return ranking_baselines(true, params=sub.get("params"), flops=sub.get("flops"),
+                             proxies={k: v for k, v in sub.items() if k in PROXIES}, predictions=predictions,
+                             missing=missing)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -417,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictions", required=True)
     p.add_argument("--ground-truth", required=True)
     p.add_argument("--bins", type=_count(1), default=400)
+    p.add_argument("--no-baselines", action="store_true",
+                   help="skip the trivial rankers (parameter count, FLOPs, zero-cost proxies) of the table")
     p.add_argument("--out")
     p.set_defaults(fn=_cmd_rank)
 

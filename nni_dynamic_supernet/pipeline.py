@@ -549,6 +549,10 @@ def _after_training(run: Run, recipe: Recipe, out: Path, state: dict, history: l
             preds = predict(run, truth.archs(), evaluator=evaluator, progress=show, what="ranking")
             report = _rank_against(run, truth, preds)
         true = truth.accuracies()
+        if recipe.ranking.baselines:
+            report["baselines"] = _baselines(run, truth, [p["predicted_accuracy"] for p in preds])
+            report["kendall_tau_partial_params"] = report["baselines"].get("complexity_controlled", {}).get(
+                "partial_kendall_tau_given_params")
         report["noise_ceiling"] = truth.noise_ceiling(recipe.ranking.n_bins)
         report["ground_truth"] = truth.source
         report["predictions"] = [{"arch": p["arch"], "predicted_accuracy": p["predicted_accuracy"],
@@ -581,6 +585,24 @@ def _after_training(run: Run, recipe: Recipe, out: Path, state: dict, history: l
     if reporter is not None:
         reporter.final(final)
     return results
+
+
+def _baselines(run: Run, truth: Any, predictions: list) -> dict:
+    """The trivial rankers of the table (params, FLOPs, zero-cost proxies) and the supernet's score beyond size."""
+    from .ranking.baselines import ranking_baselines, table_baseline_scores
+    from .ranking.zero_cost import PROXIES
+    from .training.build import complexity_model_for
+    try:
+        complexity = complexity_model_for(run.pristine_space)
+    except Exception:  # a space the complexity model cannot count: FLOPs are then reported as missing
+        complexity = None
+    space, kwargs = ((truth.space, truth.space_kwargs) if truth.space == run.recipe.space.name and truth.space_kwargs
+                     else (run.recipe.space.name, space_kwargs(run.recipe, run.splits)))
+    scores, missing = table_baseline_scores(truth.archs(), space, kwargs, run.splits.train, complexity=complexity,
+                                            params=truth.params())
+    return ranking_baselines(truth.accuracies(), params=scores.get("params"), flops=scores.get("flops"),
+                             proxies={k: v for k, v in scores.items() if k in PROXIES}, predictions=predictions,
+                             seed=run.recipe.seed, missing=missing)
 
 
 def _best_true_accuracy(recipe: Recipe, truth: Any, arch: dict) -> tuple[Optional[float], str]:
@@ -648,6 +670,11 @@ def final_metrics(results: dict) -> dict:
     for key in ("kendall_tau", "spearman", "p_at_top5", "kendall_tau_stratified", "cb", "rho_cc"):
         if key in ranking:
             out[key] = _finite(ranking[key])
+    for name, block in ranking.get("baselines", {}).items():
+        if isinstance(block, dict) and block.get("kendall_tau") is not None:
+            out[f"{name}_tau"] = _finite(block["kendall_tau"])
+    if ranking.get("kendall_tau_partial_params") is not None:
+        out["partial_tau_params"] = _finite(ranking["kendall_tau_partial_params"])
     best = results.get("best", {})
     if "accuracy" in best:
         out["best_acc"] = _finite(best["accuracy"])

@@ -214,6 +214,8 @@ class RankingConfig:
     n_bins: int = 400
     probe_archs: int = 24
     probe_every: int = 1
+    # Rank the table by parameter count, FLOPs and zero-cost proxies too (ranking.baselines in results.json).
+    baselines: bool = True
 
 
 @dataclass

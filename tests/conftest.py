@@ -2,9 +2,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Baseline scores cached by the runs of one test session go to a fresh folder, not the user's cache.
+
+    Set through the environment, so subprocesses (``nds`` commands, nnictl trials) share it.
+    """
+    if "NDS_CACHE_DIR" not in os.environ:
+        os.environ["NDS_CACHE_DIR"] = tempfile.mkdtemp(prefix="nds-test-cache-")
 
 
 def _detach_capture_stream_handlers() -> list[logging.Handler]:

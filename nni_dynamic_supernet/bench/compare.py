@@ -32,16 +32,18 @@ import numpy as np
 
 from ..atomic_io import atomic_write_json, atomic_write_text
 from ..errors import ConfigError
+from .paired_stats import sign_flip_p
 
 _logger = logging.getLogger("nni_dynamic_supernet")
 
 __all__ = ["compare_recipes", "summarize", "format_table", "paired_statistics", "paired_difference", "format_pairs",
+           "compact_baselines", "format_baselines", "BASELINE_NAMES",
            "table_overrides", "split_recipe_overrides", "write_report", "DEFAULT_RECIPE", "DEFAULT_PAIRS", "ROW_FILE"]
 
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "_resources" / "embedded.yaml"
 METRICS = ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5", "spearman_top10", "spearman_top20", "cb",
            "rho_cc", "top1_true_accuracy", "seconds", "final_loss", "median_predicted_accuracy", "steps",
-           "path_forwards", "cpu_seconds")
+           "path_forwards", "cpu_seconds", "kendall_tau_partial_params")
 
 DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
     ("spos_calr", "spos"), ("spos_ms", "spos"), ("spos_calr_ms", "spos"), ("spos_pa", "spos"), ("spos_da", "spos"),
@@ -54,7 +56,42 @@ DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
 METRIC_NAMES: dict[str, str] = {
     "kendall_tau": "tau", "kendall_tau_stratified": "tau strat.", "spearman": "Spearman", "p_at_top5": "P@top5%",
     "spearman_top10": "Spearman top10%", "spearman_top20": "Spearman top20%", "top1_true_accuracy": "top-1 acc",
+    "kendall_tau_partial_params": "partial tau | params",
 }
+
+#: Baselines printed under every ranking table, in this order (``ranking.baselines`` of a run).
+BASELINE_NAMES = ("params", "flops", "synflow", "jacov", "nwot")
+
+
+def compact_baselines(block: Optional[dict]) -> dict[str, dict[str, Any]]:
+    """The taus of each baseline of a ``ranking.baselines`` block (the per-architecture scores dropped)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in (block or {}).items():
+        if isinstance(value, dict) and name != "complexity_controlled":
+            out[name] = {k: value[k] for k in ("kendall_tau", "kendall_tau_random_ties", "missing") if k in value}
+    return out
+
+
+def format_baselines(baselines: Optional[dict], n_stratified: Optional[int] = None) -> str:
+    """The lines under a ranking table: each trivial ranker's tau on the same table, and the stratified subset size."""
+    lines = []
+    if baselines:
+        parts = []
+        for name in BASELINE_NAMES:
+            b = baselines.get(name)
+            if not b:
+                continue
+            if b.get("kendall_tau") is None or not math.isfinite(b["kendall_tau"]):
+                parts.append(f"{name} n/a ({b.get('missing', 'undefined')})")
+            else:
+                parts.append(f"{name} {b['kendall_tau']:.3f} / {b.get('kendall_tau_random_ties', float('nan')):.3f}")
+        lines.append("Trivial rankers of the same table, no training (Kendall tau-b / with ties broken at random): "
+                     + ", ".join(parts) + ". A recipe whose tau is below the parameter count's ranks worse than the "
+                     "parameter count. partial tau | params: the recipe's Kendall tau given parameter count "
+                     "(0: no ranking information beyond size).")
+    if n_stratified:
+        lines.append(f"tau strat.: Kendall tau on the stratified subset ({n_stratified} architectures).")
+    return "\n".join(lines)
 
 
 #: What a finished run leaves in its folder: its job and its row, so that a later compare can reuse it.
@@ -171,7 +208,9 @@ def _run_one(job: dict) -> dict:
     preds = ranking["predictions"]
     top = max(preds, key=lambda p: p["predicted_accuracy"])
     row = {k: ranking.get(k) for k in ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5",
-                                       "spearman_top10", "spearman_top20", "cb", "rho_cc")}
+                                       "spearman_top10", "spearman_top20", "cb", "rho_cc", "n_stratified",
+                                       "kendall_tau_partial_params")}
+    row["baselines"] = compact_baselines(ranking.get("baselines"))
     history = results["training"].get("history") or [{}]
     row.update(strategy=job["strategy"], seed=job["seed"], seconds=seconds, top1_true_accuracy=top["true_accuracy"],
                noise_ceiling=ranking["noise_ceiling"], results=str(out / "results.json"),
@@ -184,7 +223,7 @@ def _run_one(job: dict) -> dict:
 
 
 def summarize(rows: Sequence[dict]) -> list[dict]:
-    """Aggregate per-run rows into one row per recipe: mean and std of each metric over seeds."""
+    """Aggregate per-run rows into one row per recipe: mean and sample SD (``ddof = 1``) of each metric over seeds."""
     out = []
     for strategy in dict.fromkeys(r["strategy"] for r in rows):
         mine = [r for r in rows if r["strategy"] == strategy]
@@ -193,20 +232,23 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
             values = np.array([r[key] for r in mine if r.get(key) is not None], dtype=float)
             values = values[np.isfinite(values)]
             summary[key] = float(values.mean()) if len(values) else float("nan")
-            summary[f"{key}_std"] = float(values.std(ddof=0)) if len(values) else float("nan")
+            summary[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
         out.append(summary)
     return out
 
 
-def format_table(summary: Sequence[dict], noise: Optional[dict] = None) -> str:
-    """A Markdown table of :func:`summarize` rows, with the noise ceiling underneath.
+def format_table(summary: Sequence[dict], noise: Optional[dict] = None, baselines: Optional[dict] = None,
+                 n_stratified: Optional[int] = None) -> str:
+    """A Markdown table of :func:`summarize` rows, with the trivial rankers and the noise ceiling underneath.
 
-    The last columns are the compute per run (means over seeds): training steps, path
-    forwards and CPU seconds, beside the wall time.
+    Values are mean ± sample SD (``ddof = 1``) over seeds. The last columns are the compute per
+    run (means over seeds): training steps, path forwards and CPU seconds, beside the wall time.
+    ``baselines`` (:func:`compact_baselines`) puts the parameter count, FLOPs and zero-cost
+    proxies of the same table beside the recipes.
     """
-    head = ("| recipe | tau (mean ± std) | tau strat. | Spearman | P@top5% | Spearman top10% | Spearman top20% | CB |"
-            " rho_CC | top-1 stand-alone acc | final loss | median pred. acc | steps | path fwd | CPU s/run |"
-            " wall s/run |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| recipe | seeds | tau (mean ± SD) | partial tau \\| params | tau strat. | Spearman | P@top5% | Spearman top10% |"
+            " Spearman top20% | CB | rho_CC | top-1 stand-alone acc | final loss | median pred. acc | steps | path fwd |"
+            " CPU s/run | wall s/run |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
 
     def num(s: dict, key: str, fmt: str) -> str:
@@ -215,17 +257,24 @@ def format_table(summary: Sequence[dict], noise: Optional[dict] = None) -> str:
 
 
     def pm(s: dict, key: str) -> str:
-        return f"{s.get(key, float('nan')):.3f} ± {s.get(key + '_std', float('nan')):.3f}"
+        mean, sd = s.get(key, float("nan")), s.get(key + "_std", float("nan"))
+        if mean is None or not math.isfinite(mean):
+            return "n/a"
+        return f"{mean:.3f} ± {sd:.3f}" if sd is not None and math.isfinite(sd) else f"{mean:.3f}"
 
     for s in summary:
         lines.append(
-            f"| {s['strategy']} | {pm(s, 'kendall_tau')} | {pm(s, 'kendall_tau_stratified')} | {pm(s, 'spearman')} | "
+            f"| {s['strategy']} | {len(s.get('seeds', []))} | {pm(s, 'kendall_tau')} | "
+            f"{pm(s, 'kendall_tau_partial_params')} | {pm(s, 'kendall_tau_stratified')} | {pm(s, 'spearman')} | "
             f"{pm(s, 'p_at_top5')} | {pm(s, 'spearman_top10')} | {pm(s, 'spearman_top20')} | {s['cb']:.3f} | "
             f"{s['rho_cc']:.3f} | {s['top1_true_accuracy']:.2f} ± {s['top1_true_accuracy_std']:.2f} | "
             f"{num(s, 'final_loss', '.3f')} | {num(s, 'median_predicted_accuracy', '.1f')} | "
             f"{num(s, 'steps', '.0f')} | "
             f"{num(s, 'path_forwards', '.0f')} | {num(s, 'cpu_seconds', '.0f')} | {s['seconds']:.0f} |")
     lines.append("")
+    extra = format_baselines(baselines, n_stratified)
+    if extra:
+        lines.append(extra)
     lines.append("final loss: mean training loss of the last epoch on the batches each run trained on; under DA's "
                  "importance sampling those are the hard examples, so it is not comparable with uniform sampling.")
     if noise:
@@ -245,9 +294,11 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     -------
     dict
         ``n``, ``mean_diff``, ``se`` (``std(ddof=1) / sqrt(n)``), ``p_ttest`` (two-sided paired
-        t-test, ``scipy.stats.ttest_rel``) and ``p_wilcoxon`` (two-sided Wilcoxon signed-rank
-        test, ``scipy.stats.wilcoxon``); the p-values are NaN with fewer than 2 pairs, the t-test's
-        when every difference is the same, the Wilcoxon's when every difference is 0.
+        t-test, ``scipy.stats.ttest_rel``), ``p_wilcoxon`` (two-sided Wilcoxon signed-rank
+        test, ``scipy.stats.wilcoxon``) and ``p_sign_flip`` (two-sided sign-flip test,
+        :func:`~.paired_stats.sign_flip_p`; exact up to 20 pairs, it cannot go below ``2 / 2**n``);
+        the t and Wilcoxon p-values are NaN with fewer than 2 pairs, the t-test's when every
+        difference is the same, the Wilcoxon's when every difference is 0.
     """
     from scipy import stats
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -255,7 +306,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     n = len(diff)
     out: dict[str, Any] = {"n": n, "mean_diff": float(diff.mean()) if n else float("nan"),
                            "se": float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan"),
-                           "p_ttest": float("nan"), "p_wilcoxon": float("nan")}
+                           "p_ttest": float("nan"), "p_wilcoxon": float("nan"),
+                           "p_sign_flip": sign_flip_p(diff)[0] if n else float("nan")}
     if n > 1 and np.any(diff != diff[0]):
         out["p_ttest"] = float(stats.ttest_rel(a, b).pvalue)
     if n > 1 and np.any(diff != 0):
@@ -313,14 +365,16 @@ def format_pairs(pairs: Sequence[dict]) -> str:
     if not pairs:
         return ""
     name = METRIC_NAMES.get(pairs[0]["metric"], pairs[0]["metric"])
-    lines = [f"| technique vs baseline | seeds | {name} diff (mean ± SE) | p (paired t) | p (Wilcoxon) | {name} technique | "
-             f"{name} baseline | CB technique / baseline | rho_CC technique / baseline | path fwd technique / baseline | "
-             "CPU s technique / baseline |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"| technique vs baseline | seeds | {name} diff (mean ± SE) | p (paired t) | p (sign-flip) | p (Wilcoxon) | "
+             f"{name} technique | {name} baseline | CB technique / baseline | rho_CC technique / baseline | "
+             "path fwd technique / baseline | CPU s technique / baseline |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in pairs:
         m = p["metric"]
         lines.append(
             f"| {p['technique']} vs {p['baseline']} | {p['n']} | {p['mean_diff']:+.3f} ± {p['se']:.3f} | "
-            f"{p['p_ttest']:.3f} | {p['p_wilcoxon']:.3f} | {p[f'technique_{m}']:.3f} | {p[f'baseline_{m}']:.3f} | "
+            f"{p['p_ttest']:.3f} | {p.get('p_sign_flip', float('nan')):.3f} | {p['p_wilcoxon']:.3f} | "
+            f"{p[f'technique_{m}']:.3f} | {p[f'baseline_{m}']:.3f} | "
             f"{p['technique_cb']:.3f} / {p['baseline_cb']:.3f} | "
             f"{p['technique_rho_cc']:.3f} / {p['baseline_rho_cc']:.3f} | "
             f"{p['technique_path_forwards']:.0f} / {p['baseline_path_forwards']:.0f} | "
@@ -436,15 +490,19 @@ def write_report(rows: Sequence[dict], out_dir: Path, name: str, pairs: Optional
     """
     summary = summarize(rows)
     noise = rows[0]["noise_ceiling"] if rows else None
+    baselines = next((r["baselines"] for r in rows if r.get("baselines")), None)
+    n_stratified = next((r["n_stratified"] for r in rows if r.get("n_stratified")), None)
     by_metric = {metric: paired_statistics(rows, pairs, metric=metric) for metric in metrics}
-    text = format_table(summary, noise)
+    text = format_table(summary, noise, baselines, n_stratified)
     for metric, table_pairs in by_metric.items():
         if table_pairs:
             text += (f"\n\nPaired by seed on {METRIC_NAMES[metric]} (technique minus baseline; SE of the mean "
-                     "difference; two-sided paired t-test and Wilcoxon signed-rank test, scipy.stats):\n\n"
+                     "difference; two-sided paired t-test, exact sign-flip test and Wilcoxon signed-rank test; "
+                     "exploratory unless the pair is a registered test):\n\n"
                      + format_pairs(table_pairs))
     payload = {"runs": list(rows), "summary": summary, "pairs": by_metric[metrics[0]], "pairs_by_metric": by_metric,
-               "noise_ceiling": noise, "table": text, **(extra or {})}
+               "noise_ceiling": noise, "baselines": baselines, "n_stratified": n_stratified, "table": text,
+               **(extra or {})}
     atomic_write_json(out_dir / f"{name}.json", payload)
     atomic_write_text(out_dir / f"{name}.md", text + "\n")
     if plots:

@@ -27,7 +27,7 @@ from .tables import TABLES, resolve_table_path
 __all__ = ["collect_rows", "rescore_row", "rescore_runs"]
 
 _RANKED = ("kendall_tau", "kendall_tau_stratified", "spearman", "p_at_top5", "spearman_top10", "spearman_top20",
-           "cb", "rho_cc")
+           "cb", "rho_cc", "n_stratified")
 
 
 def _located(row: dict, run_dir: Path) -> dict:
@@ -143,7 +143,7 @@ def rescore_row(row: dict, truth: GroundTruth) -> tuple[dict, dict]:
 
 def rescore_runs(sources: Sequence[Union[str, os.PathLike]], table: Union[str, os.PathLike],
                  out_dir: Path = Path("bench_rescore"), pairs: Optional[Sequence[tuple[str, str]]] = None,
-                 metrics: Sequence[str] = ("kendall_tau",), plots: bool = True) -> dict:
+                 metrics: Sequence[str] = ("kendall_tau",), plots: bool = True, baselines: bool = True) -> dict:
     """Rank the finished runs of ``sources`` against ``table`` and report them as ``nds bench compare`` does.
 
     Parameters
@@ -159,6 +159,9 @@ def rescore_runs(sources: Sequence[Union[str, os.PathLike]], table: Union[str, o
         As in :func:`~nni_dynamic_supernet.bench.compare.compare_recipes`.
     plots
         Draw ``rescore_tau.png`` and ``rescore_scatter.png``.
+    baselines
+        Rank the table by parameter count, FLOPs and zero-cost proxies too, and give each run
+        its partial tau given parameter count (:mod:`.table_baselines`).
 
     Returns
     -------
@@ -181,6 +184,16 @@ def rescore_runs(sources: Sequence[Union[str, os.PathLike]], table: Union[str, o
         raise ConfigError("RUNS", [str(s) for s in sources], "hold no finished runs")
     # Every run is ranked before anything is written, so a refusal leaves no partial output.
     ranked = [rescore_row(row, truth) for row in rows]
+    if baselines:
+        from .compare import compact_baselines
+        from .table_baselines import baselines_for, table_scores
+        scores, missing = table_scores(truth)
+        for new, report in ranked:
+            block = baselines_for(truth, [p["predicted_accuracy"] for p in report["predictions"]], scores, missing)
+            report["baselines"] = block
+            report["kendall_tau_partial_params"] = new["kendall_tau_partial_params"] = block.get(
+                "complexity_controlled", {}).get("partial_kendall_tau_given_params")
+            new["baselines"] = compact_baselines(block)
     out_dir = Path(out_dir)
     rescored = []
     for new, report in ranked:

@@ -4,8 +4,10 @@ A technique can only be judged at a budget where its baseline has finished impro
 :func:`sweep_budgets` trains every (recipe, seed) at every budget (epochs) and reports per
 budget the Kendall tau, the final training loss, the median predicted accuracy of the table's
 architectures (how far the supernet is from chance), CB and the compute of a run; per recipe
-it reports the plateau budget: the first budget after which the next budget of the list
-(double it for the usual doubling list) adds less than ``plateau_delta`` tau.
+it reports the paired tau gain from each budget to the next on the seeds run at both, and
+the plateau budget: the first budget whose gain to the next has a 95 % interval entirely
+below ``plateau_delta`` tau (:func:`plateau_budget`). Too few seeds give wide intervals and
+no plateau, rather than a plateau declared from noise.
 Finished runs are appended to ``rows.jsonl`` in the output directory, so an interrupted
 sweep resumes where it stopped.
 """
@@ -20,38 +22,72 @@ import numpy as np
 
 from ..atomic_io import atomic_write_json, atomic_write_text
 from ..errors import ConfigError
-from .compare import DEFAULT_RECIPE, _run_one, split_recipe_overrides, table_overrides
+from .compare import DEFAULT_RECIPE, _run_one, format_baselines, split_recipe_overrides, table_overrides
+from .paired_stats import paired_summary
 
-__all__ = ["sweep_budgets", "plateau_budget", "format_sweep"]
+__all__ = ["sweep_budgets", "plateau_budget", "budget_steps", "format_sweep"]
 
 _COLUMNS = ("kendall_tau", "final_loss", "median_predicted_accuracy", "cb", "steps", "path_forwards", "cpu_seconds")
 
 
-def plateau_budget(budgets: Sequence[int], taus: Sequence[float], delta: float = 0.02) -> Optional[int]:
-    """The first budget whose successor in the list adds less than ``delta`` mean tau.
+def budget_steps(rows: Sequence[dict], strategy: str, budgets: Sequence[int], alpha: float = 0.05) -> list[dict]:
+    """The paired tau gain of each budget over the previous one, on the seeds run at both.
 
     Parameters
     ----------
+    rows
+        Per-run rows (``strategy``, ``seed``, ``epochs``, ``kendall_tau``).
+    strategy
+        The recipe.
     budgets
-        Budgets in increasing order (e.g. 60, 120, 240: each doubles the previous).
-    taus
-        Mean Kendall tau at each budget.
+        Budgets in increasing order.
+    alpha
+        Level of the interval (``1 - alpha``).
+
+    Returns
+    -------
+    list of dict
+        Per consecutive pair of budgets: ``from``, ``to``, the shared ``seeds`` and
+        :func:`~.paired_stats.paired_summary` of tau at ``to`` minus tau at ``from``.
+    """
+    by = {(int(r["epochs"]), int(r["seed"])): r["kendall_tau"] for r in rows
+          if r["strategy"] == strategy and r.get("kendall_tau") is not None}
+    out = []
+    for low, high in zip(budgets, budgets[1:]):
+        seeds = sorted(s for (b, s) in by if b == low and (high, s) in by)
+        gain = paired_summary([by[(high, s)] for s in seeds], [by[(low, s)] for s in seeds], alpha)
+        out.append({"from": int(low), "to": int(high), "seeds": seeds, **gain})
+    return out
+
+
+def plateau_budget(steps: Sequence[dict], delta: float = 0.02) -> Optional[int]:
+    """The first budget after which the next one adds less than ``delta`` tau, with 95 % confidence.
+
+    A budget is the plateau only when the upper end of the 95 % interval of the paired gain
+    to the next budget (the same seeds at both) is below ``delta``: a gain that the seeds
+    cannot tell from ``delta`` or more is no evidence of a plateau.
+
+    Parameters
+    ----------
+    steps
+        :func:`budget_steps` of one recipe.
     delta
         The gain below which the ranking counts as levelled off.
 
     Returns
     -------
     int or None
-        ``None`` if every step of the list still adds ``delta`` or more (no plateau yet).
+        ``None`` when no step is shown to add less than ``delta``.
 
     Examples
     --------
-    >>> plateau_budget([60, 120, 240, 480], [0.40, 0.48, 0.55, 0.56])
-    240
+    >>> plateau_budget([{"from": 60, "to": 120, "ci95": [0.01, 0.09]}, {"from": 120, "to": 240, "ci95": [-0.05, 0.01]}])
+    120
     """
-    for i in range(len(budgets) - 1):
-        if taus[i + 1] - taus[i] < delta:
-            return int(budgets[i])
+    for step in steps:
+        ci = step.get("ci95")
+        if ci is not None and ci[1] is not None and ci[1] < delta:
+            return int(step["from"])
     return None
 
 
@@ -65,18 +101,17 @@ def _summaries(rows: Sequence[dict], strategies: Sequence[str], budgets: Sequenc
             for key in _COLUMNS:
                 values = np.array([r[key] for r in mine if r.get(key) is not None], dtype=float)
                 cell[key] = float(values.mean()) if values.size else float("nan")
-                cell[f"{key}_std"] = float(values.std()) if values.size else float("nan")
+                cell[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else float("nan")
             per_budget.append(cell)
-        done = [c for c in per_budget if c["n"]]
-        out.append({"strategy": name, "budgets": per_budget,
-                    "plateau_epochs": plateau_budget([c["epochs"] for c in done], [c["kendall_tau"] for c in done],
-                                                     delta)})
+        steps = budget_steps(rows, name, [c["epochs"] for c in per_budget if c["n"]])
+        out.append({"strategy": name, "budgets": per_budget, "steps": steps,
+                    "plateau_epochs": plateau_budget(steps, delta)})
     return out
 
 
 def format_sweep(summary: Sequence[dict], delta: float = 0.02) -> str:
     """A Markdown table of the sweep (one row per recipe and budget), plateaus underneath."""
-    lines = ["| recipe | epochs | seeds | tau (mean ± std) | final loss | median pred. acc | CB | steps | path fwd | "
+    lines = ["| recipe | epochs | seeds | tau (mean ± SD) | final loss | median pred. acc | CB | steps | path fwd | "
              "CPU s/run |", "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         for c in s["budgets"]:
@@ -85,12 +120,23 @@ def format_sweep(summary: Sequence[dict], delta: float = 0.02) -> str:
             lines.append(f"| {s['strategy']} | {c['epochs']} | {c['n']} | {c['kendall_tau']:.3f} ± "
                          f"{c['kendall_tau_std']:.3f} | {c['final_loss']:.3f} | {c['median_predicted_accuracy']:.1f} | "
                          f"{c['cb']:.3f} | {c['steps']:.0f} | {c['path_forwards']:.0f} | {c['cpu_seconds']:.0f} |")
+    lines += ["", "| recipe | budget step | seeds at both | tau gain (mean [95% CI]) | p (paired t) | p (sign-flip) |",
+              "|---|---|---|---|---|---|"]
+    for s in summary:
+        for step in s.get("steps", []):
+            ci = step.get("ci95")
+            gain = (f"{step['diff_mean']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else
+                    ("n/a" if step.get("diff_mean") is None else f"{step['diff_mean']:+.3f}"))
+            p_t, p_s = step.get("p_ttest"), step.get("p_sign_flip")
+            lines.append(f"| {s['strategy']} | {step['from']} -> {step['to']} | {step['n']} | {gain} | "
+                         f"{'n/a' if p_t is None else format(p_t, '.3f')} | {'n/a' if p_s is None else format(p_s, '.3f')} |")
     lines.append("")
     for s in summary:
         plateau = s["plateau_epochs"]
-        lines.append(f"{s['strategy']}: plateau budget {plateau} epochs (next budget adds < {delta} tau)"
-                     if plateau is not None else
-                     f"{s['strategy']}: no plateau within the budgets run (every step added >= {delta} tau)")
+        lines.append(f"{s['strategy']}: plateau at {plateau} epochs (the 95% interval of the paired gain to the next "
+                     f"budget lies below {delta} tau)" if plateau is not None else
+                     f"{s['strategy']}: no plateau shown within the budgets run (no step's 95% interval of the paired "
+                     f"gain lies below {delta} tau; more seeds narrow the intervals)")
     return "\n".join(lines)
 
 
@@ -152,6 +198,10 @@ def sweep_budgets(strategies: Sequence[str], seeds: Sequence[int], budgets: Sequ
     summary = _summaries(rows, list(strategies), budgets, plateau_delta)
     text = format_sweep(summary, plateau_delta)
     noise = rows[0]["noise_ceiling"] if rows else None
+    extra = format_baselines(next((r["baselines"] for r in rows if r.get("baselines")), None),
+                             next((r["n_stratified"] for r in rows if r.get("n_stratified")), None))
+    if extra:
+        text += "\n\n" + extra
     if noise:
         text += f"\n\nNoise ceiling of the table: Kendall tau {noise['kendall_tau']:.3f}."
     payload = {"runs": rows, "summary": summary, "table": text, "budgets": budgets, "noise_ceiling": noise,

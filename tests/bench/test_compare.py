@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,15 @@ def test_compare_two_recipes_two_seeds(tmp_path: Path) -> None:
         assert run["path_forwards"] == (5 if run["strategy"] == "fairnas" else 1) * run["steps"]
         assert 0.0 <= run["median_predicted_accuracy"] <= 100.0
     assert "| path fwd | CPU s/run |" in out["table"]
+    # Every ranking table shows the trivial rankers of the same table and each recipe's tau beyond size.
+    assert "Trivial rankers of the same table" in out["table"] and "params " in out["table"]
+    assert "partial tau \\| params" in out["table"] and "stratified subset (" in out["table"]
+    for run in out["runs"]:
+        assert {"params", "flops", "synflow", "jacov", "nwot"} <= set(run["baselines"])
+        results = json.loads(Path(run["results"]).read_text())
+        block = results["ranking"]["baselines"]
+        assert math.isfinite(block["params"]["kendall_tau"]) and "partial_kendall_tau_given_params" in (
+            block["complexity_controlled"])
     (pair,) = out["pairs"]
     assert (pair["technique"], pair["baseline"], pair["n"]) == ("fairnas", "spos", 2)
     by = {(r["strategy"], r["seed"]): r["kendall_tau"] for r in out["runs"]}
@@ -43,8 +53,9 @@ def test_summary_statistics_are_over_seeds() -> None:
              "p_at_top5": 0.0, "cb": 0.5, "rho_cc": 0.0, "top1_true_accuracy": 50.0, "seconds": 1.0}
             for s, t in enumerate([0.2, 0.4])]
     (summary,) = summarize(rows)
-    assert summary["kendall_tau"] == pytest.approx(0.3) and summary["kendall_tau_std"] == pytest.approx(0.1)
-    assert "| a | 0.300 ± 0.100" in format_table([summary])
+    # The sample SD (ddof = 1), as the paired SE beside it uses.
+    assert summary["kendall_tau"] == pytest.approx(0.3) and summary["kendall_tau_std"] == pytest.approx(0.02 ** 0.5)
+    assert "| a | 2 | 0.300 ± 0.141" in format_table([summary])
 
 
 def test_unknown_recipe_fails_before_running(tmp_path: Path) -> None:
