@@ -335,6 +335,23 @@ def _cmd_bench_verdicts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from .atomic_io import atomic_write_text
+    from .experiment_summary import experiment_trials, format_summary, summarize_trials, summary_json
+    if args.out:
+        _output_file(args.out, example="summary.json")
+    pairs = _pairs(args.pairs)
+    trials = experiment_trials(args.experiment, port=args.port)
+    summary = summarize_trials(trials, metric=args.metric, pairs=pairs)
+    if not summary["trials"]:
+        raise ConfigError("EXPERIMENT", args.experiment or args.port, f"has no succeeded trial with a final "
+                                                                      f"{args.metric} and a strategy and seed")
+    print(format_summary(summary))
+    if args.out:
+        atomic_write_text(args.out, summary_json(summary) + "\n")
+    return 0
+
+
 def _cmd_bench_rescore(args: argparse.Namespace) -> int:
     from .bench.rescore import rescore_runs
     rescore_runs(args.runs, args.table, out_dir=output_dir(args.out), pairs=_pairs(args.pairs), metrics=args.metrics)
@@ -456,6 +473,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list strategies and spaces")
     p.add_argument("--rst", action="store_true", help="print the strategy table of the README (reStructuredText)")
     p.set_defaults(fn=_cmd_list)
+
+    p = sub.add_parser("summary", help="an nnictl experiment's trials as a paired comparison of recipes by seed")
+    p.add_argument("experiment", nargs="?", metavar="EXPERIMENT",
+                   help="the experiment id (a stopped one is opened in NNI's view mode and closed again)")
+    p.add_argument("--port", type=_count(1), help="the web UI port of a running experiment, instead of its id")
+    p.add_argument("--metric", default="kendall_tau",
+                   help="the final-metric key compared, e.g. kendall_tau, partial_tau_params, default "
+                        "(default: kendall_tau)")
+    p.add_argument("--pairs", nargs="+", metavar="TECHNIQUE:BASELINE",
+                   help="recipe pairs (default: the per-paper pairs among the trials)")
+    p.add_argument("--out", help="also write the summary as JSON to this file")
+    p.set_defaults(fn=_cmd_summary)
 
     bench = sub.add_parser("bench", help="the embedded ranking benchmark")
     bsub = bench.add_subparsers(dest="bench_command", required=True)

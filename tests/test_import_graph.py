@@ -129,7 +129,7 @@ LAYERS = [
     {"search"},
     {"nni_bridge"},
     {"pipeline", "registry", "bench", "export"},
-    {"cli", "trial"},
+    {"cli", "trial", "experiment_summary"},
 ]
 
 
