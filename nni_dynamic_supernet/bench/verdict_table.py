@@ -107,6 +107,9 @@ def verdict_table_rst(folder: Union[str, Path]) -> str:
     ]
     for row in rows:
         reg, res = row["registration"], row["result"] or {}
+        if res.get("status") != "complete":
+            # No interim effect sizes: the registered n is run whatever they show, so they would only invite a look.
+            res = {k: res[k] for k in ("n_seeds", "compute") if k in res}
         ci = res.get("ci95")
         diff = (f"{res['diff_mean']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci and res.get("diff_mean") is not None
                 else _fmt(res.get("diff_mean"), "+.3f"))

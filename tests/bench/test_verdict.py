@@ -113,3 +113,13 @@ def test_registered_verdicts_of_the_repository_are_valid_and_use_fresh_seeds() -
         reg = load_registration(folder / f"{name}.yaml")
         assert min(reg.seeds) >= 1000, name
         assert reg.n >= (10 if reg.name in ("gm_nas", "shifting") else 20), name
+
+
+def test_the_docs_verdict_table_is_what_the_result_files_say() -> None:
+    """docs/_generated/verdict_table.rst is regenerated from benchmarks/verdicts and must match it exactly.
+
+    After a verdict run, refresh it with ``nds bench verdicts --out docs/_generated/verdict_table.rst``.
+    """
+    repo = Path(__file__).resolve().parents[2]
+    shipped = (repo / "docs" / "_generated" / "verdict_table.rst").read_text()
+    assert shipped == verdict_table_rst(repo / "benchmarks" / "verdicts")
