@@ -19,6 +19,7 @@ import numpy as np
 
 from .bench.compare import DEFAULT_PAIRS
 from .bench.paired_stats import paired_summary
+from .atomic_io import finite_or_none
 from .errors import ConfigError
 
 __all__ = ["experiment_trials", "summarize_trials", "format_summary", "BASELINE_METRICS"]
@@ -173,12 +174,4 @@ def format_summary(summary: dict) -> str:
 
 def summary_json(summary: dict) -> str:
     """Strict JSON of the summary (undefined values as ``null``)."""
-    def clean(obj: Any) -> Any:
-        if isinstance(obj, float):
-            return obj if math.isfinite(obj) else None
-        if isinstance(obj, dict):
-            return {k: clean(v) for k, v in obj.items()}
-        if isinstance(obj, (list, tuple)):
-            return [clean(v) for v in obj]
-        return obj
-    return json.dumps(clean(summary), indent=1, allow_nan=False)
+    return json.dumps(finite_or_none(summary), indent=1, allow_nan=False)

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..spaces.reinit import reinitialize
 
 __all__ = ["PROTOCOL", "DEFAULT_SPACE_KWARGS", "train_standalone", "single_thread", "protocol"]
 
@@ -167,15 +168,7 @@ def _frozen_model(arch: Mapping[str, Union[str, int]], space_kwargs: Optional[di
 def _initialized_model(arch: Mapping[str, Union[str, int]], seed: int, space_kwargs: Optional[dict[str, Any]],
                        reference: bool = False) -> nn.Module:
     """The model of ``arch`` with the protocol's initialization for ``seed``."""
-    model = _frozen_model(arch, space_kwargs, reference=reference)
-    torch.manual_seed(seed)
-    # Every weight and BN buffer is re-drawn here, in modules() order, so the initial state
-    # depends only on the seed and the network's structure, not on how it was constructed.
-    for module in model.modules():
-        reset = getattr(module, "reset_parameters", None)
-        if callable(reset):
-            reset()
-    return model
+    return reinitialize(_frozen_model(arch, space_kwargs, reference=reference), seed)
 
 
 def train_standalone(

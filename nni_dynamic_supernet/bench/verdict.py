@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from ..atomic_io import atomic_write_text
+from ..atomic_io import atomic_write_text, finite_or_none
 from ..errors import ConfigError
 from .compare import DEFAULT_RECIPE, table_overrides
 from .paired_stats import min_detectable_effect, paired_summary
@@ -49,19 +49,7 @@ _COMPUTE_KEYS = ("steps", "path_forwards", "cpu_seconds", "seconds")
 
 def write_strict_json(path: Union[str, Path], obj: Any) -> Path:
     """Write ``obj`` as strict JSON (a non-finite float becomes ``null``), atomically."""
-    return atomic_write_text(path, json.dumps(_finite_or_none(obj), indent=1, allow_nan=False) + "\n")
-
-
-def _finite_or_none(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_none(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _finite_or_none(obj.item())
-    return obj
+    return atomic_write_text(path, json.dumps(finite_or_none(obj), indent=1, allow_nan=False) + "\n")
 
 
 def _base_recipe(reg: Registration) -> tuple[str, str]:
@@ -130,7 +118,7 @@ def _train(job: dict) -> dict:
     compact = {k: row.get(k) for k in _ROW_KEYS}
     compact.update(identity=job_identity(job),
                    predictions=[float(p["predicted_accuracy"]) for p in results["ranking"]["predictions"]])
-    atomic_write_json(Path(job["out"]) / ROW_FILE, _finite_or_none(compact))
+    atomic_write_json(Path(job["out"]) / ROW_FILE, finite_or_none(compact))
     return compact
 
 
@@ -254,7 +242,7 @@ def build_result(reg: Registration, rows: dict, searches: dict, standalone: dict
     }
     if reg.kind == "recipes":
         payload.pop("searches"), payload.pop("standalone")
-    return _finite_or_none(payload)
+    return finite_or_none(payload)
 
 
 def _describe(side: Side) -> dict:

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..spaces.reinit import reinitialize
 from .metrics import kendall_tau
 from .zero_cost import PROXIES
 
@@ -127,12 +128,7 @@ def subnet_factory(build_space: Callable[[], nn.Module]) -> Callable[[Arch, int]
     def make(arch: Arch, seed: int) -> nn.Module:
         with model_context(dict(arch)):
             model = build_space()
-        torch.manual_seed(seed)
-        for module in model.modules():
-            reset = getattr(module, "reset_parameters", None)
-            if callable(reset):
-                reset()
-        return model
+        return reinitialize(model, seed)
     return make
 
 
