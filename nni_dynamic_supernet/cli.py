@@ -52,7 +52,12 @@ def _writable_ancestor(p: Path, field: str, path: str) -> None:
 
 
 def output_dir(path: str, field: str = "--out") -> Path:
-    """``path`` as a directory that exists or can be created (not a file), checked before any work."""
+    """``path`` as a directory that exists or is created now (not a file), checked before any work.
+
+    Creating it up front turns every reason it cannot exist (a read-only file system, a name
+    too long) into one line before the work starts; a failed command removes it again if it
+    is left empty (:func:`~.output_dirs.remove_empty_new_dirs`).
+    """
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ConfigError(field, path, "is an existing file; name a directory (it is created if missing)")
@@ -61,7 +66,16 @@ def output_dir(path: str, field: str = "--out") -> Path:
             raise ConfigError(field, path, "is not writable; name a directory you can write to")
     else:
         _writable_ancestor(p, field, path)
+        _make_dir(p, field, path)
     return p
+
+
+def _make_dir(p: Path, field: str, path: str) -> None:
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(field, path, f"cannot be created ({exc.strerror or type(exc).__name__}); "
+                                       "name a directory you can write to") from None
 
 
 def _output_file(path: str, field: str = "--out", example: str = "predictions.json") -> Path:
@@ -73,50 +87,55 @@ def _output_file(path: str, field: str = "--out", example: str = "predictions.js
         raise ConfigError(field, path, "is not writable; name a file you can write")
     if not p.exists():
         _writable_ancestor(p, field, path)
+        _make_dir(p.parent, field, path)
     return p
 
 
 def _read_json(path: str, field: str) -> Any:
-    p = input_file(path, field, "JSON file")
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(field, path, "is not a text file; pass a JSON file") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(field, path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    from .json_inputs import load_json
+    return load_json(input_file(path, field, "JSON file"), field)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from .atomic_io import finite_or_null
     from .pipeline import run_recipe
     from .recipe import load_recipe
+    from .run_dir import claim_run_dir
     overrides = _overrides(args.set)
     if args.skip_nonfinite:
         overrides["training.skip_nonfinite"] = True
     out = output_dir(args.out)
     recipe = load_recipe(args.config, overrides)
-    resume = None
-    last = out / "lightning" / "last.ckpt"
-    if args.resume:
-        if not last.is_file():
-            raise ConfigError("--resume", str(out), "no lightning/last.ckpt in the output directory to resume from")
-        resume = str(last)
-    results = run_recipe(recipe, out, resume=resume, progress=args.progress, skip_search=args.skip_search)
+    # One writer per folder; a finished run is kept unless --overwrite; a resume must be of the same recipe.
+    with claim_run_dir(out, recipe.to_dict(), resume=args.resume, overwrite=args.overwrite) as claim:
+        results = run_recipe(recipe, out, resume=claim.resume_from, progress=args.progress,
+                             skip_search=args.skip_search, on_start=claim.start)
     if not results:  # a DDP rank other than 0
         return 0
-    print(json.dumps({k: results[k] for k in ("default", "headline", "checkpoint") if k in results}))
+    print(json.dumps(finite_or_null({k: results[k] for k in ("default", "headline", "checkpoint") if k in results})))
     return 0
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from .atomic_io import atomic_write_json
-    from .pipeline import load_supernet, resolve_ground_truth, search_run
+    from .pipeline import load_supernet
     overrides = _overrides(args.set)
     if args.searcher:
         overrides["search.searcher"] = args.searcher
+    from .run_dir import DirectoryLock, refuse_to_replace
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     out = output_dir(args.out)
+    refuse_to_replace([out / "search.json", out / "best_arch.json"], args.overwrite)
     run = load_supernet(args.checkpoint, overrides)
-    out.mkdir(parents=True, exist_ok=True)
+    lock = DirectoryLock(out, command="nds search").acquire()  # not while another nds writes there
+    try:
+        return _search_into(run, out)
+    finally:
+        lock.release()
+
+
+def _search_into(run: Any, out: Path) -> int:
+    from .atomic_io import atomic_write_json
+    from .pipeline import resolve_ground_truth, search_run
     truth = resolve_ground_truth(run.recipe, run.search_space) if run.recipe.search.track_archs else None
     found = search_run(run, out, truth=truth)
     result = {k: v for k, v in found.items()}
@@ -133,11 +152,16 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .atomic_io import atomic_write_json
     from .pipeline import load_supernet, predict
+    from .json_inputs import check_arch
     archs = _read_json(args.archs, "--archs")
     if not isinstance(archs, list) or not all(isinstance(a, dict) for a in archs):
         raise ConfigError("--archs", args.archs, "must be a JSON list of {label: choice} objects")
+    for i, arch in enumerate(archs):
+        check_arch(arch, f"--archs[{i}]")
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     _output_file(args.out)
+    from .run_dir import refuse_to_replace
+    refuse_to_replace([args.out], args.overwrite)
     run = load_supernet(args.checkpoint, _overrides(args.set))
     preds = predict(run, archs, progress=args.progress)
     atomic_write_json(args.out, preds)
@@ -148,13 +172,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_rank(args: argparse.Namespace) -> int:
     from .atomic_io import atomic_write_json
     from .ranking import GroundTruth, match_predictions, ranking_report
+    from .json_inputs import check_predictions
     preds = _read_json(args.predictions, "--predictions")
-    if not isinstance(preds, list) or not preds or not all(isinstance(p, dict) and "arch" in p for p in preds):
-        raise ConfigError("--predictions", args.predictions,
-                          "must be a non-empty list of {arch, predicted_accuracy} objects (nds evaluate writes one)")
+    check_predictions(preds, args.predictions)  # objects, {label: choice} archs, finite accuracies
     input_file(args.ground_truth, "--ground-truth", "ground-truth table (JSON)")
     if args.out:
         _output_file(args.out, example="rank.json")
+        from .run_dir import refuse_to_replace
+        refuse_to_replace([args.out], args.overwrite)
     try:
         truth = GroundTruth.load(args.ground_truth)
     except ConfigError as exc:  # name the option the user typed
@@ -177,8 +202,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
         arch = arch["best_arch"]
     if not isinstance(arch, dict) or not arch:
         raise ConfigError("--arch", args.arch, "must hold a {label: choice} object (best_arch.json or results.json)")
+    from .json_inputs import check_arch
+    check_arch(arch, "--arch")
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     output_dir(args.out)
+    from .run_dir import refuse_to_replace
+    refuse_to_replace([Path(args.out) / "weights.pt", Path(args.out) / "arch.json"], args.overwrite)
     run = load_supernet(args.checkpoint)
     paths = export_subnet(run, arch, Path(args.out))
     print(json.dumps({k: str(v) for k, v in paths.items()}))
@@ -274,6 +303,11 @@ def _checked_bench_runs(args: argparse.Namespace) -> tuple[Path, dict]:
     """The output directory and overrides of ``bench compare`` / ``bench sweep``, every recipe checked first."""
     from .bench.compare import DEFAULT_RECIPE, split_recipe_overrides
     from .recipe import load_recipe
+    from .json_inputs import strategies_twice
+    for option, values in (("--recipes", args.recipes), ("--seeds", args.seeds)):
+        twice = strategies_twice([str(v) for v in values])
+        if twice:  # the same run twice would be trained twice and reported as a spread of 0
+            raise ConfigError(option, values, f"{', '.join(twice)} given more than once; give each once")
     out = output_dir(args.out)
     if args.config:
         input_file(args.config, "--config", "YAML recipe")
@@ -316,19 +350,41 @@ def _progress_flags(p: argparse.ArgumentParser) -> None:
     group.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
 
 
+def _overwrite_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true", help=f"replace {what} if an earlier call wrote them")
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from .plots import plot_compare, plot_prediction_scatter, plot_results
+    from .json_inputs import check_plot_input
     data = _read_json(args.results, "RESULTS")
+    kind = check_plot_input(data, args.results, Path(args.results).resolve().parent)  # every field a figure reads
     out = output_dir(args.out) if args.out else Path(args.results).resolve().parent
-    if isinstance(data, dict) and "summary" in data and "runs" in data:  # compare.json of `nds bench compare`
-        written = [plot_compare(data["summary"], out / "compare_tau.png", noise=data.get("noise_ceiling"))]
-        if data["runs"]:
-            written.append(plot_prediction_scatter([r["results"] for r in data["runs"]], out / "compare_scatter.png"))
-    elif isinstance(data, dict) and "training" in data:
-        written = plot_results(data, out)
-    else:
-        raise ConfigError("RESULTS", args.results, "is neither a results.json of nds train / a trial nor a "
-                                                   "compare.json of nds bench compare")
+    import shutil
+    import tempfile
+    # Drawn into a hidden folder first and moved in only when every figure is done: a figure that cannot be
+    # drawn from this JSON leaves the earlier figures as they were.
+    staging = Path(tempfile.mkdtemp(prefix=".nds-plot-", dir=out))
+    try:
+        try:
+            if kind == "compare":  # compare.json of `nds bench compare`
+                base = Path(args.results).resolve().parent
+                drawn = [plot_compare(data["summary"], staging / "compare_tau.png", noise=data.get("noise_ceiling"))]
+                if data["runs"]:
+                    runs = [r["results"] if Path(r["results"]).is_file() else str(base / r["results"])
+                            for r in data["runs"]]
+                    drawn.append(plot_prediction_scatter(runs, staging / "compare_scatter.png"))
+            else:
+                drawn = plot_results(data, staging)
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
+            raise ConfigError("RESULTS", args.results, f"has a field of the wrong type for its figures "
+                                                       f"({type(exc).__name__}: {exc}); pass the file nds wrote") from None
+        written = []
+        for path in drawn:
+            os.replace(path, out / path.name)
+            written.append(out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     for path in written:
         print(path)
     if not written:
@@ -369,7 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML recipe (default: the embedded benchmark recipe)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field (dotted key)")
-    p.add_argument("--resume", action="store_true", help="resume from OUT/lightning/last.ckpt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the unfinished run in OUT from OUT/lightning/last.ckpt (same recipe only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run OUT holds (finished or not); its files are removed first")
     _progress_flags(p)
     p.add_argument("--skip-search", action="store_true", help="train only")
     p.add_argument("--skip-nonfinite", action="store_true",
@@ -381,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--searcher", choices=["evolution", "random", "exhaustive", "shifted_evolution", "nsga2"])
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    _overwrite_flag(p, "OUT/search.json and OUT/best_arch.json")
     p.set_defaults(fn=_cmd_search)
 
     p = sub.add_parser("evaluate", help="predict the accuracy of architectures with a supernet")
@@ -389,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="predictions JSON")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     _progress_flags(p)
+    _overwrite_flag(p, "the predictions file")
     p.set_defaults(fn=_cmd_evaluate)
 
     p = sub.add_parser("rank", help="rank predictions against a ground-truth table")
@@ -396,12 +457,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ground-truth", required=True)
     p.add_argument("--bins", type=_count(1), default=400)
     p.add_argument("--out")
+    _overwrite_flag(p, "the --out file")
     p.set_defaults(fn=_cmd_rank)
 
     p = sub.add_parser("export", help="export an architecture and its inherited weights")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--arch", required=True, help="best_arch.json, results.json or a {label: choice} JSON")
     p.add_argument("--out", required=True)
+    _overwrite_flag(p, "OUT/weights.pt and OUT/arch.json")
     p.set_defaults(fn=_cmd_export)
 
     p = sub.add_parser("plot", help="draw every figure of a results.json (or a compare.json) as PNG")
@@ -482,21 +545,47 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     from .quiet_logs import quiet_third_party_logs
     quiet_third_party_logs(verbose=args.verbose)
-    existed = {p: Path(p).exists() for p in _output_paths(args)}
-    try:
-        return int(args.fn(args) or 0)
-    except ConfigError as exc:
-        remove_empty_new_dirs(existed)
-        print(f"nds: error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as exc:
-        print(f"nds: error: {exc}", file=sys.stderr)
-        return 3
+    existed = {p: False for p in _new_output_dirs(args)}  # deepest first: removed in that order on failure
+    from .signals import Interrupted, handle_signals
+    with handle_signals():  # SIGTERM / SIGINT end the command with 128 + signal, files whole
+        try:
+            return int(args.fn(args) or 0)
+        except ConfigError as exc:
+            remove_empty_new_dirs(existed)
+            print(f"nds: error: {exc}", file=sys.stderr)
+            return 2
+        except TrainingDiverged as exc:
+            print(f"nds: error: {exc}", file=sys.stderr)
+            return 3
+        except Interrupted as exc:
+            remove_empty_new_dirs(existed)
+            print(f"nds: stopped by {exc.name} (exit status {exc.exit_status}); {_what_is_kept(args)}", file=sys.stderr)
+            return exc.exit_status
 
 
-def _output_paths(args: argparse.Namespace) -> list[str]:
+def _what_is_kept(args: argparse.Namespace) -> str:
+    """The second half of the line a stopped command prints: what survives and how to go on."""
+    if args.fn is _cmd_train:
+        last = Path(args.out) / "lightning" / "last.ckpt"
+        if last.is_file():
+            return f"the last checkpoint {last} is whole: continue with the same command and --resume"
+        return "no checkpoint was written yet: start the run again"
+    return "every file written so far is whole; nothing was half-written"
+
+
+def _new_output_dirs(args: argparse.Namespace) -> list[str]:
+    """The output folders (and their missing parents) this command may create, deepest first."""
     out = getattr(args, "out", None)
-    return [out] if isinstance(out, str) else []
+    if not isinstance(out, str):
+        return []
+    p = Path(out)
+    if args.fn in (_cmd_evaluate, _cmd_rank, _cmd_bench_build):  # --out is a file there
+        p = p.parent
+    chain = []
+    while not p.exists() and p != p.parent:
+        chain.append(str(p))
+        p = p.parent
+    return chain
 
 
 if __name__ == "__main__":  # pragma: no cover

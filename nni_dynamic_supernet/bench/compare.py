@@ -397,6 +397,8 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
              "out": str(out_dir / s / f"seed{seed}")} for s in strategies for seed in seeds]
     started = time.monotonic()
     reused = [_reused_row(job) for job in jobs]
+    from .existing_outputs import check_compare_out
+    check_compare_out(out_dir, jobs, reused)  # never train over another job's run, never drop earlier runs
     n_reused = sum(row is not None for row in reused)
     if n_reused:
         _logger.info("bench compare: reusing %d finished runs of %d", n_reused, len(jobs))
