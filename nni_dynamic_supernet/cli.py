@@ -27,11 +27,11 @@ def _overrides(pairs: Optional[Sequence[str]]) -> dict:
 def input_file(path: str, field: str, what: str = "file") -> Path:
     """``path`` as an existing, readable, non-empty regular file, or a one-line ConfigError naming ``field``."""
     p = Path(path)
-    if p.is_dir():
+    if os.path.isdir(p):
         raise ConfigError(field, path, f"is a directory; pass a {what}")
-    if not p.exists():
+    if not os.path.exists(p):
         raise ConfigError(field, path, f"file not found; pass an existing {what}")
-    if not p.is_file():
+    if not os.path.isfile(p):
         raise ConfigError(field, path, f"is not a regular file; pass a {what}")
     if not os.access(p, os.R_OK):
         raise ConfigError(field, path, "cannot be read (permission denied); fix its permissions")
@@ -43,9 +43,9 @@ def input_file(path: str, field: str, what: str = "file") -> Path:
 def _writable_ancestor(p: Path, field: str, path: str) -> None:
     """The nearest existing ancestor of ``p`` must be a writable directory (so ``p`` can be created)."""
     parent = p.parent
-    while not parent.exists() and parent != parent.parent:
+    while not os.path.exists(parent) and parent != parent.parent:
         parent = parent.parent
-    if not parent.is_dir():
+    if not os.path.isdir(parent):
         raise ConfigError(field, path, f"cannot be created: {parent} is a file, not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(field, path, f"cannot be created: {parent} is not writable")
@@ -59,9 +59,9 @@ def output_dir(path: str, field: str = "--out") -> Path:
     is left empty (:func:`~.output_dirs.remove_empty_new_dirs`).
     """
     p = Path(path)
-    if p.exists() and not p.is_dir():
+    if os.path.exists(p) and not os.path.isdir(p):
         raise ConfigError(field, path, "is an existing file; name a directory (it is created if missing)")
-    if p.is_dir():
+    if os.path.isdir(p):
         if not os.access(p, os.W_OK | os.X_OK):
             raise ConfigError(field, path, "is not writable; name a directory you can write to")
     else:
@@ -81,11 +81,11 @@ def _make_dir(p: Path, field: str, path: str) -> None:
 def _output_file(path: str, field: str = "--out", example: str = "predictions.json") -> Path:
     """``path`` as a file that can be written (not a directory), checked before any work."""
     p = Path(path)
-    if p.is_dir():
+    if os.path.isdir(p):
         raise ConfigError(field, path, f"is a directory; name the file to write, e.g. {Path(path) / example}")
-    if p.exists() and not os.access(p, os.W_OK):
+    if os.path.exists(p) and not os.access(p, os.W_OK):
         raise ConfigError(field, path, "is not writable; name a file you can write")
-    if not p.exists():
+    if not os.path.exists(p):
         _writable_ancestor(p, field, path)
         _make_dir(p.parent, field, path)
     return p
@@ -371,8 +371,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
                 base = Path(args.results).resolve().parent
                 drawn = [plot_compare(data["summary"], staging / "compare_tau.png", noise=data.get("noise_ceiling"))]
                 if data["runs"]:
-                    runs = [r["results"] if Path(r["results"]).is_file() else str(base / r["results"])
-                            for r in data["runs"]]
+                    runs = [r["results"] if isinstance(r["results"], dict) or Path(r["results"]).is_file()
+                            else str(base / r["results"]) for r in data["runs"]]
                     drawn.append(plot_prediction_scatter(runs, staging / "compare_scatter.png"))
             else:
                 drawn = plot_results(data, staging)
@@ -582,7 +582,7 @@ def _new_output_dirs(args: argparse.Namespace) -> list[str]:
     if args.fn in (_cmd_evaluate, _cmd_rank, _cmd_bench_build):  # --out is a file there
         p = p.parent
     chain = []
-    while not p.exists() and p != p.parent:
+    while not os.path.exists(p) and p != p.parent:  # os.path: a name too long is "missing", not an exception
         chain.append(str(p))
         p = p.parent
     return chain

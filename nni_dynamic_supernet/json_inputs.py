@@ -14,12 +14,15 @@ from typing import Any, Sequence
 
 from .errors import ConfigError
 
-__all__ = ["MAX_JSON_BYTES", "load_json", "check_arch", "check_predictions", "check_plot_input", "load_json_object",
+__all__ = ["MAX_JSON_BYTES", "MAX_JSON_CONTAINERS", "load_json", "check_arch", "check_predictions", "check_plot_input", "load_json_object",
            "check_compare_rows", "strategies_twice"]
 
 #: Largest JSON input read (a full NAS-Bench-201 ranking of 15,625 architectures is about 5 MB). Python
 #: objects take up to 25 times the bytes of the JSON text, so this keeps any input well under 1 GB.
 MAX_JSON_BYTES = 16_000_000
+#: Most arrays and objects in a JSON input (they cost the most memory per byte: ~60 bytes for ``{}``).
+#: A ranking of 15,625 architectures has about 31,000.
+MAX_JSON_CONTAINERS = 1_000_000
 
 
 def load_json(path: Path, field: str, what: str = "JSON file") -> Any:
@@ -33,6 +36,10 @@ def load_json(path: Path, field: str, what: str = "JSON file") -> Any:
         raise ConfigError(field, str(path), f"is not a text file; pass a {what}") from None
     except OSError as exc:
         raise ConfigError(field, str(path), f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    containers = text.count("[") + text.count("{")  # an upper bound: brackets inside strings count too
+    if containers > MAX_JSON_CONTAINERS:
+        raise ConfigError(field, str(path), f"holds about {containers:,} JSON arrays and objects, more than the "
+                                            f"{MAX_JSON_CONTAINERS:,} a {what} may have")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -126,9 +133,13 @@ def check_plot_input(data: Any, source: str, base: Path) -> str:
         if noise is not None and not (isinstance(noise, dict) and _number_or_null(noise.get("kendall_tau"))):
             raise ConfigError("RESULTS", source, "noise_ceiling is not an object with a kendall_tau number")
         for i, row in enumerate(runs):
-            if not isinstance(row, dict) or not isinstance(row.get("results"), str):
+            results = row.get("results") if isinstance(row, dict) else None
+            if isinstance(results, dict):  # the run's results inline
+                _check_ranked_results(results, f"runs[{i}].results", source)
+            elif isinstance(results, str):
+                _check_ranked_results(_run_results(results, base), f"runs[{i}].results")
+            else:
                 raise ConfigError("RESULTS", source, f"runs[{i}].results is not the path of a run's results.json")
-            _check_ranked_results(_run_results(row["results"], base), f"runs[{i}].results")
         return "compare"
     if isinstance(data, dict) and "training" in data:
         training = _need(data, "training", dict, source, "")
@@ -159,6 +170,8 @@ def _check_ranked_results(results: Any, where: str, source: Any = None) -> None:
             raise ConfigError("RESULTS", source, f"{where}: no such file; the compare's runs must still exist")
         results = load_json(results, "RESULTS", "results.json")
     ranking = results.get("ranking") if isinstance(results, dict) else None
+    if not isinstance(results, dict) or not isinstance(results.get("strategy"), str):
+        raise ConfigError("RESULTS", source, f"{where}: not a run's results (no strategy name)")
     preds = ranking.get("predictions") if isinstance(ranking, dict) else None
     if not isinstance(preds, list) or not all(
             isinstance(p, dict) and _number_or_null(p.get("true_accuracy")) and _number_or_null(p.get("predicted_accuracy"))

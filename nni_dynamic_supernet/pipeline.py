@@ -181,6 +181,10 @@ def load_supernet(path: str | Path, overrides: Optional[dict] = None) -> Run:
                           f"cannot be read ({type(exc).__name__}); it is corrupt or truncated, re-run nds train") from None
     from .checkpoint_check import check_models_fit, check_payload
     check_payload(payload, str(path), CHECKPOINT_FORMAT)  # format, recipe, space, partition, model list
+    try:  # the checkpoint's own recipe first: its faults are the file's, the overrides' are the user's
+        Recipe.from_dict(payload["recipe"])
+    except ConfigError as exc:
+        raise ConfigError("--checkpoint", str(path), f"holds an invalid recipe ({exc}); re-run nds train") from None
     recipe = Recipe.from_dict(payload["recipe"], overrides or {})
     run = prepare(recipe)
     saved_space = {k: list(v) for k, v in payload["search_space"].items()}

@@ -91,6 +91,9 @@ def handle_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    import logging
+    # Lightning logs "Received SIGTERM" itself; the entry point's one line says what happened and what is kept.
+    logging.getLogger("pytorch_lightning.trainer.connectors.signal_connector").setLevel(logging.WARNING)
     previous = {s: signal.getsignal(s) for s in HANDLED_SIGNALS}
     saved = dict(_state)
     _state.update(owner=os.getpid(), deferring=0, pending=None, raised=False)

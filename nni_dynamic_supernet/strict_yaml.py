@@ -36,7 +36,7 @@ class _StrictLoader(yaml.SafeLoader):
     """``SafeLoader`` that refuses duplicate mapping keys (line numbers in the message)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[override]
-        seen: dict[Any, int] = {}
+        seen: dict[Any, tuple[int, int]] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # `<<: *base` then `key: value` overrides the merged key on purpose
@@ -45,17 +45,23 @@ class _StrictLoader(yaml.SafeLoader):
                 first = seen.get(key)
             except TypeError:  # an unhashable key: SafeLoader's own error names it
                 break
-            line = key_node.start_mark.line + 1
+            where = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if first is not None:
-                raise _Duplicate(key, first, line)
-            seen[key] = line
+                raise _Duplicate(key, first, where)
+            seen[key] = where
         return super().construct_mapping(node, deep=deep)
 
 
 class _Duplicate(Exception):
-    def __init__(self, key: Any, first: int, second: int) -> None:
+    def __init__(self, key: Any, first: tuple[int, int], second: tuple[int, int]) -> None:
         super().__init__(key, first, second)
         self.key, self.first, self.second = key, first, second
+
+    def where(self) -> str:
+        """``lines 3 and 10``, or ``line 1, columns 2 and 18`` for a flow mapping on one line."""
+        if self.first[0] == self.second[0]:
+            return f"line {self.first[0]}, columns {self.first[1]} and {self.second[1]}"
+        return f"lines {self.first[0]} and {self.second[0]}"
 
 
 def _expanded_size(root: yaml.Node, limit: int) -> int:
@@ -144,7 +150,7 @@ def load_yaml_text(text: str, field: str, value: Any) -> Any:
                                             "write the values out instead of nesting aliases")
         return loader.construct_document(node)
     except _Duplicate as dup:
-        raise ConfigError(field, value, f"duplicate key {dup.key!r} at lines {dup.first} and {dup.second}; "
+        raise ConfigError(field, value, f"duplicate key {dup.key!r} at {dup.where()}; "
                                         "YAML would keep only the last one: merge them into one") from None
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"

@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..atomic_io import atomic_write_json, atomic_write_text
+from ..atomic_io import atomic_write_json, atomic_write_text, finite_or_null
 from ..errors import ConfigError
 
 _logger = logging.getLogger("nni_dynamic_supernet")
@@ -179,6 +179,9 @@ def _run_one(job: dict) -> dict:
                path_forwards=int(compute["path_forwards"]), cpu_seconds=float(compute["cpu_seconds"]),
                final_loss=float(history[-1].get("loss", float("nan"))),
                median_predicted_accuracy=float(np.median([p["predicted_accuracy"] for p in preds])))
+    # As it reads back from bench_row.json (strict JSON: an undefined measure is null), so that a fresh row and a
+    # reused one are the same.
+    row = finite_or_null(row)
     atomic_write_json(out / ROW_FILE, {"job": job, "row": row})
     return row
 

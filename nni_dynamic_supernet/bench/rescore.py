@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from ..atomic_io import atomic_write_json
+from ..atomic_io import atomic_write_json, finite_or_null
 from ..errors import ConfigError
 from ..ranking import GroundTruth, ranking_report
 from ..ranking.ground_truth import arch_key
@@ -142,7 +142,7 @@ def rescore_row(row: dict, truth: GroundTruth) -> tuple[dict, dict]:
     report.update(noise_ceiling=new["noise_ceiling"], ground_truth=truth.source,
                   predictions=[{"arch": a, "predicted_accuracy": p, "true_accuracy": t}
                                for a, p, t in zip(archs, pred, true)])
-    return new, report
+    return finite_or_null(new), report  # undefined measures as null, as compare.json holds them
 
 
 def rescore_runs(sources: Sequence[Union[str, os.PathLike]], table: Union[str, os.PathLike],
