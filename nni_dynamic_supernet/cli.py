@@ -355,36 +355,10 @@ def _overwrite_flag(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import plot_compare, plot_prediction_scatter, plot_results
-    from .json_inputs import check_plot_input
+    from .plot_files import draw_figures
     data = _read_json(args.results, "RESULTS")
-    kind = check_plot_input(data, args.results, Path(args.results).resolve().parent)  # every field a figure reads
     out = output_dir(args.out) if args.out else Path(args.results).resolve().parent
-    import shutil
-    import tempfile
-    # Drawn into a hidden folder first and moved in only when every figure is done: a figure that cannot be
-    # drawn from this JSON leaves the earlier figures as they were.
-    staging = Path(tempfile.mkdtemp(prefix=".nds-plot-", dir=out))
-    try:
-        try:
-            if kind == "compare":  # compare.json of `nds bench compare`
-                base = Path(args.results).resolve().parent
-                drawn = [plot_compare(data["summary"], staging / "compare_tau.png", noise=data.get("noise_ceiling"))]
-                if data["runs"]:
-                    runs = [r["results"] if isinstance(r["results"], dict) or Path(r["results"]).is_file()
-                            else str(base / r["results"]) for r in data["runs"]]
-                    drawn.append(plot_prediction_scatter(runs, staging / "compare_scatter.png"))
-            else:
-                drawn = plot_results(data, staging)
-        except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
-            raise ConfigError("RESULTS", args.results, f"has a field of the wrong type for its figures "
-                                                       f"({type(exc).__name__}: {exc}); pass the file nds wrote") from None
-        written = []
-        for path in drawn:
-            os.replace(path, out / path.name)
-            written.append(out / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    written = draw_figures(data, args.results, out)  # checked first, then all figures or none
     for path in written:
         print(path)
     if not written:
@@ -575,17 +549,11 @@ def _what_is_kept(args: argparse.Namespace) -> str:
 
 def _new_output_dirs(args: argparse.Namespace) -> list[str]:
     """The output folders (and their missing parents) this command may create, deepest first."""
+    from .output_dirs import missing_dirs
     out = getattr(args, "out", None)
     if not isinstance(out, str):
         return []
-    p = Path(out)
-    if args.fn in (_cmd_evaluate, _cmd_rank, _cmd_bench_build):  # --out is a file there
-        p = p.parent
-    chain = []
-    while not os.path.exists(p) and p != p.parent:  # os.path: a name too long is "missing", not an exception
-        chain.append(str(p))
-        p = p.parent
-    return chain
+    return missing_dirs(Path(out).parent if args.fn in (_cmd_evaluate, _cmd_rank, _cmd_bench_build) else Path(out))
 
 
 if __name__ == "__main__":  # pragma: no cover
