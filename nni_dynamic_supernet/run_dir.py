@@ -353,8 +353,9 @@ def claim_run_dir(out: Path, recipe_dict: dict, resume: Optional[bool], overwrit
         resume_from = None
         if finished and not overwrite:
             hint = ("it is complete, there is nothing to resume; " if resume else "")
-            raise ConfigError(field, str(out), f"holds a finished run (results.json); {hint}pass --overwrite to "
-                                               "replace it, or choose another --out")
+            how = ("pass --overwrite to replace it, or choose another --out" if resume is not None
+                   else "move it away or give the trial another output directory")
+            raise ConfigError(field, str(out), f"holds a finished run (results.json); {hint}{how}")
         if not finished and last.is_file() and not overwrite:
             if resume is False:
                 raise ConfigError(field, str(out), "holds an unfinished run (lightning/last.ckpt); continue it with "

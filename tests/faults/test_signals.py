@@ -291,3 +291,17 @@ def test_a_stopped_nni_trial_reports_no_final_result_and_dies_by_the_signal(tmp_
     assert "final" not in kinds and kinds.count("intermediate") == 1
     assert (out / "lightning" / "last.ckpt").is_file() and not (out / "results.json").exists()
     assert_nothing_half_written(out)
+
+
+def test_a_second_signal_while_stopping_does_not_interrupt_the_clean_up(tmp_path: Path) -> None:
+    from nni_dynamic_supernet.signals import Interrupted, handle_signals
+    cleaned = []
+    with handle_signals():
+        with pytest.raises(Interrupted):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)  # interrupted right away
+            finally:
+                os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C during the clean-up
+                cleaned.append(True)
+    assert cleaned == [True]
