@@ -9,8 +9,8 @@ handlers with one that raises :class:`Interrupted`, which the entry points turn 
 * ``nds``: one line and exit status 128 + signal (143 for SIGTERM, 130 for SIGINT), the
   convention of shells and batch schedulers;
 * the nnictl trial runner: one line, no final result reported, and death *by the signal*
-  (:func:`die_by`), which nnictl records as ``USER_CANCELED`` or ``EARLY_STOPPED`` rather
-  than ``SUCCEEDED`` (an exit status of its own would read as ``FAILED``).
+  (:func:`die_by`), which nnictl records as stopped (``USER_CANCELED``) rather than
+  ``SUCCEEDED`` (an exit status of its own would read as ``FAILED``).
 
 Files are never left half-written: every result and checkpoint is written by
 :mod:`~nni_dynamic_supernet.atomic_io` inside :func:`deferred`, so a signal that arrives

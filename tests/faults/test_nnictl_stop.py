@@ -1,8 +1,12 @@
-"""Through real nnictl: a trial stopped by ``maxTrialDuration`` shows as EARLY_STOPPED with no final result.
+"""Through real nnictl: a trial stopped by ``maxTrialDuration`` shows as stopped, with no final result.
 
 NNI 3.0's trial keeper stops a trial with SIGINT (SIGKILL 5 s later) and files it as SUCCEEDED
-when it exits with 0. The trial runner ends by the signal instead, without reporting a final
-result. Slow (an nnictl experiment, about a minute): ``pytest -m slow tests/faults/test_nnictl_stop.py``.
+when it exits with 0, FAILED with another status. The trial runner ends by the signal instead,
+without reporting a final result, which NNI files as USER_CANCELED: NNI 3.0 marks a
+``maxTrialDuration`` stop as early-stopped only after the trial has ended (``cancelTrialJob`` in
+its ``training_service/v3/compat.js`` sets the flag after awaiting the stop), so EARLY_STOPPED
+never shows for a trial that ends when told to. Slow (an nnictl experiment, about a minute):
+``pytest -m slow tests/faults/test_nnictl_stop.py``.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_a_trial_over_its_max_duration_is_early_stopped_without_a_final_result(tmp_path: Path) -> None:
+def test_a_trial_over_its_max_duration_is_stopped_without_a_final_result(tmp_path: Path) -> None:
     import yaml
     template = tiny_trial_template(tmp_path, REPO, epochs=100_000)  # trains until it is stopped
     config_path = experiment_config(tmp_path, REPO, template)
@@ -31,7 +35,7 @@ def test_a_trial_over_its_max_duration_is_early_stopped_without_a_final_result(t
         jobs = rest(port, "trial-jobs")
         assert status == "DONE", (status, jobs)
         (job,) = jobs
-        assert job["status"] == "EARLY_STOPPED", job
+        assert job["status"] in ("USER_CANCELED", "EARLY_STOPPED"), job  # not SUCCEEDED, not FAILED
         records = [r for r in metrics(port) if r["trialJobId"] == job["trialJobId"]]
         assert not [r for r in records if r["type"] == "FINAL"], records
         assert [r for r in records if r["type"] == "PERIODICAL"], "the trial never trained: raise maxTrialDuration"
