@@ -303,9 +303,9 @@ def _checked_bench_runs(args: argparse.Namespace) -> tuple[Path, dict]:
     """The output directory and overrides of ``bench compare`` / ``bench sweep``, every recipe checked first."""
     from .bench.compare import DEFAULT_RECIPE, split_recipe_overrides
     from .recipe import load_recipe
-    from .json_inputs import strategies_twice
+    from .json_inputs import given_twice
     for option, values in (("--recipes", args.recipes), ("--seeds", args.seeds)):
-        twice = strategies_twice([str(v) for v in values])
+        twice = given_twice([str(v) for v in values])
         if twice:  # the same run twice would be trained twice and reported as a spread of 0
             raise ConfigError(option, values, f"{', '.join(twice)} given more than once; give each once")
     out = output_dir(args.out)

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from .errors import ConfigError
 
 __all__ = ["MAX_JSON_BYTES", "MAX_JSON_CONTAINERS", "load_json", "check_arch", "check_predictions", "check_plot_input", "load_json_object",
-           "check_compare_rows", "strategies_twice"]
+           "check_compare_rows", "given_twice"]
 
 #: Largest JSON input read (a full NAS-Bench-201 ranking of 15,625 architectures is about 5 MB). Python
 #: objects take up to 25 times the bytes of the JSON text, so this keeps any input well under 1 GB.
@@ -193,7 +193,7 @@ def check_compare_rows(rows: Any, source: str) -> list:
     return rows
 
 
-def strategies_twice(names: Sequence[str]) -> list[str]:
+def given_twice(names: Sequence[str]) -> list[str]:
     """The names that occur more than once, in first-seen order."""
     seen: set[str] = set()
     twice: list[str] = []

@@ -29,10 +29,6 @@ def _payload(ckpt: Path) -> dict:
     return torch.load(ckpt, weights_only=True)
 
 
-def _edit(fn: Callable[[dict], Any]) -> Callable[[dict], Any]:
-    return fn
-
-
 CASES: list[tuple[str, Callable[[dict, Path], Any], str]] = [
     # (id, how the file is made from the good payload and a marker path, what the line names)
     ("truncated", lambda p, m: "truncate", "corrupt or truncated"),
