@@ -2,7 +2,13 @@
 
 Every result, table and checkpoint the plugin writes goes through these helpers: the
 bytes go to a temporary file in the destination directory, are flushed to disk, and
-the temporary file then replaces the destination with :func:`os.replace`.
+the temporary file then replaces the destination with :func:`os.replace`. A SIGTERM or
+SIGINT that arrives meanwhile waits until the file is in place
+(:func:`~nni_dynamic_supernet.signals.deferred`).
+
+JSON is written strictly (``allow_nan=False``): a NaN or infinite number, which no JSON
+reader accepts, is written as ``null``; the writers that produce one (results.json's
+``default``, for instance) say why beside it.
 """
 from __future__ import annotations
 
@@ -15,14 +21,19 @@ from pathlib import Path
 from typing import Any, Union
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "finite_or_none"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "finite_or_null"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (the parent directory is created if needed)."""
-    path = Path(path)
+    from .signals import deferred
+    with deferred():
+        return _write_bytes(Path(path), data)
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -48,16 +59,34 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: PathLike, obj: Any) -> Path:
-    """Serialise ``obj`` first (a bad value leaves nothing behind), then write it atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=1, allow_nan=True, default=_plain) + "\n")
+    """Serialise ``obj`` as strict JSON first (a bad value leaves nothing behind), then write it atomically.
+
+    NaN and infinite numbers become ``null`` (see the module docstring).
+    """
+    return atomic_write_text(path, json.dumps(finite_or_null(obj), indent=1, allow_nan=False, default=_plain) + "\n")
+
+
+def finite_or_null(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float (also NumPy scalars) replaced by ``None``."""
+    if isinstance(obj, dict):
+        return {k: finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_null(v) for v in obj]
+    if hasattr(obj, "item") and not hasattr(obj, "__len__"):  # a NumPy or torch scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def atomic_torch_save(path: PathLike, obj: Any) -> Path:
     """``torch.save`` to memory, then write the bytes atomically."""
     import torch  # here, so that JSON and text writers (the CLI's parser, bench tables) do not load torch
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return atomic_write_bytes(path, buffer.getvalue())
+    from .signals import deferred
+    with deferred():  # serialising a big checkpoint takes a while: a signal waits for the whole save
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        return atomic_write_bytes(path, buffer.getvalue())
 
 
 def _plain(value: Any) -> Any:
@@ -68,17 +97,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def finite_or_none(obj: Any) -> Any:
-    """``obj`` with every non-finite float (NaN, inf) replaced by ``None``, for strict JSON (``allow_nan=False``)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_or_none(v) for v in obj]
-    item = getattr(obj, "item", None)
-    if callable(item) and type(obj).__module__ == "numpy":
-        return finite_or_none(item())
-    return obj

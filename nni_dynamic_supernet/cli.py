@@ -27,11 +27,11 @@ def _overrides(pairs: Optional[Sequence[str]]) -> dict:
 def input_file(path: str, field: str, what: str = "file") -> Path:
     """``path`` as an existing, readable, non-empty regular file, or a one-line ConfigError naming ``field``."""
     p = Path(path)
-    if p.is_dir():
+    if os.path.isdir(p):
         raise ConfigError(field, path, f"is a directory; pass a {what}")
-    if not p.exists():
+    if not os.path.exists(p):
         raise ConfigError(field, path, f"file not found; pass an existing {what}")
-    if not p.is_file():
+    if not os.path.isfile(p):
         raise ConfigError(field, path, f"is not a regular file; pass a {what}")
     if not os.access(p, os.R_OK):
         raise ConfigError(field, path, "cannot be read (permission denied); fix its permissions")
@@ -43,80 +43,99 @@ def input_file(path: str, field: str, what: str = "file") -> Path:
 def _writable_ancestor(p: Path, field: str, path: str) -> None:
     """The nearest existing ancestor of ``p`` must be a writable directory (so ``p`` can be created)."""
     parent = p.parent
-    while not parent.exists() and parent != parent.parent:
+    while not os.path.exists(parent) and parent != parent.parent:
         parent = parent.parent
-    if not parent.is_dir():
+    if not os.path.isdir(parent):
         raise ConfigError(field, path, f"cannot be created: {parent} is a file, not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(field, path, f"cannot be created: {parent} is not writable")
 
 
 def output_dir(path: str, field: str = "--out") -> Path:
-    """``path`` as a directory that exists or can be created (not a file), checked before any work."""
+    """``path`` as a directory that exists or is created now (not a file), checked before any work.
+
+    Creating it up front turns every reason it cannot exist (a read-only file system, a name
+    too long) into one line before the work starts; a failed command removes it again if it
+    is left empty (:func:`~.output_dirs.remove_empty_new_dirs`).
+    """
     p = Path(path)
-    if p.exists() and not p.is_dir():
+    if os.path.exists(p) and not os.path.isdir(p):
         raise ConfigError(field, path, "is an existing file; name a directory (it is created if missing)")
-    if p.is_dir():
+    if os.path.isdir(p):
         if not os.access(p, os.W_OK | os.X_OK):
             raise ConfigError(field, path, "is not writable; name a directory you can write to")
     else:
         _writable_ancestor(p, field, path)
+        _make_dir(p, field, path)
     return p
+
+
+def _make_dir(p: Path, field: str, path: str) -> None:
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(field, path, f"cannot be created ({exc.strerror or type(exc).__name__}); "
+                                       "name a directory you can write to") from None
 
 
 def _output_file(path: str, field: str = "--out", example: str = "predictions.json") -> Path:
     """``path`` as a file that can be written (not a directory), checked before any work."""
     p = Path(path)
-    if p.is_dir():
+    if os.path.isdir(p):
         raise ConfigError(field, path, f"is a directory; name the file to write, e.g. {Path(path) / example}")
-    if p.exists() and not os.access(p, os.W_OK):
+    if os.path.exists(p) and not os.access(p, os.W_OK):
         raise ConfigError(field, path, "is not writable; name a file you can write")
-    if not p.exists():
+    if not os.path.exists(p):
         _writable_ancestor(p, field, path)
+        _make_dir(p.parent, field, path)
     return p
 
 
 def _read_json(path: str, field: str) -> Any:
-    p = input_file(path, field, "JSON file")
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(field, path, "is not a text file; pass a JSON file") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(field, path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    from .json_inputs import load_json
+    return load_json(input_file(path, field, "JSON file"), field)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from .atomic_io import finite_or_null
     from .pipeline import run_recipe
     from .recipe import load_recipe
+    from .run_dir import claim_run_dir
     overrides = _overrides(args.set)
     if args.skip_nonfinite:
         overrides["training.skip_nonfinite"] = True
     out = output_dir(args.out)
     recipe = load_recipe(args.config, overrides)
-    resume = None
-    last = out / "lightning" / "last.ckpt"
-    if args.resume:
-        if not last.is_file():
-            raise ConfigError("--resume", str(out), "no lightning/last.ckpt in the output directory to resume from")
-        resume = str(last)
-    results = run_recipe(recipe, out, resume=resume, progress=args.progress, skip_search=args.skip_search)
+    # One writer per folder; a finished run is kept unless --overwrite; a resume must be of the same recipe.
+    with claim_run_dir(out, recipe.to_dict(), resume=args.resume, overwrite=args.overwrite) as claim:
+        results = run_recipe(recipe, out, resume=claim.resume_from, progress=args.progress,
+                             skip_search=args.skip_search, on_start=claim.start)
     if not results:  # a DDP rank other than 0
         return 0
-    print(json.dumps({k: results[k] for k in ("default", "headline", "checkpoint") if k in results}))
+    print(json.dumps(finite_or_null({k: results[k] for k in ("default", "headline", "checkpoint") if k in results})))
     return 0
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from .atomic_io import atomic_write_json
-    from .pipeline import load_supernet, resolve_ground_truth, search_run
+    from .pipeline import load_supernet
     overrides = _overrides(args.set)
     if args.searcher:
         overrides["search.searcher"] = args.searcher
+    from .run_dir import DirectoryLock, refuse_to_replace
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     out = output_dir(args.out)
+    refuse_to_replace([out / "search.json", out / "best_arch.json"], args.overwrite)
     run = load_supernet(args.checkpoint, overrides)
-    out.mkdir(parents=True, exist_ok=True)
+    lock = DirectoryLock(out, command="nds search").acquire()  # not while another nds writes there
+    try:
+        return _search_into(run, out)
+    finally:
+        lock.release()
+
+
+def _search_into(run: Any, out: Path) -> int:
+    from .atomic_io import atomic_write_json
+    from .pipeline import resolve_ground_truth, search_run
     truth = resolve_ground_truth(run.recipe, run.search_space) if run.recipe.search.track_archs else None
     found = search_run(run, out, truth=truth)
     result = {k: v for k, v in found.items()}
@@ -133,11 +152,16 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .atomic_io import atomic_write_json
     from .pipeline import load_supernet, predict
+    from .json_inputs import check_arch
     archs = _read_json(args.archs, "--archs")
     if not isinstance(archs, list) or not all(isinstance(a, dict) for a in archs):
         raise ConfigError("--archs", args.archs, "must be a JSON list of {label: choice} objects")
+    for i, arch in enumerate(archs):
+        check_arch(arch, f"--archs[{i}]")
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     _output_file(args.out)
+    from .run_dir import refuse_to_replace
+    refuse_to_replace([args.out], args.overwrite)
     run = load_supernet(args.checkpoint, _overrides(args.set))
     preds = predict(run, archs, progress=args.progress)
     atomic_write_json(args.out, preds)
@@ -148,13 +172,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_rank(args: argparse.Namespace) -> int:
     from .atomic_io import atomic_write_json
     from .ranking import GroundTruth, match_predictions, ranking_report
+    from .json_inputs import check_predictions
     preds = _read_json(args.predictions, "--predictions")
-    if not isinstance(preds, list) or not preds or not all(isinstance(p, dict) and "arch" in p for p in preds):
-        raise ConfigError("--predictions", args.predictions,
-                          "must be a non-empty list of {arch, predicted_accuracy} objects (nds evaluate writes one)")
+    check_predictions(preds, args.predictions)  # objects, {label: choice} archs, finite accuracies
     input_file(args.ground_truth, "--ground-truth", "ground-truth table (JSON)")
     if args.out:
         _output_file(args.out, example="rank.json")
+        from .run_dir import refuse_to_replace
+        refuse_to_replace([args.out], args.overwrite)
     try:
         truth = GroundTruth.load(args.ground_truth)
     except ConfigError as exc:  # name the option the user typed
@@ -197,8 +222,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
         arch = arch["best_arch"]
     if not isinstance(arch, dict) or not arch:
         raise ConfigError("--arch", args.arch, "must hold a {label: choice} object (best_arch.json or results.json)")
+    from .json_inputs import check_arch
+    check_arch(arch, "--arch")
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     output_dir(args.out)
+    from .run_dir import refuse_to_replace
+    refuse_to_replace([Path(args.out) / "weights.pt", Path(args.out) / "arch.json"], args.overwrite)
     run = load_supernet(args.checkpoint)
     paths = export_subnet(run, arch, Path(args.out))
     print(json.dumps({k: str(v) for k, v in paths.items()}))
@@ -294,6 +323,11 @@ def _checked_bench_runs(args: argparse.Namespace) -> tuple[Path, dict]:
     """The output directory and overrides of ``bench compare`` / ``bench sweep``, every recipe checked first."""
     from .bench.compare import DEFAULT_RECIPE, split_recipe_overrides
     from .recipe import load_recipe
+    from .json_inputs import given_twice
+    for option, values in (("--recipes", args.recipes), ("--seeds", args.seeds)):
+        twice = given_twice([str(v) for v in values])
+        if twice:  # the same run twice would be trained twice and reported as a spread of 0
+            raise ConfigError(option, values, f"{', '.join(twice)} given more than once; give each once")
     out = output_dir(args.out)
     if args.config:
         input_file(args.config, "--config", "YAML recipe")
@@ -375,19 +409,15 @@ def _progress_flags(p: argparse.ArgumentParser) -> None:
     group.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
 
 
+def _overwrite_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true", help=f"replace {what} if an earlier call wrote them")
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import plot_compare, plot_prediction_scatter, plot_results
+    from .plot_files import draw_figures
     data = _read_json(args.results, "RESULTS")
     out = output_dir(args.out) if args.out else Path(args.results).resolve().parent
-    if isinstance(data, dict) and "summary" in data and "runs" in data:  # compare.json of `nds bench compare`
-        written = [plot_compare(data["summary"], out / "compare_tau.png", noise=data.get("noise_ceiling"))]
-        if data["runs"]:
-            written.append(plot_prediction_scatter([r["results"] for r in data["runs"]], out / "compare_scatter.png"))
-    elif isinstance(data, dict) and "training" in data:
-        written = plot_results(data, out)
-    else:
-        raise ConfigError("RESULTS", args.results, "is neither a results.json of nds train / a trial nor a "
-                                                   "compare.json of nds bench compare")
+    written = draw_figures(data, args.results, out)  # checked first, then all figures or none
     for path in written:
         print(path)
     if not written:
@@ -428,7 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML recipe (default: the embedded benchmark recipe)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe field (dotted key)")
-    p.add_argument("--resume", action="store_true", help="resume from OUT/lightning/last.ckpt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the unfinished run in OUT from OUT/lightning/last.ckpt (same recipe only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run OUT holds (finished or not); its files are removed first")
     _progress_flags(p)
     p.add_argument("--skip-search", action="store_true", help="train only")
     p.add_argument("--skip-nonfinite", action="store_true",
@@ -440,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--searcher", choices=["evolution", "random", "exhaustive", "shifted_evolution", "nsga2"])
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    _overwrite_flag(p, "OUT/search.json and OUT/best_arch.json")
     p.set_defaults(fn=_cmd_search)
 
     p = sub.add_parser("evaluate", help="predict the accuracy of architectures with a supernet")
@@ -448,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="predictions JSON")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     _progress_flags(p)
+    _overwrite_flag(p, "the predictions file")
     p.set_defaults(fn=_cmd_evaluate)
 
     p = sub.add_parser("rank", help="rank predictions against a ground-truth table")
@@ -457,12 +492,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the trivial rankers (parameter count, FLOPs, zero-cost proxies) of the table")
     p.add_argument("--out")
+    _overwrite_flag(p, "the --out file")
     p.set_defaults(fn=_cmd_rank)
 
     p = sub.add_parser("export", help="export an architecture and its inherited weights")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--arch", required=True, help="best_arch.json, results.json or a {label: choice} JSON")
     p.add_argument("--out", required=True)
+    _overwrite_flag(p, "OUT/weights.pt and OUT/arch.json")
     p.set_defaults(fn=_cmd_export)
 
     p = sub.add_parser("plot", help="draw every figure of a results.json (or a compare.json) as PNG")
@@ -568,21 +605,41 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     from .quiet_logs import quiet_third_party_logs
     quiet_third_party_logs(verbose=args.verbose)
-    existed = {p: Path(p).exists() for p in _output_paths(args)}
-    try:
-        return int(args.fn(args) or 0)
-    except ConfigError as exc:
-        remove_empty_new_dirs(existed)
-        print(f"nds: error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as exc:
-        print(f"nds: error: {exc}", file=sys.stderr)
-        return 3
+    existed = {p: False for p in _new_output_dirs(args)}  # deepest first: removed in that order on failure
+    from .signals import Interrupted, handle_signals
+    with handle_signals():  # SIGTERM / SIGINT end the command with 128 + signal, files whole
+        try:
+            return int(args.fn(args) or 0)
+        except ConfigError as exc:
+            remove_empty_new_dirs(existed)
+            print(f"nds: error: {exc}", file=sys.stderr)
+            return 2
+        except TrainingDiverged as exc:
+            print(f"nds: error: {exc}", file=sys.stderr)
+            return 3
+        except Interrupted as exc:
+            remove_empty_new_dirs(existed)
+            print(f"nds: stopped by {exc.name} (exit status {exc.exit_status}); {_what_is_kept(args)}", file=sys.stderr)
+            return exc.exit_status
 
 
-def _output_paths(args: argparse.Namespace) -> list[str]:
+def _what_is_kept(args: argparse.Namespace) -> str:
+    """The second half of the line a stopped command prints: what survives and how to go on."""
+    if args.fn is _cmd_train:
+        last = Path(args.out) / "lightning" / "last.ckpt"
+        if last.is_file():
+            return f"the last checkpoint {last} is whole: continue with the same command and --resume"
+        return "no checkpoint was written yet: start the run again"
+    return "every file written so far is whole; nothing was half-written"
+
+
+def _new_output_dirs(args: argparse.Namespace) -> list[str]:
+    """The output folders (and their missing parents) this command may create, deepest first."""
+    from .output_dirs import missing_dirs
     out = getattr(args, "out", None)
-    return [out] if isinstance(out, str) else []
+    if not isinstance(out, str):
+        return []
+    return missing_dirs(Path(out).parent if args.fn in (_cmd_evaluate, _cmd_rank, _cmd_bench_build) else Path(out))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,7 @@ import numpy as np
 
 from .bench.compare import DEFAULT_PAIRS
 from .bench.paired_stats import paired_summary
-from .atomic_io import finite_or_none
+from .atomic_io import finite_or_null
 from .errors import ConfigError
 
 __all__ = ["experiment_trials", "summarize_trials", "format_summary", "BASELINE_METRICS"]
@@ -174,4 +174,4 @@ def format_summary(summary: dict) -> str:
 
 def summary_json(summary: dict) -> str:
     """Strict JSON of the summary (undefined values as ``null``)."""
-    return json.dumps(finite_or_none(summary), indent=1, allow_nan=False)
+    return json.dumps(finite_or_null(summary), indent=1, allow_nan=False)

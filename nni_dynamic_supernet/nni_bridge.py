@@ -164,7 +164,8 @@ class SupernetModule(BaseOneShotLightningModule):
         return self.build_engine(max(1, int(self.trainer.estimated_stepping_batches))).optimizer
 
     # training -----------------------------------------------------------------------------------------
-    def on_train_start(self) -> None:
+    def _restore_pending(self) -> None:
+        """Apply a resumed checkpoint's engine, per-epoch log and RNG states (once)."""
         if self._pending_state is not None and self.engine is not None:
             self.engine.load_state_dict(self._pending_state)
             self._pending_state = None
@@ -174,6 +175,9 @@ class SupernetModule(BaseOneShotLightningModule):
                     obj.load_state_dict(self._pending_extra["stateful"][key])
             _set_global_rng(self._pending_extra["rng"])
             self._pending_extra = None
+
+    def on_train_start(self) -> None:
+        self._restore_pending()
         lightning_opt = self.optimizers()
         if direct_backward_and_step(self.trainer, self):
             self.engine.backward = _plain_backward  # type: ignore[union-attr]
@@ -295,6 +299,9 @@ class SupernetModule(BaseOneShotLightningModule):
     def on_fit_end(self) -> None:
         # NNI's evaluator would report a final result from callback_metrics['val_acc'] here, which
         # crashes when no validation ran and files the result under the wrong trial.
+        # A run resumed from the checkpoint of its last epoch (stopped during the search or the ranking) has
+        # no epoch left, so Lightning skips on_train_start: its states are applied here instead.
+        self._restore_pending()
         return None
 
     # checkpoints --------------------------------------------------------------------------------------

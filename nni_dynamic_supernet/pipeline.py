@@ -179,15 +179,24 @@ def load_supernet(path: str | Path, overrides: Optional[dict] = None) -> Run:
     except Exception as exc:  # truncated, corrupt or not a torch file
         raise ConfigError("--checkpoint", str(path),
                           f"cannot be read ({type(exc).__name__}); it is corrupt or truncated, re-run nds train") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ConfigError("--checkpoint", str(path), f"not an {CHECKPOINT_FORMAT} checkpoint written by nds train")
+    from .checkpoint_check import check_models_fit, check_payload
+    check_payload(payload, str(path), CHECKPOINT_FORMAT)  # format, recipe, space, partition, model list
+    try:  # the checkpoint's own recipe first: its faults are the file's, the overrides' are the user's
+        Recipe.from_dict(payload["recipe"])
+    except ConfigError as exc:
+        raise ConfigError("--checkpoint", str(path), f"holds an invalid recipe ({exc}); re-run nds train") from None
     recipe = Recipe.from_dict(payload["recipe"], overrides or {})
     run = prepare(recipe)
     saved_space = {k: list(v) for k, v in payload["search_space"].items()}
     if saved_space != {k: list(v) for k, v in run.search_space.items()}:
         raise ConfigError("--checkpoint", str(path), "was trained on another search space than its recipe builds")
-    run.partition.load_state_dict(payload["partition"])
+    try:
+        run.partition.load_state_dict(payload["partition"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError("--checkpoint", str(path), f"its partition cannot be restored ({type(exc).__name__}); "
+                                                     "re-run nds train to write a new one") from None
     run.module.ensure_partition()
+    check_models_fit(payload["models"], run.models, str(path))  # one state per supernet, every shape right
     for model, state in zip(run.models, payload["models"]):
         try:
             model.load_state_dict(state)
@@ -422,12 +431,15 @@ def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progr
 
 
 def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume: Optional[str] = None,
-               progress: Optional[bool] = None, skip_search: bool = False) -> dict:
+               progress: Optional[bool] = None, skip_search: bool = False,
+               on_start: Optional[Callable[[], None]] = None) -> dict:
     """Train, search and rank one recipe; write results.json, best_arch.json and supernet.pt to ``out_dir``.
 
     ``progress`` shows Lightning's training bar and bars for the search and the final
     ranking: ``None`` (default) when interactive and ``recipe.output.progress`` is not
     forcing it, ``True`` / ``False`` to force. Never in an nnictl trial (quiet mode).
+    ``on_start`` is called once the recipe, data and space are known good, right before
+    training (the run directory's claim records the run there: :mod:`~.run_dir`).
     Returns the results dict (the ``results.json`` content).
     """
     from .progress import heartbeat, resolve
@@ -492,6 +504,8 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     # Created only once the recipe, data, space, ground truth and constraint are known to be good:
     # bad input leaves nothing behind.
     out.mkdir(parents=True, exist_ok=True)
+    if on_start is not None:
+        on_start()
     state.update(run=run, truth=truth, probes=_probe_archs(recipe, truth, run.search_space))
     tb_dir = out / "tensorboard" if recipe.output.tensorboard else None
     if recipe.output.diagnostics:
@@ -571,7 +585,10 @@ def _after_training(run: Run, recipe: Recipe, out: Path, state: dict, history: l
     else:
         default = results["ranking"][headline]
     results["headline"] = headline
-    results["default"] = float(default)
+    # Strict JSON has no NaN: an undefined headline is null, and default_missing says why.
+    results["default"] = float(default) if math.isfinite(float(default)) else None
+    if results["default"] is None:
+        results["default_missing"] = _default_missing(headline, skip_search)
     atomic_write_json(out / "results.json", results)
     figures = []
     if recipe.output.plots:
@@ -603,6 +620,16 @@ def _baselines(run: Run, truth: Any, predictions: list) -> dict:
     return ranking_baselines(truth.accuracies(), params=scores.get("params"), flops=scores.get("flops"),
                              proxies={k: v for k, v in scores.items() if k in PROXIES}, predictions=predictions,
                              seed=run.recipe.seed, missing=missing)
+
+
+def _default_missing(headline: str, skip_search: bool) -> str:
+    """Why a run has no ``default`` value (results.json says it beside ``"default": null``)."""
+    if headline == "best_accuracy" and skip_search:
+        return ("no search ran (--skip-search) and there is no ground truth to rank against "
+                "(ranking.ground_truth), so there is no headline value")
+    if headline == "best_accuracy":
+        return "the best searched subnet has no finite accuracy"
+    return f"{headline} is undefined for these predictions (e.g. every predicted accuracy is equal)"
 
 
 def _best_true_accuracy(recipe: Recipe, truth: Any, arch: dict) -> tuple[Optional[float], str]:
@@ -665,7 +692,10 @@ def _diagnostics(run: Run, engine: Any) -> Any:
 
 def final_metrics(results: dict) -> dict:
     """The final dict reported to nnictl: ``default`` plus one short key per headline figure."""
+    # NNI needs a number: an undefined default is reported as 0.0, with the reason beside it.
     out: dict = {"default": _finite(results["default"])}
+    if results.get("default_missing"):
+        out["default_missing"] = results["default_missing"]
     ranking = results.get("ranking", {})
     for key in ("kendall_tau", "spearman", "p_at_top5", "kendall_tau_stratified", "cb", "rho_cc"):
         if key in ranking:
@@ -693,5 +723,7 @@ def _arch_string(arch: dict) -> str:
 
 
 def _finite(value: Any) -> float:
+    if value is None:
+        return 0.0
     value = float(value)
     return value if math.isfinite(value) else 0.0

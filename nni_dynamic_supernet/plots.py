@@ -60,13 +60,13 @@ def save_figure(fig: Any, path: Path) -> Path:
 def plot_compare(summary: Sequence[dict], path: Path, noise: Optional[dict] = None) -> Path:
     """Bar chart of Kendall tau per recipe (mean ± std over seeds), with the noise ceiling as a line."""
     names = [s["strategy"] for s in summary]
-    means = [s["kendall_tau"] for s in summary]
-    stds = [s["kendall_tau_std"] for s in summary]
+    means = [_num(s["kendall_tau"]) for s in summary]
+    stds = [_num(s["kendall_tau_std"]) for s in summary]
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2), 4))
     ax.bar(range(len(names)), means, yerr=stds, capsize=4, color="tab:blue", label="supernet ranking (mean ± std)")
     if noise is not None:
-        ax.axhline(noise["kendall_tau"], color="tab:red", linestyle="--", label="noise ceiling (seed vs seed)")
-        perfect = noise.get("kendall_tau_truth_vs_mean", math.nan)
+        ax.axhline(_num(noise["kendall_tau"]), color="tab:red", linestyle="--", label="noise ceiling (seed vs seed)")
+        perfect = _num(noise.get("kendall_tau_truth_vs_mean"))
         if not math.isnan(perfect):
             ax.axhline(perfect, color="tab:red", linestyle=":", label="perfect ranker vs seed mean (model)")
     ax.set_xticks(range(len(names)))
@@ -77,6 +77,11 @@ def plot_compare(summary: Sequence[dict], path: Path, noise: Optional[dict] = No
     # Above the axes: inside, the legend covered the bars of the last recipes.
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
     return save_figure(fig, path)
+
+
+def _num(value: Any) -> float:
+    """A number read from JSON, where strict JSON writes an undefined one (NaN) as null."""
+    return math.nan if value is None else float(value)
 
 
 def _load(results: Any) -> dict:
@@ -99,12 +104,12 @@ def plot_prediction_scatter(results_files: Sequence[Any], path: Path) -> Path:
         ax.axis("off")
     for ax, (name, res) in zip(axes.flat, by_strategy.items()):
         preds = res["ranking"]["predictions"]
-        ax.scatter([p["true_accuracy"] for p in preds], [p["predicted_accuracy"] for p in preds], s=8, alpha=0.7,
-                   label=f"{len(preds)} subnets")
-        ax.set_title(f"{name} (seed {res['seed']}): Kendall tau={res['ranking']['kendall_tau']:.3f}", fontsize=9)
+        ax.scatter([_num(p["true_accuracy"]) for p in preds], [_num(p["predicted_accuracy"]) for p in preds], s=8,
+                   alpha=0.7, label=f"{len(preds)} subnets")
+        ax.set_title(f"{name} (seed {res['seed']}): Kendall tau={_num(res['ranking']['kendall_tau']):.3f}", fontsize=9)
         ax.set_xlabel("stand-alone test accuracy (%)")
         ax.set_ylabel("supernet val accuracy (%)")
-        ceiling = res["ranking"].get("noise_ceiling", {}).get("kendall_tau")
+        ceiling = (res["ranking"].get("noise_ceiling") or {}).get("kendall_tau")
         if ceiling is not None:
             ax.plot([], [], " ", label=f"noise ceiling tau={ceiling:.3f}")  # a legend line, no data
         ax.legend(fontsize=7, loc="upper left")

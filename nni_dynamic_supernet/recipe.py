@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union, get_args, get_origin, get_type_hints
 
-import yaml
 
 from .errors import ConfigError
 
@@ -715,10 +714,8 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         if value is None or isinstance(value, dict):
             return value
         if isinstance(value, str):
-            try:
-                parsed = yaml.safe_load(value)
-            except yaml.YAMLError:
-                parsed = None
+            from .strict_yaml import parse_yaml_value
+            parsed = parse_yaml_value(value, name)
             if isinstance(parsed, dict):
                 return parsed
         raise ConfigError(name, value, "must be a mapping")
@@ -736,11 +733,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError("--set", text, "expected key=value, for example --set training.lr=0.1")
     key, raw = text.split("=", 1)
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        value = raw
-    return key.strip(), value
+    from .strict_yaml import parse_yaml_value
+    return key.strip(), parse_yaml_value(raw, key.strip())
 
 
 #: The embedded benchmark recipe, used when no template is given (``nds train --out DIR``).
@@ -764,15 +758,8 @@ def load_recipe(path: Union[str, Path, None] = None, overrides: Mapping[str, Any
         if not p.is_file():
             raise ConfigError("--config", str(path), "file not found; pass the path of a YAML recipe such as "
                               "config_templates/embedded.yaml")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
-            raise ConfigError("--config", str(path), f"not valid YAML ({first})") from None
-        except UnicodeDecodeError:
-            raise ConfigError("--config", str(path), "is not a text file; pass a YAML recipe") from None
-        except OSError as exc:
-            raise ConfigError("--config", str(path), f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+        from .strict_yaml import load_yaml_file
+        loaded = load_yaml_file(p, "--config")  # duplicate keys, alias bombs and huge files are refused
         if loaded is None:
             # An empty file is more likely a mistake than a wish for every default: say so instead of guessing.
             raise ConfigError("--config", str(path), "is empty; write at least `strategy: spos`, or leave out "

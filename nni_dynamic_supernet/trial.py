@@ -52,32 +52,55 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .quiet_logs import quiet_third_party_logs
     quiet_third_party_logs()
     existed: dict = {}  # output directory -> whether it was there before: a failed trial removes it if it made it
-    try:
-        from .nni_bridge import NniReporter, nni_parameters
-        from .pipeline import run_recipe
-        from .recipe import load_recipe, parse_override
-        overrides = dict(parse_override(p) for p in (args.set or []))
-        overrides.update(nni_parameters())
-        from .cli import output_dir
-        out = output_dir(args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output")
-        recipe = load_recipe(args.config, overrides)
-        existed[str(out)] = out.exists()
-        out.mkdir(parents=True, exist_ok=True)
-        # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR
-        # (<exp root>/trials/<id>/output/tensorboard in NNI 3.0).
-        from .tensorboard_log import link_for_nni_webui
-        link_for_nni_webui(out)
-        last = out / "lightning" / "last.ckpt"
-        resume = str(last) if last.is_file() else None
-        results = run_recipe(recipe, out, reporter=NniReporter(), resume=resume)
-        if results:  # empty on DDP ranks other than 0, which report nothing
-            logging.getLogger("nni_dynamic_supernet").info("final %s=%.4f", results["headline"], results["default"])
-    except (ConfigError, TrainingDiverged) as exc:
-        remove_empty_new_dirs(existed)  # nds's rule: a failed run leaves nothing half-written behind
-        print(f"trial: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 3
+    from .signals import Interrupted, handle_signals
+    with handle_signals():
+        try:
+            return _run(args, existed)
+        except (ConfigError, TrainingDiverged) as exc:
+            remove_empty_new_dirs(existed)  # nds's rule: a failed run leaves nothing half-written behind
+            print(f"trial: error: {exc}", file=sys.stderr)
+            return 2 if isinstance(exc, ConfigError) else 3
+        except Interrupted as exc:
+            # No final result was reported: nnictl must not record a stopped trial as a finished one.
+            remove_empty_new_dirs(existed)
+            print(f"trial: stopped by {exc.name}; no final result reported; the last checkpoint (if any) is whole "
+                  "and a restarted trial resumes from it", file=sys.stderr)
+            return exc.exit_status
+
+
+def _run(args: argparse.Namespace, existed: dict) -> int:
+    """Train, search and rank the trial's recipe into its output directory."""
+    from .nni_bridge import NniReporter, nni_parameters
+    from .pipeline import run_recipe
+    from .recipe import load_recipe, parse_override
+    from .run_dir import claim_run_dir
+    overrides = dict(parse_override(p) for p in (args.set or []))
+    overrides.update(nni_parameters())
+    from .cli import output_dir
+    target = args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output"
+    existed[str(target)] = Path(target).exists()
+    out = output_dir(target)
+    recipe = load_recipe(args.config, overrides)
+    # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR
+    # (<exp root>/trials/<id>/output/tensorboard in NNI 3.0).
+    from .tensorboard_log import link_for_nni_webui
+    link_for_nni_webui(out)
+    # resume=None: a restarted trial continues the unfinished run in its folder (same recipe only).
+    with claim_run_dir(out, recipe.to_dict(), resume=None, command="nni trial") as claim:
+        results = run_recipe(recipe, out, reporter=NniReporter(), resume=claim.resume_from, on_start=claim.start)
+    if results:  # empty on DDP ranks other than 0, which report nothing
+        logging.getLogger("nni_dynamic_supernet").info("final %s=%s", results["headline"], results["default"])
     return 0
 
 
+def _exit(status: int) -> None:
+    """Exit with ``status``; a trial stopped by a signal dies by that signal, as nnictl expects of a stopped trial."""
+    import signal
+    if status - 128 in (signal.SIGTERM, signal.SIGINT):
+        from .signals import die_by
+        die_by(status - 128)
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    _exit(main())

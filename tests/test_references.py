@@ -29,7 +29,7 @@ WRITTEN_AT_RUN_TIME = {
     "results.json", "best_arch.json", "search.json", "compare.json", "compare.md", "arch.json", "table.json",
     "shifting.json", "standalone_cache.json", "predictions.json", "rank.json",
     "results_gpu.json", "benchmarks/results_gpu.json", "recipe.yml", "sweep.json", "sweep.md", "v2.json", "bench_row.json",
-    "rescore.json", "rescore.md", "ranking.json",
+    "rescore.json", "rescore.md", "ranking.json", "run.json",
 }
 #: Placeholders for the user's files in usage lines (``nds plot RESULTS.json``).
 PLACEHOLDERS = {"RESULTS.json", "ARCHS.json", "PRED.json", "GT.json", "SAME.yaml", "my_table.json"}

@@ -378,6 +378,11 @@ def build_ground_truth(
         Private: train for this many epochs instead of the protocol's (fast tests only;
         such a table is not comparable with the shipped one, and its recipe says so).
 
+    An existing table at ``out_path`` is never shrunk: one of the same protocol and sample is
+    grown to cover what it holds and what was asked (nothing is retrained; a request it already
+    covers leaves the file byte-identical), and any other file there is refused
+    (:mod:`.existing_outputs`).
+
     Returns
     -------
     GroundTruth
@@ -397,15 +402,20 @@ def build_ground_truth(
     """
     out_path = Path(out_path)
     seed_list = _check_build_args(out_path, seeds, workers, limit)
-    archs = sample_architectures(n_archs, sample_seed)
+    sample_architectures(n_archs, sample_seed)  # the arguments are checked before the table is looked at
+    from .existing_outputs import table_growth
     from .tables import get_table
 
     spec = get_table(table)
     hparams: dict[str, Any] = {"epochs": int(spec.epochs if _epochs is None else _epochs)}
     checksums, reference = spec.checksums()
     fingerprint = _fingerprint(hparams, checksums, spec)
+    # An existing table is never shrunk: the build covers what it holds too (or refuses another protocol).
+    n_archs, seed_list, table_existed = table_growth(out_path, fingerprint, n_archs, seed_list, sample_seed)
+    archs = sample_architectures(n_archs, sample_seed)
     sidecar_path = partial_path(out_path)
     done = _read_existing_table(out_path, fingerprint)
+    in_table = set(done)
     done.update(_read_partial(sidecar_path, fingerprint))
 
     jobs = [(arch, seed) for arch in archs for seed in seed_list]
@@ -454,6 +464,8 @@ def build_ground_truth(
     }
     finished = all((arch_key(arch), seed) in done for arch, seed in jobs)
     result = _make_table(archs, seed_list, done, recipe, source=str(out_path), spec=spec)
+    if finished and table_existed and all((arch_key(arch), seed) in in_table for arch, seed in jobs):
+        return GroundTruth.load(out_path)  # it already held every job: left byte-identical
     if finished:
         result.save(out_path)  # atomic: temp file + os.replace
         if sidecar_path.exists():

@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..atomic_io import atomic_write_json, atomic_write_text
+from ..atomic_io import atomic_write_json, atomic_write_text, finite_or_null
 from ..errors import ConfigError
 from .paired_stats import sign_flip_p
 
@@ -218,6 +218,9 @@ def _run_one(job: dict) -> dict:
                path_forwards=int(compute["path_forwards"]), cpu_seconds=float(compute["cpu_seconds"]),
                final_loss=float(history[-1].get("loss", float("nan"))),
                median_predicted_accuracy=float(np.median([p["predicted_accuracy"] for p in preds])))
+    # As it reads back from bench_row.json (strict JSON: an undefined measure is null), so that a fresh row and a
+    # reused one are the same.
+    row = finite_or_null(row)
     atomic_write_json(out / ROW_FILE, {"job": job, "row": row})
     return row
 
@@ -451,6 +454,8 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
              "out": str(out_dir / s / f"seed{seed}")} for s in strategies for seed in seeds]
     started = time.monotonic()
     reused = [_reused_row(job) for job in jobs]
+    from .existing_outputs import check_compare_out
+    check_compare_out(out_dir, jobs, reused)  # never train over another job's run, never drop earlier runs
     n_reused = sum(row is not None for row in reused)
     if n_reused:
         _logger.info("bench compare: reusing %d finished runs of %d", n_reused, len(jobs))

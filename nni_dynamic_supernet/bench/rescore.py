@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from ..atomic_io import atomic_write_json
+from ..atomic_io import atomic_write_json, finite_or_null
 from ..errors import ConfigError
 from ..ranking import GroundTruth, ranking_report
 from ..ranking.ground_truth import arch_key
@@ -68,11 +68,15 @@ def collect_rows(sources: Sequence[Union[str, os.PathLike]]) -> list[dict]:
         if not folder.is_dir():
             raise ConfigError("RUNS", str(folder), "no such folder; give the --out folder of an `nds bench compare` "
                                                    "or one of its run folders")
-        if (folder / "compare.json").is_file():
-            found = [_located(row, folder / row["strategy"] / f"seed{row['seed']}")
-                     for row in json.loads((folder / "compare.json").read_text())["runs"]]
+        from ..json_inputs import check_compare_rows, load_json
+        if (folder / "compare.json").is_file():  # truncated or wrong-typed files are one line (json_inputs)
+            data = load_json(folder / "compare.json", "RUNS", "compare.json")
+            runs = check_compare_rows(data.get("runs") if isinstance(data, dict) else None, str(folder / "compare.json"))
+            found = [_located(row, folder / row["strategy"] / f"seed{row['seed']}") for row in runs]
         elif (folder / ROW_FILE).is_file():
-            found = [_located(json.loads((folder / ROW_FILE).read_text())["row"], folder)]
+            data = load_json(folder / ROW_FILE, "RUNS", ROW_FILE)
+            row = check_compare_rows([data.get("row") if isinstance(data, dict) else None], str(folder / ROW_FILE))[0]
+            found = [_located(row, folder)]
         else:
             raise ConfigError("RUNS", str(folder), f"holds neither compare.json nor {ROW_FILE}; give the --out folder "
                                                    "of an `nds bench compare` or one of its run folders")
@@ -115,10 +119,10 @@ def rescore_row(row: dict, truth: GroundTruth) -> tuple[dict, dict]:
     try:
         results = json.loads(path.read_text())
         saved = results["ranking"]["predictions"]
-    except (OSError, ValueError, KeyError, TypeError):
+        predicted = {arch_key(p["arch"]): float(p["predicted_accuracy"]) for p in saved}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise ConfigError("RUNS", str(path), "is not the results.json of a ranked run (it must exist and hold "
                                              "ranking.predictions); rerun that compare") from None
-    predicted = {arch_key(p["arch"]): float(p["predicted_accuracy"]) for p in saved}
     archs = truth.archs()
     missing = [a for a in archs if arch_key(a) not in predicted]
     if missing:
@@ -138,7 +142,7 @@ def rescore_row(row: dict, truth: GroundTruth) -> tuple[dict, dict]:
     report.update(noise_ceiling=new["noise_ceiling"], ground_truth=truth.source,
                   predictions=[{"arch": a, "predicted_accuracy": p, "true_accuracy": t}
                                for a, p, t in zip(archs, pred, true)])
-    return new, report
+    return finite_or_null(new), report  # undefined measures as null, as compare.json holds them
 
 
 def rescore_runs(sources: Sequence[Union[str, os.PathLike]], table: Union[str, os.PathLike],

@@ -109,6 +109,32 @@ def _summaries(rows: Sequence[dict], strategies: Sequence[str], budgets: Sequenc
     return out
 
 
+def _read_log(log: Path) -> list[dict]:
+    """The finished runs of ``rows.jsonl``; a last line cut by a crash mid-write is dropped (its run reruns)."""
+    if not log.exists():
+        return []
+    rows = []
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not (isinstance(row, dict) and {"strategy", "seed", "epochs"} <= set(row)):
+            if number == len(lines):
+                continue
+            raise ConfigError("--out", str(log), f"line {number} is not a sweep row; the log is damaged: move it "
+                                                 "away to start the sweep afresh")
+        rows.append(row)
+    if lines and not log.read_bytes().endswith(b"\n"):
+        # The next append must start on a line of its own.
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write("\n")
+    return rows
+
+
 def format_sweep(summary: Sequence[dict], delta: float = 0.02) -> str:
     """A Markdown table of the sweep (one row per recipe and budget), plateaus underneath."""
     lines = ["| recipe | epochs | seeds | tau (mean ± SD) | final loss | median pred. acc | CB | steps | path fwd | "
@@ -181,7 +207,7 @@ def sweep_budgets(strategies: Sequence[str], seeds: Sequence[int], budgets: Sequ
     common, own = split_recipe_overrides(overrides, strategies)
     base = {**table_overrides(table), **common}
     log = out_dir / "rows.jsonl"
-    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    rows = _read_log(log)
     done = {(r["strategy"], r["seed"], r["epochs"]) for r in rows}
     jobs = [{"strategy": s, "seed": int(seed), "config": config,
              "overrides": {**base, **own[s], "training.epochs": budget}, "out": str(out_dir / f"e{budget}" / s / f"seed{seed}")}
@@ -193,7 +219,7 @@ def sweep_budgets(strategies: Sequence[str], seeds: Sequence[int], budgets: Sequ
         for budget in budgets:
             for row in run_jobs([j for j in jobs if j["overrides"]["training.epochs"] == budget], workers):
                 rows.append(row)
-                fh.write(json.dumps(row, allow_nan=True) + "\n")
+                fh.write(json.dumps(row, allow_nan=False) + "\n")  # rows hold null, not NaN (strict JSON)
                 fh.flush()
     summary = _summaries(rows, list(strategies), budgets, plateau_delta)
     text = format_sweep(summary, plateau_delta)

@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from ..atomic_io import atomic_write_text, finite_or_none
+from ..atomic_io import atomic_write_json, finite_or_null
 from ..errors import ConfigError
 from .compare import DEFAULT_RECIPE, table_overrides
 from .paired_stats import min_detectable_effect, paired_summary
@@ -49,7 +49,7 @@ _COMPUTE_KEYS = ("steps", "path_forwards", "cpu_seconds", "seconds")
 
 def write_strict_json(path: Union[str, Path], obj: Any) -> Path:
     """Write ``obj`` as strict JSON (a non-finite float becomes ``null``), atomically."""
-    return atomic_write_text(path, json.dumps(finite_or_none(obj), indent=1, allow_nan=False) + "\n")
+    return atomic_write_json(path, obj)
 
 
 def _base_recipe(reg: Registration) -> tuple[str, str]:
@@ -111,14 +111,13 @@ def search_jobs(reg: Registration, runs_dir: Path) -> list[dict]:
 # ------------------------------------------------------------------------------------------- workers
 def _train(job: dict) -> dict:
     """Train one job (in a worker) and return its compact row, also saved in the run folder."""
-    from ..atomic_io import atomic_write_json
     from .compare import _run_one
     row = _run_one(job)
     results = json.loads((Path(job["out"]) / "results.json").read_text())
     compact = {k: row.get(k) for k in _ROW_KEYS}
     compact.update(identity=job_identity(job),
                    predictions=[float(p["predicted_accuracy"]) for p in results["ranking"]["predictions"]])
-    atomic_write_json(Path(job["out"]) / ROW_FILE, finite_or_none(compact))
+    atomic_write_json(Path(job["out"]) / ROW_FILE, finite_or_null(compact))
     return compact
 
 
@@ -242,7 +241,7 @@ def build_result(reg: Registration, rows: dict, searches: dict, standalone: dict
     }
     if reg.kind == "recipes":
         payload.pop("searches"), payload.pop("standalone")
-    return finite_or_none(payload)
+    return finite_or_null(payload)
 
 
 def _describe(side: Side) -> dict:

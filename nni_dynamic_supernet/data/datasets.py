@@ -398,8 +398,10 @@ def _splits_from_bases(
 def _image_folder(path: str, root: str) -> Any:
     import torchvision
 
+    from .image_files import CheckedImageLoader
     try:
-        return torchvision.datasets.ImageFolder(path)
+        # A corrupt image is one line naming the file, when it is first read (also in a DataLoader worker).
+        return torchvision.datasets.ImageFolder(path, loader=CheckedImageLoader(root))
     except (FileNotFoundError, ValueError, OSError) as exc:
         raise ConfigError(
             "data.root",

@@ -127,7 +127,8 @@ def test_resume_skips_finished_jobs_and_ignores_truncated_line(tmp_path, count_j
 
 def test_final_write_is_atomic_and_failure_keeps_sidecar(tmp_path, monkeypatch, count_jobs):
     out = tmp_path / "table.json"
-    out.write_text("previous table\n")
+    build_ground_truth(out, **{**TINY, "n_archs": 1})  # a previous, smaller table of the same protocol
+    previous = out.read_bytes()
     real_replace = os.replace
 
     def failing_replace(src, dst):
@@ -138,7 +139,7 @@ def test_final_write_is_atomic_and_failure_keeps_sidecar(tmp_path, monkeypatch, 
     with pytest.raises(OSError, match="disk full"):
         build_ground_truth(out, **TINY)
     # The old file is untouched, no temp file is left, and the finished jobs are kept.
-    assert out.read_text() == "previous table\n"
+    assert out.read_bytes() == previous
     assert sorted(os.listdir(tmp_path)) == ["table.json", partial_path(out).name]
     assert len(count_jobs) == 2
 

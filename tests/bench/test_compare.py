@@ -132,8 +132,16 @@ def test_compare_resumes_finished_runs_and_takes_recipe_overrides(tmp_path: Path
     assert pair["mean_diff"] == pytest.approx(fairnas["spearman"] - spos["spearman"])
     with pytest.raises(ConfigError, match="--metrics"):
         compare_recipes(["spos"], [0], config=str(config), out_dir=tmp_path / "cmp", metrics=["accuracy"])
-    # A changed job is run again, not reused.
-    third = compare_recipes(["spos"], [0], config=str(config), out_dir=tmp_path / "cmp", plots=False,
+    # A changed job is never trained over the finished run of the old one (nor are runs dropped from
+    # compare.json): it is refused before anything runs, and runs in a folder of its own.
+    before = (tmp_path / "cmp" / "compare.json").read_bytes()
+    with pytest.raises(ConfigError, match="finished run of another job"):
+        compare_recipes(["spos", "fairnas"], [0], config=str(config), out_dir=tmp_path / "cmp", plots=False,
+                        overrides={"training.epochs": 2})
+    with pytest.raises(ConfigError, match="does not include"):
+        compare_recipes(["spos"], [0], config=str(config), out_dir=tmp_path / "cmp", plots=False)
+    assert (tmp_path / "cmp" / "compare.json").read_bytes() == before
+    third = compare_recipes(["spos"], [0], config=str(config), out_dir=tmp_path / "cmp2", plots=False,
                             overrides={"training.epochs": 2})
     assert third["reused_runs"] == 0 and third["runs"][0]["steps"] == 4
 
