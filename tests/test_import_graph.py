@@ -122,7 +122,7 @@ def test_the_graph_sees_late_type_only_and_relative_imports() -> None:
 #: package and the layer it sits in. A module may import its own layer and those below, never above.
 LAYERS = [
     {"errors", "atomic_io", "output_dirs", "quiet_logs", "progress", "plots", "tensorboard_log", "strategies",
-     "catalog"},
+     "catalog", "templates"},
     {"recipe"},
     {"spaces", "data", "supernet", "ranking"},
     {"training"},
