@@ -50,6 +50,18 @@ def test_readme_is_at_most_200_lines() -> None:
     assert lines <= MAX_LINES, f"README.rst has {lines} lines; move reference material to docs/"
 
 
+@pytest.mark.parametrize("name", ["README.rst", "CHANGELOG.rst"])
+def test_is_plain_restructuredtext(name: str) -> None:
+    # Both are read outside Sphinx (the wheel's description, the repository's front page): no Sphinx roles.
+    import io
+
+    docutils_core = pytest.importorskip("docutils.core")
+    warnings = io.StringIO()
+    docutils_core.publish_doctree((REPO / name).read_text(), settings_overrides={
+        "warning_stream": warnings, "report_level": 2, "halt_level": 5})
+    assert not warnings.getvalue(), warnings.getvalue()
+
+
 def test_strategy_table_is_the_registrys() -> None:
     # Regenerate with `nds list --rst` after adding a preset.
     assert strategy_table_rst() in README.read_text()
