@@ -97,3 +97,11 @@ def test_docs_hold_no_development_notes(page: str) -> None:
 def test_stratified_tau_names_its_subset_size() -> None:
     results = (DOCS / "benchmark_results.rst").read_text()
     assert "tau strat. (n=32)" in results and "(n=100)" in results
+
+
+def test_every_confval_reference_names_a_recipe_field() -> None:
+    # Sphinx resolves :confval: silently when the target is missing, so the pages are checked here.
+    keys = set(_recipe_keys())
+    for page in DOCS.glob("*.rst"):
+        for ref in re.findall(r":confval:`([^`<]+)`", page.read_text()):
+            assert ref in keys, f"{page.name}: {ref}"
