@@ -65,3 +65,9 @@ def test_example_is_a_valid_nni_experiment_config(path: Path, tmp_path: Path) ->
     config = ExperimentConfig(**raw)
     config.validate()
     assert config.training_service.platform == raw["trainingService"]["platform"]
+
+
+def test_every_example_is_listed_in_the_docs() -> None:
+    usage = (REPO / "docs" / "usage.rst").read_text()
+    for example in EXAMPLES:
+        assert f"``examples/{example.name}``" in usage, example.name

@@ -123,7 +123,7 @@ def test_the_graph_sees_late_type_only_and_relative_imports() -> None:
 LAYERS = [
     {"errors", "atomic_io", "output_dirs", "quiet_logs", "progress", "plots", "tensorboard_log", "strategies",
      "catalog", "signals", "strict_yaml", "json_inputs", "checkpoint_check", "run_dir",
-     "plot_files"},
+     "plot_files", "templates"},
     {"recipe"},
     {"spaces", "data", "supernet", "ranking"},
     {"training"},

@@ -13,6 +13,7 @@ see: what a reader needs from them belongs in ``docs/`` or is the paper or its o
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import tokenize
@@ -29,10 +30,11 @@ WRITTEN_AT_RUN_TIME = {
     "results.json", "best_arch.json", "search.json", "compare.json", "compare.md", "arch.json", "table.json",
     "shifting.json", "standalone_cache.json", "predictions.json", "rank.json",
     "results_gpu.json", "benchmarks/results_gpu.json", "recipe.yml", "sweep.json", "sweep.md", "v2.json", "bench_row.json",
-    "rescore.json", "rescore.md", "ranking.json", "run.json",
+    "rescore.json", "rescore.md", "ranking.json", "run.json", "verdict_row.json", "summary.json",
 }
 #: Placeholders for the user's files in usage lines (``nds plot RESULTS.json``).
-PLACEHOLDERS = {"RESULTS.json", "ARCHS.json", "PRED.json", "GT.json", "SAME.yaml", "my_table.json"}
+PLACEHOLDERS = {"RESULTS.json", "ARCHS.json", "PRED.json", "GT.json", "SAME.yaml", "my_table.json",
+                "benchmarks/verdicts/NAME.yaml", "NAME.result.json"}
 #: Files of other projects: the papers' official code (cited where a default follows it) and NNI's nnictl.
 OFFICIAL_CODE = {"train_fairnas.py", "successive_halving.py", "nasbench201/train_panda_201.py", "nnictl.py",
                  "train_search.py",  # skhu101/GM-NAS: WS-GM/nasbench201/train_search.py
@@ -71,6 +73,8 @@ def dangling_references(files: list[str], root: Path = REPO) -> list[str]:
                 ref = match.group(1)
                 name = ref.split("/")[-1] if ref.split("/")[0].isupper() else ref  # DIR/x.json: a placeholder dir
                 if name in allowed or ref in known or any(k.endswith("/" + ref) for k in known):
+                    continue
+                if os.path.normpath(os.path.join(os.path.dirname(rel), ref)) in known:  # ../CHANGELOG.rst
                     continue
                 found.append(f"{rel}:{line}: {ref}")
     return found

@@ -1,6 +1,6 @@
 """What a run reports while it trains (intermediate dicts, log lines) and at the end (the final dict).
 
-The README's web UI section promises: intermediate results only at probe epochs, whose
+The web UI page of the docs (docs/webui.rst) promises: intermediate results only at probe epochs, whose
 ``default`` is the final ``default``'s measure (the last one equals it when the probe set is the
 whole table); ``best_true_acc`` or the reason it is missing; and a log line at least every 15 s
 of wall time during search and ranking.
@@ -25,7 +25,7 @@ from .tiny_recipe import tiny_recipe
 torch.set_num_threads(1)
 
 EMBEDDED_TABLE = Path(progress.__file__).parent / "_resources" / "digits_hard_nb201.json"
-README = Path(__file__).resolve().parents[1] / "README.rst"
+WEB_UI_DOC = Path(__file__).resolve().parents[1] / "docs" / "webui.rst"
 
 
 class _Reporter:
@@ -72,8 +72,8 @@ def test_intermediate_default_is_measured_and_ends_at_the_final_value(tmp_path: 
     assert len(history) == 4 and "kendall_tau" not in history[2]  # nothing carried into unmeasured epochs
     # best_true_acc is either there or missing with its reason, never silently absent.
     assert ("best_true_acc" in final) != ("best_true_acc_missing" in final), final
-    # The README describes both series, key by key.
-    web_ui = README.read_text().split("**NNI's web UI.**", 1)[1].split(".. image::", 1)[0]
+    # The docs describe both series, key by key.
+    web_ui = WEB_UI_DOC.read_text().split("What a trial reports", 1)[1].split(".. image::", 1)[0]
     for key in set(reporter.intermediates[-1]) | set(final) | {"best_true_acc", "best_true_acc_missing"}:
         assert f"``{key}``" in web_ui, key
 

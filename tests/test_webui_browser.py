@@ -155,14 +155,14 @@ def test_web_ui_shows_trials_metrics_and_sorts_by_default(tmp_path: Path) -> Non
             records = metrics(port)
             finals = {r["trialJobId"]: r["value"]["default"] for r in records if r["type"] == "FINAL"}
             assert set(finals) == set(ids), finals
-            # The intermediate series ends on the final value: the same measure (README, "NNI's web UI"),
+            # The intermediate series ends on the final value: the same measure (docs/webui.rst),
             # taken on the whole table at the last epoch and reused by the final ranking.
             for trial_id in ids:
                 series = [r["value"] for r in records if r["type"] == "PERIODICAL" and r["trialJobId"] == trial_id]
                 assert [s["epoch"] for s in series] == [1, 2], series  # probe_every=1: every epoch was measured
                 assert series[-1]["probe_size"] == 16 and series[-1]["default"] == finals[trial_id], \
                     (series[-1], finals[trial_id])
-            web_ui = " ".join((REPO / "README.rst").read_text().split("**NNI's web UI.**", 1)[1].split())
+            web_ui = " ".join((REPO / "docs" / "webui.rst").read_text().split())
             assert "**Intermediate results**" in web_ui and "**The final result**" in web_ui
             assert "the last intermediate ``default`` equals the final ``default``" in web_ui
             shown = _default_column(driver)

@@ -20,7 +20,7 @@ given parameter count** (Kendall, 1942)::
 
 with ``P`` the predictions, ``T`` the ground truth and ``C`` the parameter count, each tau
 the tau-b. It is about 0 for predictions that carry no information about accuracy beyond
-size (a ranking by parameter count scores exactly 0), positive when the supernet orders
+size (a ranking by parameter count scores 0), positive when the supernet orders
 architectures correctly among those of similar size.
 """
 from __future__ import annotations
@@ -55,23 +55,27 @@ Arch = Mapping[str, Any]
 def partial_kendall_tau(pred: Sequence[float], truth: Sequence[float], control: Sequence[float]) -> float:
     """Partial Kendall tau of ``pred`` and ``truth`` given ``control`` (tau-b throughout).
 
+    Predictions that order the architectures exactly as ``control`` does (the parameter
+    count itself, or any increasing function of it) carry no information beyond it: 0.
+
     Returns
     -------
     float
-        NaN when a tau is undefined or ``control`` orders ``pred`` or ``truth`` perfectly.
+        NaN when a tau is undefined or ``control`` orders ``truth`` perfectly.
 
     Examples
     --------
-    >>> round(partial_kendall_tau([1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]), 3)
-    nan
-    >>> partial_kendall_tau([3, 1, 4, 2], [1, 2, 3, 4], [1, 2, 3, 4]) == kendall_tau([3, 1, 4, 2], [1, 2, 3, 4])
-    True
+    >>> partial_kendall_tau([10, 20, 30, 40], [2, 1, 4, 3], [1, 2, 3, 4])
+    0.0
+    >>> round(partial_kendall_tau([1, 2, 4, 3], [2, 1, 4, 3], [1, 2, 3, 4]), 3)
+    0.632
     """
     pt, pc, tc = kendall_tau(pred, truth), kendall_tau(pred, control), kendall_tau(truth, control)
-    denominator = (1.0 - pc * pc) * (1.0 - tc * tc)
-    if not all(math.isfinite(v) for v in (pt, pc, tc)) or not denominator > 0:
+    if not all(math.isfinite(v) for v in (pt, pc, tc)) or 1.0 - tc * tc < 1e-12:
         return float("nan")
-    return float((pt - pc * tc) / math.sqrt(denominator))
+    if 1.0 - pc * pc < 1e-12:
+        return 0.0
+    return float((pt - pc * tc) / math.sqrt((1.0 - pc * pc) * (1.0 - tc * tc)))
 
 
 def baseline_tau(scores: Sequence[float], truth: Sequence[float], seed: int = 0,
