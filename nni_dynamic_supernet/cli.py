@@ -360,7 +360,9 @@ def _cmd_bench_verdict(args: argparse.Namespace) -> int:
 
 def _cmd_bench_verdicts(args: argparse.Namespace) -> int:
     from .atomic_io import atomic_write_text
-    from .bench.verdict_table import verdict_table_rst
+    from .bench.verdict_table import refresh_baselines, verdict_table_rst
+    if args.refresh_baselines:
+        refresh_baselines(args.dir)
     text = verdict_table_rst(args.dir)
     if args.out:
         atomic_write_text(_output_file(args.out, example="verdict_table.rst"), text)
@@ -580,6 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default="benchmarks/verdicts",
                    help="folder with family.yaml, the registrations and their results (default: benchmarks/verdicts)")
     p.add_argument("--out", help="write the reStructuredText table to this file (default: print it)")
+    p.add_argument("--refresh-baselines", action="store_true",
+                   help="first recompute the trivial rankers of the tests' tables into DIR/baselines.json")
     p.set_defaults(fn=_cmd_bench_verdicts)
     p = bsub.add_parser("sweep", help="train recipes x seeds at several budgets and find the plateau budget")
     p.add_argument("--recipes", nargs="+", required=True, help="strategy names")

@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from .paired_stats import holm
 from .verdict_registration import Family, load_family, load_registration, result_path
 
-__all__ = ["verdict_rows", "verdict_table_rst", "verdict_word"]
+__all__ = ["verdict_rows", "verdict_table_rst", "verdict_word", "refresh_baselines", "BASELINES_FILE"]
 
 
 def _load_result(path: Path) -> Optional[dict]:
@@ -76,6 +76,47 @@ def _fmt(value: Any, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _p(value: Optional[float]) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1e}" if value < 1e-3 else f"{value:.4f}"
+
+
+BASELINES_FILE = "baselines.json"
+"""Per table, the trivial rankers' Kendall taus (``nds bench verdicts --refresh-baselines`` writes it)."""
+
+
+def refresh_baselines(folder: Union[str, Path]) -> Path:
+    """Compute the trivial rankers of every table the family's tests use and write ``baselines.json``."""
+    from ..atomic_io import atomic_write_json
+    from ..ranking import GroundTruth
+    from .compare import compact_baselines
+    from .table_baselines import baselines_for, table_scores
+    from .tables import resolve_table_path
+    folder = Path(folder)
+    _, rows = verdict_rows(folder)
+    out = {}
+    for table in dict.fromkeys(r["registration"].table for r in rows):
+        truth = GroundTruth.load(resolve_table_path(table))
+        scores, missing = table_scores(truth)
+        out[table] = compact_baselines(baselines_for(truth, None, scores, missing))
+    return atomic_write_json(folder / BASELINES_FILE, out)
+
+
+def _baseline_lines(folder: Path) -> list[str]:
+    path = folder / BASELINES_FILE
+    if not path.is_file():
+        return []
+    lines = []
+    for table, block in json.loads(path.read_text()).items():
+        parts = [f"{name} {b['kendall_tau']:.3f} / {b['kendall_tau_random_ties']:.3f}" for name, b in block.items()
+                 if b.get("kendall_tau") is not None]
+        lines += ["", f"Trivial rankers of {table}, no training (Kendall tau-b / with ties broken at random): "
+                      + ", ".join(parts) + ". A technique or baseline tau below the parameter count's ranks worse than "
+                      "the parameter count, whatever the verdict on the pair."]
+    return lines
+
+
 def _arm(reg: Any, side: Any) -> str:
     budget = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in side.overrides.items()) or "recipe budget"
     return f"{side.recipe or reg.supernet.recipe} ({budget})"
@@ -97,6 +138,7 @@ def verdict_table_rst(folder: Union[str, Path]) -> str:
         "     - technique vs baseline",
         "     - measure",
         "     - seeds run",
+        "     - tau technique / baseline",
         "     - mean diff [95% CI]",
         "     - p sign-flip / t",
         "     - Holm p",
@@ -120,12 +162,14 @@ def verdict_table_rst(folder: Union[str, Path]) -> str:
             f"     - {_arm(reg, reg.technique)} vs {_arm(reg, reg.baseline)}",
             f"     - {reg.measure} ({reg.table})",
             f"     - {res.get('n_seeds', 0)} of {reg.n}",
+            f"     - {_fmt(res.get('technique_mean'), '.3f')} / {_fmt(res.get('baseline_mean'), '.3f')}",
             f"     - {diff}",
-            f"     - {_fmt(res.get('p_sign_flip'), '.4f')} / {_fmt(res.get('p_ttest'), '.4f')}",
-            f"     - {_fmt(row['adjusted_p'], '.4f')}",
+            f"     - {_p(res.get('p_sign_flip'))} / {_p(res.get('p_ttest'))}",
+            f"     - {_p(row['adjusted_p'])}",
             f"     - {reg.mde if reg.power == 0.8 else res.get('mde80', reg.mde):.3f}",
             f"     - {row['verdict']}",
             f"     - {_fmt(t_c.get('path_forwards'), '.0f')} / {_fmt(b_c.get('path_forwards'), '.0f')}",
             f"     - {_fmt(t_c.get('cpu_seconds'), '.0f')} / {_fmt(b_c.get('cpu_seconds'), '.0f')}",
         ]
+    lines += _baseline_lines(Path(folder))
     return "\n".join(lines) + "\n"

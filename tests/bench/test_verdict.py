@@ -123,3 +123,16 @@ def test_the_docs_verdict_table_is_what_the_result_files_say() -> None:
     repo = Path(__file__).resolve().parents[2]
     shipped = (repo / "docs" / "_generated" / "verdict_table.rst").read_text()
     assert shipped == verdict_table_rst(repo / "benchmarks" / "verdicts")
+
+
+@pytest.mark.slow
+def test_the_shipped_trivial_rankers_are_recomputed_exactly(tmp_path: Path) -> None:
+    """benchmarks/verdicts/baselines.json is what ``nds bench verdicts --refresh-baselines`` computes (a minute)."""
+    import shutil
+    from nni_dynamic_supernet.bench.verdict_table import refresh_baselines
+    repo = Path(__file__).resolve().parents[2]
+    copy = tmp_path / "verdicts"
+    shutil.copytree(repo / "benchmarks" / "verdicts", copy)
+    refresh_baselines(copy)
+    assert json.loads((copy / "baselines.json").read_text()) == json.loads(
+        (repo / "benchmarks" / "verdicts" / "baselines.json").read_text())
