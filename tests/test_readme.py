@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from nni_dynamic_supernet.cli import hub_space_table_rst, strategy_table_rst
+from nni_dynamic_supernet.registry import hub_space_table_rst, strategy_table_rst
 from nni_dynamic_supernet.registry import list_spaces, list_strategies
 
 README = Path(__file__).resolve().parents[1] / "README.rst"
