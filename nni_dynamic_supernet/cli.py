@@ -1,7 +1,8 @@
 """The ``nds`` command: train, search, evaluate, rank, export, plot, bench, list.
 
 Every user error is printed as one line (``nds: error: field=value: fix``) with exit
-status 2, and leaves no partial output file behind.
+status 2, and leaves no partial output file behind. A command imports torch, NNI, scipy and
+matplotlib only once it runs, so ``nds --help`` and a usage error answer at once.
 """
 from __future__ import annotations
 
@@ -13,14 +14,20 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from .atomic_io import atomic_write_json
+from .bench.compare import DEFAULT_RECIPE, METRIC_NAMES, compare_recipes, split_recipe_overrides
+from .bench.sweep import sweep_budgets
+from .components import SEARCHERS, Registry
 from .errors import ConfigError, TrainingDiverged
 from .output_dirs import remove_empty_new_dirs
+from .quiet_logs import quiet_third_party_logs
+from .ranking.tables import TABLES, table_for_dataset
+from .recipe import load_recipe, parse_override
 
-__all__ = ["main", "build_parser", "strategy_table_rst", "hub_space_table_rst"]
+__all__ = ["main", "build_parser"]
 
 
 def _overrides(pairs: Optional[Sequence[str]]) -> dict:
-    from .recipe import parse_override
     return dict(parse_override(p) for p in (pairs or []))
 
 
@@ -88,7 +95,6 @@ def _read_json(path: str, field: str) -> Any:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .pipeline import run_recipe
-    from .recipe import load_recipe
     overrides = _overrides(args.set)
     if args.skip_nonfinite:
         overrides["training.skip_nonfinite"] = True
@@ -108,8 +114,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from .atomic_io import atomic_write_json
-    from .pipeline import load_supernet, resolve_ground_truth, search_run
+    from .ranking.lookup import resolve_ground_truth
+    from .stages import load_supernet, search_run
     overrides = _overrides(args.set)
     if args.searcher:
         overrides["search.searcher"] = args.searcher
@@ -131,8 +137,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .atomic_io import atomic_write_json
-    from .pipeline import load_supernet, predict
+    from .stages import load_supernet, predict
     archs = _read_json(args.archs, "--archs")
     if not isinstance(archs, list) or not all(isinstance(a, dict) for a in archs):
         raise ConfigError("--archs", args.archs, "must be a JSON list of {label: choice} objects")
@@ -146,7 +151,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_rank(args: argparse.Namespace) -> int:
-    from .atomic_io import atomic_write_json
     from .ranking import GroundTruth, match_predictions, ranking_report
     preds = _read_json(args.predictions, "--predictions")
     if not isinstance(preds, list) or not preds or not all(isinstance(p, dict) and "arch" in p for p in preds):
@@ -171,7 +175,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .export import export_subnet
-    from .pipeline import load_supernet
+    from .stages import load_supernet
     arch = _read_json(args.arch, "--arch")
     if isinstance(arch, dict) and "best_arch" in arch:
         arch = arch["best_arch"]
@@ -185,37 +189,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _short_citation(paper: str) -> str:
-    # "Guo et al., Single Path One-Shot NAS ..., ECCV 2020" -> "Guo et al., ECCV 2020"
-    parts = [p.strip() for p in paper.split(",")]
-    return f"{parts[0]}, {parts[-1]}" if len(parts) > 2 else paper
-
-
-def _rst_table(header: tuple, rows: list) -> str:
-    """A reStructuredText simple table whose columns fit their widest cell."""
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    rule = "  ".join("=" * w for w in widths)
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([rule, line(header), rule, *map(line, rows), rule])
-
-
-def strategy_table_rst() -> str:
-    """The README's strategy table (name, one-line purpose, paper), generated from the registry."""
-    from .registry import get_preset, list_strategies
-    rows = [(f"``{n}``", get_preset(n).summary, _short_citation(get_preset(n).paper)) for n in list_strategies()]
-    return _rst_table(("strategy", "purpose", "paper"), rows)
-
-
-def hub_space_table_rst() -> str:
-    """The README's NNI hub-space table, generated from the list the hub-space tests run."""
-    from .registry import list_strategies
-    from .spaces.nni_hub import hub_space_rows
-    return _rst_table(("NNI hub space", "tested with", "searchable decisions", "strategies"),
-                      hub_space_rows(len(list_strategies())))
-
-
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .registry import get_preset, list_spaces, list_strategies
+    from .registry import get_preset, hub_space_table_rst, list_spaces, list_strategies, strategy_table_rst
     if args.rst:
         print(strategy_table_rst())
         print()
@@ -231,7 +206,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_build(args: argparse.Namespace) -> int:
-    from .bench.build import bench_info, build_ground_truth
+    from .bench.build import build_ground_truth
+    from .bench.info import bench_info
     _output_file(args.out, example="table.json")
     build_ground_truth(args.out, n_archs=args.archs, seeds=tuple(args.seeds), sample_seed=args.sample_seed,
                        workers=args.workers, progress=False if args.quiet else None, table=args.table)
@@ -240,10 +216,7 @@ def _cmd_bench_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_info(args: argparse.Namespace) -> int:
-    from .bench.build import bench_info
-    from .bench.compare import DEFAULT_RECIPE
-    from .bench.tables import TABLES, table_for_dataset
-    from .recipe import load_recipe
+    from .bench.info import bench_info
     if args.table is not None and args.table_option is not None:
         raise ConfigError("--table", args.table_option, "give the table once, either as TABLE or as --table")
     default = table_for_dataset(load_recipe(DEFAULT_RECIPE).data.name)
@@ -272,8 +245,6 @@ def _pairs(values: Optional[Sequence[str]]) -> Optional[list[tuple[str, str]]]:
 
 def _checked_bench_runs(args: argparse.Namespace) -> tuple[Path, dict]:
     """The output directory and overrides of ``bench compare`` / ``bench sweep``, every recipe checked first."""
-    from .bench.compare import DEFAULT_RECIPE, split_recipe_overrides
-    from .recipe import load_recipe
     out = output_dir(args.out)
     if args.config:
         input_file(args.config, "--config", "YAML recipe")
@@ -285,7 +256,6 @@ def _checked_bench_runs(args: argparse.Namespace) -> tuple[Path, dict]:
 
 
 def _cmd_bench_compare(args: argparse.Namespace) -> int:
-    from .bench.compare import compare_recipes
     out, overrides = _checked_bench_runs(args)
     pairs = _pairs(args.pairs)
     compare_recipes(args.recipes, args.seeds, config=args.config, out_dir=out, overrides=overrides,
@@ -300,7 +270,6 @@ def _cmd_bench_rescore(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_sweep(args: argparse.Namespace) -> int:
-    from .bench.sweep import sweep_budgets
     out, overrides = _checked_bench_runs(args)
     sweep_budgets(args.recipes, args.seeds, args.epochs, config=args.config, out_dir=out,
                   overrides=overrides, workers=args.workers, table=args.table,
@@ -334,6 +303,19 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if not written:
         print(f"{args.results}: nothing to plot (no history, ranking or diagnostics in it)")
     return 0
+
+
+class _Registered:
+    """A registry's names as argparse choices, read only when used (help text, a given value): ``--help`` stays fast."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def __iter__(self) -> Any:
+        return iter(self.registry.names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.registry
 
 
 class _Parser(argparse.ArgumentParser):
@@ -379,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="search a trained supernet checkpoint")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--searcher", choices=["evolution", "random", "exhaustive", "shifted_evolution", "nsga2"])
+    p.add_argument("--searcher", choices=_Registered(SEARCHERS), metavar="SEARCHER",
+                   help="the searcher (search.searcher): %(choices)s")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(fn=_cmd_search)
 
@@ -415,8 +398,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="the embedded ranking benchmark")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
-    from .bench.compare import METRIC_NAMES
-    from .bench.tables import TABLES
     tables = list(TABLES)
     p = bsub.add_parser("build", help="train architectures stand-alone to build a ground-truth table")
     p.add_argument("--out", required=True)
@@ -480,7 +461,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exc:  # a usage error (one line, printed) or --help
         return int(exc.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    from .quiet_logs import quiet_third_party_logs
     quiet_third_party_logs(verbose=args.verbose)
     existed = {p: Path(p).exists() for p in _output_paths(args)}
     try:

@@ -15,11 +15,15 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Optional, Sequence
 
+from .cli import output_dir
 from .errors import ConfigError, TrainingDiverged
 from .output_dirs import remove_empty_new_dirs
+from .progress import in_nni_trial
+from .quiet_logs import quiet_third_party_logs
+from .recipe import load_recipe, parse_override
+from .tensorboard_log import link_for_nni_webui
 
 __all__ = ["main"]
 
@@ -42,30 +46,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", help="output directory (default: $NNI_OUTPUT_DIR)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra recipe overrides")
     args = parser.parse_args(argv)
-    from .progress import in_nni_trial
     if in_nni_trial():
         # NNI's import hooks trial.log onto the root logger (and stdout into it); a second handler on
         # stderr would copy every line into trial.stderr, which is for warnings and errors.
         import nni  # noqa: F401
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from .quiet_logs import quiet_third_party_logs
     quiet_third_party_logs()
     existed: dict = {}  # output directory -> whether it was there before: a failed trial removes it if it made it
     try:
+        # torch, NNI and Lightning load once the command line is known to be good (and NNI after its logging).
         from .nni_bridge import NniReporter, nni_parameters
         from .pipeline import run_recipe
-        from .recipe import load_recipe, parse_override
         overrides = dict(parse_override(p) for p in (args.set or []))
         overrides.update(nni_parameters())
-        from .cli import output_dir
         out = output_dir(args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output")
         recipe = load_recipe(args.config, overrides)
         existed[str(out)] = out.exists()
         out.mkdir(parents=True, exist_ok=True)
         # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR
         # (<exp root>/trials/<id>/output/tensorboard in NNI 3.0).
-        from .tensorboard_log import link_for_nni_webui
         link_for_nni_webui(out)
         last = out / "lightning" / "last.ckpt"
         resume = str(last) if last.is_file() else None
