@@ -32,6 +32,11 @@ import numpy as np
 
 from ..atomic_io import atomic_write_json, atomic_write_text
 from ..errors import ConfigError
+from ..progress import progress_bar
+from ..quiet_logs import quiet_third_party_logs
+from ..ranking.tables import get_table
+from ..recipe import load_recipe
+from ..catalog import get_preset
 
 _logger = logging.getLogger("nni_dynamic_supernet")
 
@@ -134,7 +139,6 @@ def table_overrides(table: Optional[str]) -> dict[str, Any]:
     """
     if table is None:
         return {}
-    from .tables import get_table
     spec = get_table(table)
     out: dict[str, Any] = {"data.name": spec.dataset, "ranking.ground_truth": spec.name, "space.name": "nas_bench_201"}
     out.update({f"space.kwargs.{k}": v for k, v in spec.recipe_space_kwargs.items()})
@@ -143,12 +147,11 @@ def table_overrides(table: Optional[str]) -> dict[str, Any]:
 
 def _run_one(job: dict) -> dict:
     """Train one (recipe, seed) and return its ranking summary (runs in a worker process)."""
+    # torch and the pipeline load in the worker: the command line's parser reads this module's names without them.
     import torch
 
     from ..pipeline import run_recipe
-    from ..recipe import load_recipe
     from .compute import count_path_forwards
-    from ..quiet_logs import quiet_third_party_logs
     torch.set_num_threads(1)
     # A spawned worker starts with default logging: without this, every run repeats Lightning's banners.
     quiet_third_party_logs()
@@ -377,7 +380,6 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
         ``{"runs": [...], "summary": [...], "pairs": [...], "pairs_by_metric": {...},
         "noise_ceiling": {...}, "table": str}``.
     """
-    from ..registry import get_preset
     for name in strategies:
         get_preset(name)  # unknown names fail before anything runs
     for pair in pairs or ():
@@ -456,5 +458,4 @@ def write_report(rows: Sequence[dict], out_dir: Path, name: str, pairs: Optional
 
 
 def _progress(iterable: Any, total: Optional[int] = None) -> Any:
-    from ..progress import progress_bar
     return progress_bar(iterable, desc="bench compare", total=total, unit="run")

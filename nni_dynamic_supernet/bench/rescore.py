@@ -17,12 +17,13 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from ..arch import arch_key
 from ..atomic_io import atomic_write_json
 from ..errors import ConfigError
-from ..ranking import GroundTruth, ranking_report
-from ..ranking.ground_truth import arch_key
+from ..ranking.ground_truth import GroundTruth
+from ..ranking.metrics import ranking_report
+from ..ranking.tables import TABLES, resolve_table_path
 from .compare import ROW_FILE, write_report
-from .tables import TABLES, resolve_table_path
 
 __all__ = ["collect_rows", "rescore_row", "rescore_runs"]
 
