@@ -31,7 +31,7 @@ def test_shifting_verdict_pairs_by_checkpoint_and_looks_up_the_named_table():
     from scipy import stats
 
     from benchmarks.shifting import StandaloneAccuracy, paired
-    from nni_dynamic_supernet.bench.tables import get_table
+    from nni_dynamic_supernet.ranking.tables import get_table
     from nni_dynamic_supernet.ranking import GroundTruth
 
     rows = [{"seed": s, "variant": v, "tau_top10": t} for s, (a, b) in enumerate([(0.1, 0.3), (0.2, 0.1), (0.0, 0.4)])
@@ -53,7 +53,7 @@ def test_shifting_standalone_cache_is_per_seed(tmp_path):
     """Off-table archs come from the per-seed cache, table archs from the table, each over the chosen seeds."""
     from benchmarks.shifting import StandaloneAccuracy, _key
     from nni_dynamic_supernet.bench.build import sample_architectures
-    from nni_dynamic_supernet.bench.tables import get_table
+    from nni_dynamic_supernet.ranking.tables import get_table
     from nni_dynamic_supernet.ranking import GroundTruth
 
     spec = get_table("v2")
