@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import torch
 
-from nni_dynamic_supernet import nni_bridge
+from nni_dynamic_supernet.nni_bridge import plumbing
 from nni_dynamic_supernet.supernet import supernet_modules
 
 from .common import batches, make_run
@@ -68,15 +68,15 @@ def _resample_setter(model: Any) -> Callable[[dict], None]:
     return set_arch
 
 
-def _fit_variant(module: Any, data: list, warmup: int, what: set) -> float:
+def _fit_variant(module: Any, data: list, warmup: int, what: set, ready: Callable[[Any], None]) -> float:
     if "dispatch" not in what:
-        return _fit(module, data, warmup)
-    direct = nni_bridge.direct_backward_and_step
-    nni_bridge.direct_backward_and_step = lambda trainer, module: False
+        return _fit(module, data, warmup, on_engine_built=ready)
+    direct = plumbing.direct_backward_and_step
+    plumbing.direct_backward_and_step = lambda trainer, module: False
     try:
-        return _fit(module, data, warmup)
+        return _fit(module, data, warmup, on_engine_built=ready)
     finally:
-        nni_bridge.direct_backward_and_step = direct
+        plumbing.direct_backward_and_step = direct
 
 
 VARIANTS = {"current": set(), "train() per step": {"train"}, "self.log per step": {"log"},
@@ -108,8 +108,7 @@ def gains(repeats: int = 5, steps: int = 16, warmup: int = 4) -> dict:
             def ready(engine: Any, archs: list = archs, what: set = VARIANTS[name]) -> None:
                 engine.path_sampler = _Replay(engine.path_sampler, list(archs))
                 _undo(engine, what)
-            module.on_engine_ready = ready
-            ours_s = _fit_variant(module, data, warmup, VARIANTS[name])
+            ours_s = _fit_variant(module, data, warmup, VARIANTS[name], ready)
             if r:
                 per_round[name].append(nni_s / ours_s)
     out = {}

@@ -23,7 +23,7 @@ def evaluation_vs_forward(repeats: int = 7, subnets: int = 6) -> dict:
     run = make_run("spos")
     train_steps(run, batches(run, 5))()
     models = run.module.supernets()
-    evaluator = build_evaluator(run.recipe.search, models, run.module._partition, run.calib_loader(), run.val_loader())
+    evaluator = build_evaluator(run.recipe.search, models, run.module.partition, run.calib_loader(), run.val_loader())
     space = run.module.engine.partition.space
     archs = [UniformPathSampler(seed=7).sample(space)[0] for _ in range(subnets)]
     model, set_arch = models[0], evaluator.set_arch[0]

@@ -85,7 +85,7 @@ def _ours(strategy: str, base: dict, device: torch.device, data: list, precision
     from nni_dynamic_supernet.nni_bridge import DynamicSupernetStrategy, SupernetModule, make_training_module
     from nni_dynamic_supernet.recipe import Recipe
     from nni_dynamic_supernet.registry import create_space
-    from nni_dynamic_supernet.training.build import build_data_sampler
+    from nni_dynamic_supernet.data.samplers import build_data_sampler
     recipe = Recipe.from_dict({**base, "strategy": strategy, "training": {**base["training"], **(training or {})},
                                "data": {"name": "digits_hard", "batch_size": base["data"]["batch_size"]}})
     torch.manual_seed(0)

@@ -30,10 +30,12 @@ implementation with zero overhead could reach on this machine and model.
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from typing import Any, Callable, Optional
 
 import pytorch_lightning as pl
 import torch
+
+from nni_dynamic_supernet.nni_bridge import SupernetCallback
 
 from .common import CLOCK, batches, make_run
 from .pada import _Replay
@@ -88,10 +90,21 @@ class _Batches:
         return len(self.data)
 
 
-def _fit(module: Any, data: list, warmup: int) -> float:
+class _OnEngineBuilt(SupernetCallback):
+    """Calls ``fn(engine)`` once our module has built its engine (before any step)."""
+
+    def __init__(self, fn: Callable[[Any], None]) -> None:
+        self.fn = fn
+
+    def on_engine_built(self, trainer: Any, module: Any, engine: Any) -> None:
+        self.fn(engine)
+
+
+def _fit(module: Any, data: list, warmup: int, on_engine_built: Optional[Callable[[Any], None]] = None) -> float:
     """Seconds per step of one ``Trainer.fit`` over ``data`` after ``warmup`` steps."""
     clock = _StepClock(warmup)
-    trainer = pl.Trainer(max_epochs=1, limit_train_batches=len(data), callbacks=[clock], **_TRAINER_FLAGS)
+    callbacks = [clock] + ([_OnEngineBuilt(on_engine_built)] if on_engine_built is not None else [])
+    trainer = pl.Trainer(max_epochs=1, limit_train_batches=len(data), callbacks=callbacks, **_TRAINER_FLAGS)
     trainer.fit(module, train_dataloaders=_Batches(data))
     return (clock.end - clock.start) / (len(data) - warmup)
 
@@ -132,8 +145,7 @@ def steps_per_second(repeats: int = 7, steps: int = 16, warmup: int = 4) -> dict
         def replay(engine: Any, archs: list = archs) -> None:
             engine.path_sampler = _Replay(engine.path_sampler, archs)
 
-        ours.on_engine_ready = replay
-        ours_s.append(_fit(ours, data, warmup))
+        ours_s.append(_fit(ours, data, warmup, on_engine_built=replay))
         raw_s.append(_raw_loop(raw_run, data, archs, warmup))
     ours_s, nni_s, raw_s = ours_s[1:], nni_s[1:], raw_s[1:]
     per_round = [n / o for o, n in zip(ours_s, nni_s)]  # (1/o) / (1/n)

@@ -40,7 +40,7 @@ import torch
 
 from nni_dynamic_supernet.atomic_io import atomic_write_json
 from nni_dynamic_supernet.bench.standalone_lookup import StandaloneAccuracy
-from nni_dynamic_supernet.bench.tables import TABLES, get_table
+from nni_dynamic_supernet.ranking.tables import TABLES, get_table
 from nni_dynamic_supernet.pipeline import load_supernet, search_run
 from nni_dynamic_supernet.ranking import kendall_tau
 
@@ -81,11 +81,11 @@ def search_time(repeats: int = 3, warmup: int = 1) -> dict:
     A quick entry for ``benchmarks.run``: the cost of shifting in the paper's mode (evaluate
     first, one step per generation) at one batch of 64 per candidate, in the official BN order
     (the shifting passes are the candidate's recalibration, ``search.shift_bn: shift``, the
-    default) and in the earlier order (a separate recalibration per score,
+    default) and in the other order (a separate recalibration per score,
     ``shift_bn: recalibrate``), and at the paper's 640 samples per candidate (20 x 32, the
     recipe default), without the noise of separate processes.
     """
-    from nni_dynamic_supernet.search.run import build_evaluator, search_supernet
+    from nni_dynamic_supernet.search.run import SearchContext, build_evaluator, search_supernet
 
     from .common import make_run, ratio, time_side_by_side
     torch.set_num_threads(1)
@@ -104,10 +104,10 @@ def search_time(repeats: int = 3, warmup: int = 1) -> dict:
     def go(name: str):
         def fn() -> None:
             run = runs[name]
-            found = search_supernet(run.recipe.search, plain.models, plain.partition, None, None, plain.pristine_space,
-                                    evaluator=evaluator, train_set=plain.splits.train, seed=run.recipe.seed,
-                                    training=run.recipe.training)
-            seconds[name].append(found["seconds"])
+            context = SearchContext(run.recipe.search, plain.models, plain.partition, None, None, seed=run.recipe.seed,
+                                    pristine_space=plain.pristine_space, evaluator=evaluator,
+                                    train_set=plain.splits.train, training=run.recipe.training)
+            seconds[name].append(search_supernet(context).report["seconds"])
         return fn
     time_side_by_side({name: go(name) for name in runs}, repeats=repeats, warmup=warmup)
     plain_s = seconds["plain"][warmup:]

@@ -16,9 +16,11 @@ from a recipe is the registry's job (:func:`nni_dynamic_supernet.registry.create
 from __future__ import annotations
 
 import functools
+import importlib
 from importlib import metadata
 from typing import Any, Callable
 
+from . import strategies
 from .errors import ConfigError
 
 __all__ = ["list_strategies", "get_preset", "list_spaces", "create_space", "STRATEGY_GROUP", "SPACE_GROUP"]
@@ -26,9 +28,6 @@ __all__ = ["list_strategies", "get_preset", "list_spaces", "create_space", "STRA
 STRATEGY_GROUP = "nni_dynamic_supernet.strategies"
 SPACE_GROUP = "nni_dynamic_supernet.spaces"
 
-_BUILTIN_STRATEGIES = ("spos", "spos_calr", "spos_ms", "spos_calr_ms", "fairnas", "fairnas_calr_ms", "fsnas",
-                       "fsnas_calr_ms", "sumnas", "sumnas_ms",
-                       "spos_pa", "spos_da", "pada", "pada_calr_ms", "gm_spos", "gm_spos_calr_ms", "gm_fairnas")
 _BUILTIN_SPACES = {"nas_bench_201": "nas_bench_201", "mobilenet": "mobilenet", "shufflenet": "shufflenet"}
 
 
@@ -39,18 +38,14 @@ def _entry_points(group: str) -> dict[str, Any]:
 
 
 def _builtin_strategies() -> dict[str, Callable[[], Any]]:
-    def loader(name: str) -> Callable[[], Any]:
-        def load() -> Any:
-            from . import strategies
-            return getattr(strategies, name)
-        return load
-    return {name: loader(name) for name in _BUILTIN_STRATEGIES}
+    """The presets of :mod:`~nni_dynamic_supernet.strategies`, as loaders (the entry points' form)."""
+    return {name: (lambda preset=preset: preset) for name, preset in strategies.PRESETS.items()}
 
 
 def _builtin_spaces() -> dict[str, Callable[[], Any]]:
+    """Our spaces, as loaders that import a space's module only when it is built (NNI, torch)."""
     def loader(module: str) -> Callable[[], Any]:
         def load() -> Any:
-            import importlib
             return getattr(importlib.import_module(f"nni_dynamic_supernet.spaces.{module}"), module)
         return load
     return {name: loader(module) for name, module in _BUILTIN_SPACES.items()}
@@ -90,4 +85,4 @@ def create_space(name: str, **kwargs: Any) -> Any:
     try:
         return factory(**kwargs)
     except TypeError as exc:
-        raise ConfigError(f"space.kwargs", kwargs, f"not accepted by space {name}: {exc}") from None
+        raise ConfigError("space.kwargs", kwargs, f"not accepted by space {name}: {exc}") from None

@@ -23,6 +23,11 @@ import torch.nn as nn
 
 from .atomic_io import atomic_torch_save, atomic_write_json
 from .errors import ConfigError
+from .search.evaluate import take_batches
+from .spaces.introspection import arch_for_nni, arch_is_valid, normalize_arch
+from .stages import predict, space_kwargs
+from .supernet.nasbench101 import FrozenNasBench101Cell
+from .supernet.subnet import freeze_subnet
 
 __all__ = ["export_subnet", "frozen_subnet", "inherited_subnet"]
 
@@ -37,7 +42,7 @@ def inherited_subnet(supernet: nn.Module, pristine_space: nn.Module, arch: dict)
     pristine_space
         The un-mutated space the supernet was made from; it is left untouched.
     arch
-        A valid architecture, subsets as lists (:func:`~.spaces.validation.arch_for_nni`).
+        A valid architecture, subsets as lists (:func:`~.spaces.introspection.arch_for_nni`).
 
     Raises
     ------
@@ -45,8 +50,6 @@ def inherited_subnet(supernet: nn.Module, pristine_space: nn.Module, arch: dict)
         When the space's frozen model has other weights than the supernet's subnet (a user
         space whose ``freeze`` builds another network than the one the supernet trains).
     """
-    from .supernet.nasbench101 import FrozenNasBench101Cell
-    from .supernet.subnet import freeze_subnet
     # Fresh modules draw initial weights: keep the caller's random stream as it was.
     with torch.random.fork_rng(devices=[]):
         model = copy.deepcopy(pristine_space.freeze(arch))  # freeze shares the space's chosen modules
@@ -73,8 +76,6 @@ def inherited_subnet(supernet: nn.Module, pristine_space: nn.Module, arch: dict)
 
 def frozen_subnet(run: Any, arch: dict) -> nn.Module:
     """A standalone copy of ``arch`` with inherited weights and recalibrated BN statistics."""
-    from .pipeline import predict
-    from .spaces.validation import arch_for_nni, arch_is_valid, normalize_arch
     arch = normalize_arch(arch, run.search_space)  # input choices: JSON lists -> the search space's tuples
     predict(run, [arch])  # validates the architecture with a one-line error
     if not arch_is_valid(run.pristine_space, arch):
@@ -83,7 +84,6 @@ def frozen_subnet(run: Any, arch: dict) -> nn.Module:
     leaf = run.partition.route(arch)
     model = inherited_subnet(run.models[leaf], run.pristine_space, arch_for_nni(arch)).to(run.device)
     if run.recipe.search.bn_mode == "recalibrate":
-        from .search.evaluate import take_batches
         bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         momenta = [bn.momentum for bn in bns]
         for bn in bns:
@@ -103,7 +103,6 @@ def export_subnet(run: Any, arch: dict, out_dir: Path) -> dict[str, Path]:
     model = frozen_subnet(run, arch)
     out_dir = Path(out_dir)
     weights = atomic_torch_save(out_dir / "weights.pt", {k: v.detach().cpu() for k, v in model.state_dict().items()})
-    from .pipeline import space_kwargs
     # Every argument the space was built with (the data's classes and shape too), so the "load" line rebuilds it.
     arch_path = atomic_write_json(out_dir / "arch.json", {
         "arch": arch, "space": run.recipe.space.name, "space_kwargs": space_kwargs(run.recipe, run.splits),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -363,7 +364,6 @@ def plot_partition_tree(results: Any, path: Path) -> Optional[Path]:
     ax.set_yticks(range(max_depth + 1))
     ax.set_title(f"Partition tree: {len(order)} sub-supernets")
     if scored:
-        import numpy as np
         first = scored[0]["split"]
         sim = np.array(first["similarity"])
         ax2 = axes[0, 1]

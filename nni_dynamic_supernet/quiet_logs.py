@@ -11,17 +11,26 @@ What is hidden, and why each is harmless:
   both prints and propagates;
 * Lightning's start-up banners (``GPU available``, ``TPU available``, the logger tip,
   ``Loading train_dataloader ...``, ```Trainer.fit` stopped``), which PyTorch Lightning
-  logs at INFO through its rank-zero logger.
+  logs at INFO through its rank-zero logger;
+* Lightning's run-time warnings about choices a supernet trainer makes on purpose
+  (:func:`install_lightning_filters`): a ``validation_step`` without a validation loop (the
+  subnets are validated after each epoch by our own evaluator), an epoch shorter than the
+  logging interval, per-epoch values logged by rank 0 alone, and a resumed run writing into
+  its own checkpoint directory; and torch's deprecation of ``isinstance(treespec, LeafSpec)``,
+  which Lightning's own code triggers.
 
 Warnings and errors of these libraries that are not in this list still show.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import warnings
+from typing import Iterator
 
-__all__ = ["MessageFilter", "quiet_third_party_logs", "install_nni_filters"]
+__all__ = ["MessageFilter", "quiet_third_party_logs", "install_nni_filters", "install_lightning_filters",
+           "quiet_nni_import"]
 
 _NNI_LOG_NOISE = (
     (re.compile(r"`?training_service`? will be ignored"), "nni.nas.experiment.config.experiment"),
@@ -44,6 +53,7 @@ class MessageFilter(logging.Filter):
         self.pattern = pattern
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """False for a record whose message matches the pattern (the record is dropped)."""
         return not self.pattern.search(record.getMessage())
 
 
@@ -60,6 +70,26 @@ def install_nni_filters() -> None:
             logger.addFilter(MessageFilter(pattern))
 
 
+#: Lightning (and torch, through Lightning) warnings a supernet trainer triggers by design (module docstring).
+_LIGHTNING_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\).*",
+    r".*You defined a `validation_step` but have no `val_dataloader`.*",
+    r".*is smaller than the logging interval.*",
+    r".*It is recommended to use `self\.log\(.*sync_dist=True.*",
+    r".*Checkpoint directory .* exists and is not empty.*",
+)
+
+
+def install_lightning_filters() -> None:
+    """Hide Lightning's warnings about what a supernet trainer does on purpose (see the module docstring).
+
+    Called before a supernet is trained (our trainer, and :class:`DynamicSupernetStrategy` under
+    ``NasExperiment``); each filter matches one exact message, so every other warning still shows.
+    """
+    for pattern in _LIGHTNING_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
 def quiet_third_party_logs(verbose: bool = False) -> None:
     """For the ``nds`` command and trials: NNI filters plus Lightning banners off (unless ``verbose``)."""
     install_nni_filters()
@@ -68,3 +98,16 @@ def quiet_third_party_logs(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(level)
     for name in ("pytorch_lightning", "lightning", "lightning_fabric", "nni"):
         logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def quiet_nni_import() -> Iterator[None]:
+    """Silence NNI's import-time "is found to be not a nn.Module" RuntimeWarning.
+
+    NNI 3.0 wraps every ``torch.nn`` class when ``nni.nas.nn.pytorch.layers`` is first imported and
+    warns about newer torch names (``Buffer``, ...) that are not modules. The warning is harmless;
+    every module of ours that imports NNI does so inside this guard so users never see it.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*is found to be not a nn.Module', category=RuntimeWarning)
+        yield

@@ -5,15 +5,17 @@ code lives here. Each preset fills *every* component field of ``training`` so th
 switching ``strategy`` (for example from an NNI tuner) never inherits components from
 another preset. Users can still override single fields (``training.gamma_max``).
 
-Presets are registered as entry points in the ``nni_dynamic_supernet.strategies`` group
-(see ``setup.py``); another package can add its own :class:`Preset` the same way.
+The presets below are the one list of built-in strategies: :data:`PRESETS` collects them in
+the order they are defined, the catalog serves them, and a test checks ``setup.py``'s entry
+points (group ``nni_dynamic_supernet.strategies``) against them. Another package can add its own
+:class:`Preset` through the same entry-point group.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Preset", "COMPONENT_DEFAULTS"]
+__all__ = ["Preset", "COMPONENT_DEFAULTS", "PRESETS"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +130,6 @@ gm_spos_calr_ms = Preset("gm_spos_calr_ms", "GM-NAS sub-supernets trained with S
                          "momentum separation", _GM, {**_GM_SET, **_CALR_SET, **_MS_SET})
 gm_fairnas = Preset("gm_fairnas", "GM-NAS sub-supernets trained with strict-fair (FairNAS) sampling", _GM,
                     {**_GM_SET, **_FAIR_SET})
+
+#: Every built-in preset by name, in the order defined above.
+PRESETS: dict[str, Preset] = {obj.name: obj for obj in list(globals().values()) if isinstance(obj, Preset)}

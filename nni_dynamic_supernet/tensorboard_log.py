@@ -25,6 +25,7 @@ __all__ = ["log_figures_and_final", "nni_webui_output_path", "link_for_nni_webui
 
 def log_figures_and_final(tb_dir: Path, figures: Sequence[Path], final: Mapping[str, object], step: int) -> None:
     """Append the PNG ``figures`` as images and the numeric ``final`` metrics as scalars at ``step``."""
+    # TensorBoard's writer and matplotlib load only for a run that logs to TensorBoard.
     import matplotlib.image as mpimg
     from torch.utils.tensorboard import SummaryWriter
 

@@ -18,8 +18,15 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .cli import output_dir
 from .errors import ConfigError, TrainingDiverged
 from .output_dirs import remove_empty_new_dirs
+from .progress import in_nni_trial
+from .quiet_logs import quiet_third_party_logs
+from .recipe import load_recipe, parse_override
+from .run_dir import claim_run_dir
+from .signals import Interrupted, die_by, handle_signals
+from .tensorboard_log import link_for_nni_webui
 
 __all__ = ["main"]
 
@@ -42,17 +49,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", help="output directory (default: $NNI_OUTPUT_DIR)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra recipe overrides")
     args = parser.parse_args(argv)
-    from .progress import in_nni_trial
     if in_nni_trial():
         # NNI's import hooks trial.log onto the root logger (and stdout into it); a second handler on
         # stderr would copy every line into trial.stderr, which is for warnings and errors.
         import nni  # noqa: F401
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from .quiet_logs import quiet_third_party_logs
     quiet_third_party_logs()
     existed: dict = {}  # output directory -> whether it was there before: a failed trial removes it if it made it
-    from .signals import Interrupted, handle_signals
     with handle_signals():
         try:
             return _run(args, existed)
@@ -70,20 +74,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _run(args: argparse.Namespace, existed: dict) -> int:
     """Train, search and rank the trial's recipe into its output directory."""
+    # torch, NNI and Lightning load once the command line is known to be good (and NNI after its logging).
     from .nni_bridge import NniReporter, nni_parameters
     from .pipeline import run_recipe
-    from .recipe import load_recipe, parse_override
-    from .run_dir import claim_run_dir
     overrides = dict(parse_override(p) for p in (args.set or []))
     overrides.update(nni_parameters())
-    from .cli import output_dir
     target = args.out or os.environ.get("NNI_OUTPUT_DIR") or "trial_output"
     existed[str(target)] = Path(target).exists()
     out = output_dir(target)
     recipe = load_recipe(args.config, overrides)
     # NNI's TensorBoard button reads another folder than NNI_OUTPUT_DIR
     # (<exp root>/trials/<id>/output/tensorboard in NNI 3.0).
-    from .tensorboard_log import link_for_nni_webui
     link_for_nni_webui(out)
     # resume=None: a restarted trial continues the unfinished run in its folder (same recipe only).
     with claim_run_dir(out, recipe.to_dict(), resume=None, command="nni trial") as claim:
@@ -97,7 +98,6 @@ def _exit(status: int) -> None:
     """Exit with ``status``; a trial stopped by a signal dies by that signal, as nnictl expects of a stopped trial."""
     import signal
     if status - 128 in (signal.SIGTERM, signal.SIGINT):
-        from .signals import die_by
         die_by(status - 128)
     sys.exit(status)
 

@@ -36,11 +36,10 @@ def hub_cell_spaces() -> Iterator[None]:
     """DARTS and NAS-Bench-101 registered as spaces, as a package's entry points would."""
     real = importlib.metadata.entry_points
 
-    def entry_points(**kwargs: Any) -> list:
-        found = list(real(**kwargs))
-        if kwargs.get("group") == catalog.SPACE_GROUP:
-            found += [_EntryPoint(name, hub) for name, hub in HUB_CELL_SPACES.items()]
-        return found
+    def entry_points(**kwargs: Any) -> Any:
+        if kwargs.get("group") != catalog.SPACE_GROUP:
+            return real(**kwargs)  # other groups (and the no-argument form torch's plugins call) unchanged
+        return [*real(**kwargs), *(_EntryPoint(name, hub) for name, hub in HUB_CELL_SPACES.items())]
 
     mp = pytest.MonkeyPatch()
     catalog._entry_points.cache_clear()

@@ -201,7 +201,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (tmp / "bad_label.json").write_text(json.dumps([{**good, "no_such_label": 1}]))
     (tmp / "bad_choice.json").write_text(json.dumps([{**good, labels[0]: "no_such_op"}]))
     (tmp / "not_list.json").write_text(json.dumps({"arch": good}))
-    table = json.loads((Path(cli.__file__).parent / "_resources" / "digits_hard_nb201.json").read_text())
+    table = json.loads((Path(cli.__file__).parents[1] / "_resources" / "digits_hard_nb201.json").read_text())
     (tmp / "table.json").write_text(json.dumps(table))
     for record in table["entries"]:
         record["arch"] = {f"other_{k}": v for k, v in record["arch"].items()}

@@ -32,7 +32,7 @@ def test_shifting_verdict_pairs_by_checkpoint_and_looks_up_the_named_table():
 
     from benchmarks.shifting import paired
     from nni_dynamic_supernet.bench.standalone_lookup import StandaloneAccuracy
-    from nni_dynamic_supernet.bench.tables import get_table
+    from nni_dynamic_supernet.ranking.tables import get_table
     from nni_dynamic_supernet.ranking import GroundTruth
 
     rows = [{"seed": s, "variant": v, "tau_top10": t} for s, (a, b) in enumerate([(0.1, 0.3), (0.2, 0.1), (0.0, 0.4)])

@@ -58,7 +58,7 @@ def _strategies() -> list:
 @pytest.mark.parametrize("strategy", _strategies())
 def test_ddp_two_processes_match_each_other_and_a_single_process(strategy: str, tmp_path: Path) -> None:
     ddp_out = tmp_path / "ddp"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(cli.__file__).parents[1]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(cli.__file__).parents[2]),
                                                          os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "nni_dynamic_supernet.cli", "train", "--config",
                            str(_config(tmp_path, strategy, 2)), "--out", str(ddp_out)],

@@ -19,10 +19,11 @@ import torch
 from nni_dynamic_supernet.cli import main
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.export import export_subnet, frozen_subnet, inherited_subnet
-from nni_dynamic_supernet.pipeline import Run, prepare, space_kwargs, train
+from nni_dynamic_supernet.pipeline import Run, prepare, train
+from nni_dynamic_supernet.stages import space_kwargs
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space, list_spaces
-from nni_dynamic_supernet.spaces.validation import arch_for_nni, arch_is_valid
+from nni_dynamic_supernet.spaces.introspection import arch_for_nni, arch_is_valid
 from nni_dynamic_supernet.supernet.modules import arch_setter, supernet_modules
 from nni_dynamic_supernet.supernet.nasbench101 import FrozenNasBench101Cell
 from nni_dynamic_supernet.supernet.subnet import freeze_subnet

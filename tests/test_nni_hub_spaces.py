@@ -113,7 +113,7 @@ def test_gm_on_a_label_without_own_weights_fails_at_start(tmp_path: Path) -> Non
 
 
 def test_input_choice_values_are_subsets_and_round_trip() -> None:
-    from nni_dynamic_supernet.spaces.validation import arch_for_nni, normalize_arch, search_space_of
+    from nni_dynamic_supernet.spaces.introspection import arch_for_nni, normalize_arch, search_space_of
     space = create_hub_space("DARTS")
     ss = search_space_of(space)
     label = "normal/input_3_0"
@@ -127,7 +127,7 @@ def test_input_choice_values_are_subsets_and_round_trip() -> None:
 def test_nasbench101_supernet_cell_matches_the_constraint() -> None:
     import numpy as np
 
-    from nni_dynamic_supernet.spaces.validation import arch_is_valid, search_space_of
+    from nni_dynamic_supernet.spaces.introspection import arch_is_valid, search_space_of
     from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet
     pristine = create_hub_space("NasBench101")
     supernet = mutate_to_supernet(create_hub_space("NasBench101"))
@@ -146,7 +146,7 @@ def test_nasbench101_supernet_cell_matches_the_constraint() -> None:
 
 def test_sliced_choices_report_their_slice_gradient() -> None:
     """PA's importance of a kernel value: the mixed conv's gradient lies inside the sampled kernel slice."""
-    from nni_dynamic_supernet.spaces.validation import search_space_of
+    from nni_dynamic_supernet.spaces.introspection import search_space_of
     from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules
     supernet = mutate_to_supernet(create_hub_space("MobileNetV3Space"))
     ss = search_space_of(supernet)
@@ -168,7 +168,9 @@ def test_sliced_choices_report_their_slice_gradient() -> None:
 def test_ms_clusters_on_a_label_with_several_values() -> None:
     from nni_dynamic_supernet.recipe import Recipe
     from nni_dynamic_supernet.supernet import mutate_to_supernet, shared_labels
-    from nni_dynamic_supernet.training.build import cluster_labels_for, partition_for, search_space_of_model
+    from nni_dynamic_supernet.spaces.introspection import search_space_of_model
+    from nni_dynamic_supernet.training.build import partition_for
+    from nni_dynamic_supernet.training.optimizer_state.momentum import cluster_labels_for
     supernet = mutate_to_supernet(create_hub_space("MobileNetV3Space"))
     recipe = Recipe.from_dict({"strategy": "spos_ms"})
     space = search_space_of_model(supernet)

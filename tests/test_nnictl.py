@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import yaml
 
 from .nnictl_helpers import free_port, metrics, nnictl_experiment, rest, wait_done

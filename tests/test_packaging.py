@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import nni_dynamic_supernet
-from nni_dynamic_supernet.catalog import _BUILTIN_SPACES, _BUILTIN_STRATEGIES
+from nni_dynamic_supernet.catalog import _BUILTIN_SPACES
+from nni_dynamic_supernet.strategies import PRESETS as _BUILTIN_STRATEGIES
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.templates import TEMPLATE_FOLDERS, copy_templates, template_files
 

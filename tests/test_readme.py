@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nni_dynamic_supernet.cli import build_parser, main, strategy_table_rst
-from nni_dynamic_supernet.registry import list_strategies
+from nni_dynamic_supernet.cli import build_parser, main
+from nni_dynamic_supernet.registry import list_strategies, strategy_table_rst
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.rst"

@@ -19,7 +19,6 @@ import subprocess
 import tokenize
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = re.compile(r"(?<![\w./-])((?:[\w.-]+/)*[\w-][\w.-]*\.(?:md|rst|py|yaml|yml|json))\b")

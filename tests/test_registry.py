@@ -65,10 +65,9 @@ def test_foreign_entry_point_is_discovered(monkeypatch):
     real = importlib.metadata.entry_points
 
     def fake_entry_points(**kwargs):
-        found = list(real(**kwargs))
-        if kwargs.get("group") == STRATEGY_GROUP:
-            found.append(FakeEntryPoint())
-        return found
+        if kwargs.get("group") != STRATEGY_GROUP:
+            return real(**kwargs)  # other groups (and the no-argument form torch's plugins call) unchanged
+        return [*real(**kwargs), FakeEntryPoint()]
 
     catalog._entry_points.cache_clear()
     monkeypatch.setattr(catalog.metadata, "entry_points", fake_entry_points)
@@ -162,3 +161,25 @@ def test_create_strategy_invalid_override_value():
     with pytest.raises(ConfigError) as info:
         create_strategy("spos", lr=-1)
     assert info.value.field == "training.lr"
+
+
+def _setup_lists() -> dict[str, list[str]]:
+    """``STRATEGIES`` and ``SPACES`` of setup.py, read without running setup()."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parents[1] / "setup.py").read_text())
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in ("STRATEGIES", "SPACES")}
+
+
+def test_setup_entry_points_are_the_preset_table():
+    """The strategy list exists once, in strategies.py: setup.py's entry points must name exactly those presets."""
+    from nni_dynamic_supernet.strategies import PRESETS
+
+    lists = _setup_lists()
+    assert lists["STRATEGIES"] == list(PRESETS)
+    assert set(catalog._builtin_strategies()) == set(PRESETS)
+    assert all(get_preset(name) is PRESETS[name] or get_preset(name) == PRESETS[name] for name in PRESETS)
+    assert set(lists["SPACES"]) == set(catalog._BUILTIN_SPACES)

@@ -2,9 +2,10 @@
 
 * :mod:`.standalone` -- :func:`train_standalone`, the exact stand-alone training protocol of
   ``docs/embedded_benchmark.rst`` (the ground truth rankings are judged by).
-* :mod:`.build` -- :func:`sample_architectures`, :func:`build_ground_truth` (resumable, parallel)
-  and :func:`bench_info` (summary with the noise ceiling and the capacity signal).
-* :mod:`.tables` -- the named embedded tables (``v1``, ``v2``, ``v2_26``).
+* :mod:`.build` -- :func:`sample_architectures`, :func:`build_ground_truth` (resumable, parallel);
+  :mod:`.info` -- :func:`bench_info` (summary with the noise ceiling and the capacity signal).
+* :mod:`.tables` -- the named embedded tables (``v1``, ``v2``, ``v2_26``), which live in
+  :mod:`nni_dynamic_supernet.ranking.tables`.
 * :mod:`.compare` / :mod:`.sweep` -- ``nds bench compare`` (paired statistics per technique and
   baseline) and ``nds bench sweep`` (ranking quality per training budget, plateau budget).
 * :mod:`.rescore` -- ``nds bench rescore``: finished runs ranked against another table of the same
@@ -18,15 +19,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the import graph (and type checkers) see what the names resolve to
-    from .build import bench_info, build_ground_truth, capacity_signal, partial_path, sample_architectures
+    from .build import build_ground_truth, sample_architectures
+    from .info import bench_info, capacity_signal, partial_path
     from .standalone import DEFAULT_SPACE_KWARGS, PROTOCOL, train_standalone
 
 # Resolved on first use (PEP 562): ``nds --help`` and the argument parser read the light
 # submodules (tables, compare's metric names) without importing torch through ``build``.
 _LAZY = {
     "train_standalone": "standalone", "DEFAULT_SPACE_KWARGS": "standalone", "PROTOCOL": "standalone",
-    "sample_architectures": "build", "build_ground_truth": "build", "bench_info": "build",
-    "capacity_signal": "build", "partial_path": "build",
+    "sample_architectures": "build", "build_ground_truth": "build", "bench_info": "info",
+    "capacity_signal": "info", "partial_path": "info",
 }
 
 

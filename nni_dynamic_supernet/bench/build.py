@@ -4,7 +4,7 @@
 (:func:`sample_architectures`), trains each with every training seed using
 :func:`~nni_dynamic_supernet.bench.standalone.train_standalone` and writes a
 :class:`~nni_dynamic_supernet.ranking.ground_truth.GroundTruth` table (``nds-ground-truth/1``).
-:func:`bench_info` summarizes a table, including its noise ceiling.
+:func:`~.info.bench_info` summarizes a table, including its noise ceiling.
 
 Resuming
 --------
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import math
 import multiprocessing
 import os
 import platform
@@ -39,9 +38,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
+import torch
 
+from ..arch import arch_key
 from ..errors import ConfigError
-from ..ranking.ground_truth import GroundTruth, arch_key
+from ..progress import progress_bar
+from ..ranking.ground_truth import GroundTruth
+from ..ranking.tables import get_table
+from .existing_outputs import table_growth
+from .info import bench_info, capacity_signal, partial_path
 from .standalone import DEFAULT_SPACE_KWARGS, protocol, single_thread, train_standalone
 
 __all__ = ["NB201_LABELS", "NB201_OPS", "SAMPLING_METHOD", "sample_architectures", "build_ground_truth",
@@ -116,12 +121,9 @@ def sample_architectures(n: int, seed: int) -> list[dict[str, str]]:
 def _init_worker(table: str = "v1") -> None:
     """Initializer of every worker process: one thread, quiet NNI, the table's dataset loaded once."""
     global _WORKER_DATA
-    import torch
-
     # One thread per worker: reproducible regardless of worker count, and no oversubscription.
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module", category=RuntimeWarning)
-    from .tables import get_table
 
     _WORKER_DATA = get_table(table).loader()()
 
@@ -157,7 +159,6 @@ def run_jobs(jobs: Sequence[tuple[dict[str, str], int]], table: str, workers: in
         Protocol arguments of :func:`~.standalone.train_standalone`; default: the table's epochs.
     """
     global _WORKER_DATA
-    from .tables import get_table
 
     spec = get_table(table)
     hparams = {"epochs": int(spec.epochs)} if hparams is None else hparams
@@ -181,23 +182,6 @@ def run_jobs(jobs: Sequence[tuple[dict[str, str], int]], table: str, workers: in
     finally:
         # On an error or Ctrl-C, drop the queued jobs instead of training them all first.
         executor.shutdown(wait=True, cancel_futures=True)
-
-
-def partial_path(out_path: Union[str, os.PathLike]) -> Path:
-    """Path of the resume sidecar of a table being built.
-
-    Parameters
-    ----------
-    out_path
-        The table's destination.
-
-    Returns
-    -------
-    pathlib.Path
-        ``<out_path>.partial.jsonl``.
-    """
-    out_path = Path(out_path)
-    return out_path.with_name(out_path.name + ".partial.jsonl")
 
 
 def _fingerprint(hparams: dict[str, Any], checksums: dict[str, Any], spec: Any = None) -> dict[str, Any]:
@@ -303,10 +287,10 @@ def _check_build_args(out_path: Path, seeds: Any, workers: Any, limit: Any) -> l
 
 
 def _versions() -> dict[str, str]:
+    # nni, scipy and scikit-learn load here only to read their versions.
     import nni
     import scipy
     import sklearn
-    import torch
 
     return {"torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
             "scikit-learn": sklearn.__version__, "nni": nni.__version__, "python": platform.python_version()}
@@ -403,8 +387,6 @@ def build_ground_truth(
     out_path = Path(out_path)
     seed_list = _check_build_args(out_path, seeds, workers, limit)
     sample_architectures(n_archs, sample_seed)  # the arguments are checked before the table is looked at
-    from .existing_outputs import table_growth
-    from .tables import get_table
 
     spec = get_table(table)
     hparams: dict[str, Any] = {"epochs": int(spec.epochs if _epochs is None else _epochs)}
@@ -422,7 +404,6 @@ def build_ground_truth(
     pending = [(arch, seed) for arch, seed in jobs if (arch_key(arch), seed) not in done]
     to_run = pending if limit is None else pending[:limit]
 
-    from ..progress import progress_bar
 
     bar = progress_bar(desc="bench build", total=len(jobs), unit="job", enabled=progress)
     bar.update(len(jobs) - len(pending))
@@ -471,106 +452,3 @@ def build_ground_truth(
         if sidecar_path.exists():
             sidecar_path.unlink()
     return result
-
-
-# ------------------------------------------------------------------------------------ summary
-def capacity_signal(table: GroundTruth) -> Optional[float]:
-    """Kendall tau between parameter count and mean stand-alone accuracy over a table's archs.
-
-    Complexity-aware techniques (CaLR, PA) can only help where larger subnets are better, so
-    this is reported beside the noise ceiling.
-
-    Parameters
-    ----------
-    table
-        A ground-truth table.
-
-    Returns
-    -------
-    float or None
-        ``None`` when some entry lacks ``params`` or the table has fewer than two entries.
-    """
-    from ..ranking.metrics import kendall_tau
-
-    params = table.params()
-    if params is None or len(table) < 2:
-        return None
-    return float(kendall_tau(params, table.accuracies()))
-
-
-def bench_info(path: Union[str, os.PathLike]) -> str:
-    """Summarize a ground-truth table in a few human-readable lines.
-
-    Used by ``nds bench info`` and after a build, to see at a glance how many archs a table
-    has, how spread out their accuracies are (a table is only useful for ranking when they
-    differ) and its noise ceiling: how well two training seeds agree, which bounds the ranking
-    quality any supernet can show against it. When the table is not written yet but a build
-    sidecar exists, the build's progress is reported instead.
-
-    Parameters
-    ----------
-    path
-        A ``nds-ground-truth/1`` JSON table, or the name of an embedded one (``v1``, ``v2``, ``v2_26``).
-
-    Returns
-    -------
-    str
-        Several lines without a trailing newline.
-
-    Raises
-    ------
-    ConfigError
-        If the file is missing (and no build is in progress) or not a valid table.
-    """
-    from .tables import TABLES, resolve_table_path
-
-    name = str(path)
-    path = resolve_table_path(path)
-    sidecar = partial_path(path)
-    if name in TABLES and not path.exists() and not sidecar.exists():
-        raise ConfigError("TABLE", name, f"the {name} table is not installed; build it with `nds bench build --table "
-                          f"{name} --out {name}.json` and pass that path")
-    if not path.exists() and sidecar.exists():
-        lines = sidecar.read_text(encoding="utf-8", errors="replace").splitlines()
-        finished = sum(1 for line in lines[1:] if line.strip())
-        return f"{path}: build in progress, {finished} (arch, seed) jobs finished (in {sidecar.name})"
-    table = GroundTruth.load(path)
-    acc = np.asarray(table.accuracies(), dtype=np.float64)
-    seeds = table.per_seed_matrix()
-    out = [
-        f"{path}: {table.space} on {table.dataset} ({table.metric})",
-        f"architectures: {len(table)}, seeds: {list(table.seeds)} "
-        f"({int(np.sum(~np.isnan(seeds)))} trained models)",
-    ]
-    if acc.size:
-        p10, p50, p90 = np.percentile(acc, [10, 50, 90])
-        out.append(f"accuracy (%, mean over seeds): min {acc.min():.1f}, p10 {p10:.1f}, p50 {p50:.1f}, "
-                   f"p90 {p90:.1f}, max {acc.max():.1f}")
-    ceiling = table.noise_ceiling()
-    if ceiling["n_seed_pairs"]:
-        out.append(f"noise ceiling (seed vs seed): Kendall tau {ceiling['kendall_tau']:.3f} overall, "
-                   f"{ceiling['kendall_tau_stratified']:.3f} on the stratified subset; "
-                   f"Spearman {ceiling['spearman']:.3f}; mean |diff| {ceiling['mean_abs_diff']:.2f} points")
-        if ceiling["split_half_seeds"]:
-            k = ceiling["split_half_seeds"]
-            out.append(f"noise ceiling (mean of {k} seeds vs mean of the other {k}): Kendall tau "
-                       f"{ceiling['split_half_kendall_tau']:.3f} measured, "
-                       f"{ceiling['split_half_kendall_tau_predicted']:.3f} by the normal-noise model")
-        if not math.isnan(ceiling["kendall_tau_truth_vs_mean"]):
-            from_halves = ceiling["kendall_tau_truth_vs_mean_split_half"]
-            out.append(f"ceiling of a perfect ranker against the mean of {len(table.seeds)} seeds (normal-noise model): "
-                       f"Kendall tau {ceiling['kendall_tau_truth_vs_mean']:.3f}"
-                       + ("" if math.isnan(from_halves) else f" from the seed pairs, {from_halves:.3f} from the halves"))
-    else:
-        out.append("noise ceiling (seed vs seed): n/a (needs at least two seeds per arch)")
-    signal = capacity_signal(table)
-    if signal is not None:
-        # NAS-Bench-201 CIFAR-10 has 0.577 over its 15,625 cells: the regime CaLR and PA assume.
-        out.append(f"capacity signal: Kendall tau(params, accuracy) {signal:.3f} over {len(table)} archs "
-                   "(NAS-Bench-201 CIFAR-10: 0.577)")
-    else:
-        out.append("capacity signal: n/a (the table has no parameter counts)")
-    recipe = table.recipe
-    if recipe.get("comparable_with_shipped_table") is False:
-        out.append("note: built with a non-standard protocol (e.g. fewer epochs); not comparable with the shipped table")
-    return "\n".join(out)

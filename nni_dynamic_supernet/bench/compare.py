@@ -32,12 +32,18 @@ import numpy as np
 
 from ..atomic_io import atomic_write_json, atomic_write_text, finite_or_null
 from ..errors import ConfigError
+from ..progress import progress_bar
+from ..quiet_logs import quiet_third_party_logs
+from ..ranking.tables import get_table
+from ..recipe import load_recipe
+from ..catalog import get_preset
 from .paired_stats import sign_flip_p
+from .baseline_columns import compact_baselines, format_baselines
 
 _logger = logging.getLogger("nni_dynamic_supernet")
 
 __all__ = ["compare_recipes", "summarize", "format_table", "paired_statistics", "paired_difference", "format_pairs",
-           "compact_baselines", "format_baselines", "BASELINE_NAMES",
+
            "table_overrides", "split_recipe_overrides", "write_report", "DEFAULT_RECIPE", "DEFAULT_PAIRS", "ROW_FILE"]
 
 DEFAULT_RECIPE = Path(__file__).resolve().parent.parent / "_resources" / "embedded.yaml"
@@ -59,39 +65,6 @@ METRIC_NAMES: dict[str, str] = {
     "kendall_tau_partial_params": "partial tau | params",
 }
 
-#: Baselines printed under every ranking table, in this order (``ranking.baselines`` of a run).
-BASELINE_NAMES = ("params", "flops", "synflow", "jacov", "nwot")
-
-
-def compact_baselines(block: Optional[dict]) -> dict[str, dict[str, Any]]:
-    """The taus of each baseline of a ``ranking.baselines`` block (the per-architecture scores dropped)."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, value in (block or {}).items():
-        if isinstance(value, dict) and name != "complexity_controlled":
-            out[name] = {k: value[k] for k in ("kendall_tau", "kendall_tau_random_ties", "missing") if k in value}
-    return out
-
-
-def format_baselines(baselines: Optional[dict], n_stratified: Optional[int] = None) -> str:
-    """The lines under a ranking table: each trivial ranker's tau on the same table, and the stratified subset size."""
-    lines = []
-    if baselines:
-        parts = []
-        for name in BASELINE_NAMES:
-            b = baselines.get(name)
-            if not b:
-                continue
-            if b.get("kendall_tau") is None or not math.isfinite(b["kendall_tau"]):
-                parts.append(f"{name} n/a ({b.get('missing', 'undefined')})")
-            else:
-                parts.append(f"{name} {b['kendall_tau']:.3f} / {b.get('kendall_tau_random_ties', float('nan')):.3f}")
-        lines.append("Trivial rankers of the same table, no training (Kendall tau-b / with ties broken at random): "
-                     + ", ".join(parts) + ". A recipe whose tau is below the parameter count's ranks worse than the "
-                     "parameter count. partial tau | params: the recipe's Kendall tau given parameter count "
-                     "(0: no ranking information beyond size).")
-    if n_stratified:
-        lines.append(f"tau strat.: Kendall tau on the stratified subset ({n_stratified} architectures).")
-    return "\n".join(lines)
 
 
 #: What a finished run leaves in its folder: its job and its row, so that a later compare can reuse it.
@@ -171,7 +144,6 @@ def table_overrides(table: Optional[str]) -> dict[str, Any]:
     """
     if table is None:
         return {}
-    from .tables import get_table
     spec = get_table(table)
     out: dict[str, Any] = {"data.name": spec.dataset, "ranking.ground_truth": spec.name, "space.name": "nas_bench_201"}
     out.update({f"space.kwargs.{k}": v for k, v in spec.recipe_space_kwargs.items()})
@@ -180,12 +152,11 @@ def table_overrides(table: Optional[str]) -> dict[str, Any]:
 
 def _run_one(job: dict) -> dict:
     """Train one (recipe, seed) and return its ranking summary (runs in a worker process)."""
+    # torch and the pipeline load in the worker: the command line's parser reads this module's names without them.
     import torch
 
     from ..pipeline import run_recipe
-    from ..recipe import load_recipe
     from .compute import count_path_forwards
-    from ..quiet_logs import quiet_third_party_logs
     torch.set_num_threads(1)
     # A spawned worker starts with default logging: without this, every run repeats Lightning's banners.
     quiet_third_party_logs()
@@ -434,7 +405,6 @@ def compare_recipes(strategies: Sequence[str], seeds: Sequence[int], config: Opt
         ``{"runs": [...], "summary": [...], "pairs": [...], "pairs_by_metric": {...},
         "noise_ceiling": {...}, "table": str}``.
     """
-    from ..registry import get_preset
     for name in strategies:
         get_preset(name)  # unknown names fail before anything runs
     for pair in pairs or ():
@@ -519,5 +489,4 @@ def write_report(rows: Sequence[dict], out_dir: Path, name: str, pairs: Optional
 
 
 def _progress(iterable: Any, total: Optional[int] = None) -> Any:
-    from ..progress import progress_bar
     return progress_bar(iterable, desc="bench compare", total=total, unit="run")

@@ -14,6 +14,8 @@ import contextlib
 import time
 from typing import Any, Iterator
 
+from ..training.engine import SupernetEngine
+
 __all__ = ["count_path_forwards"]
 
 
@@ -33,7 +35,6 @@ def count_path_forwards() -> Iterator[dict[str, Any]]:
     ...     run_recipe(recipe, out)
     >>> compute["path_forwards"]  # doctest: +SKIP
     """
-    from ..training.engine import SupernetEngine
 
     counts: dict[str, Any] = {"path_forwards": 0, "steps_counted": 0, "cpu_seconds": 0.0}
     inside = [False]

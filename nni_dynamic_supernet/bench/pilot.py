@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+import torch
 
-from ..ranking.ground_truth import arch_key
+from ..arch import arch_key
+from ..data.digits_v2 import build_digits
 from ..ranking.metrics import kendall_tau
+from .build import sample_architectures
+from .standalone import single_thread, train_standalone
 
 __all__ = ["pilot_design", "pilot_summary"]
 
@@ -28,18 +32,12 @@ _DATA: Optional[dict] = None
 
 def _init(design: Any) -> None:
     global _DATA
-    import torch
-
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module", category=RuntimeWarning)
-    from ..data.digits_v2 import build_digits
-
     _DATA = build_digits(design)
 
 
 def _job(arch: dict, seed: int, epochs: int, space_kwargs: dict) -> dict:
-    from .standalone import single_thread, train_standalone
-
     with single_thread():
         result = train_standalone(arch, seed, data=_DATA, epochs=epochs, space_kwargs=space_kwargs)
     return {"arch": arch, "seed": seed, "epochs": epochs, **result}
@@ -112,8 +110,6 @@ def pilot_design(design: Any, space_kwargs: dict, epochs: int, log_path: Path, n
     dict
         The summary, plus ``design``, ``space_kwargs`` and ``epochs``.
     """
-    from .build import sample_architectures
-
     archs = sample_architectures(n_archs, sample_seed)
     log_path = Path(log_path)
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] \

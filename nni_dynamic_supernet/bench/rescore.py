@@ -17,12 +17,15 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from ..arch import arch_key
 from ..atomic_io import atomic_write_json, finite_or_null
 from ..errors import ConfigError
-from ..ranking import GroundTruth, ranking_report
-from ..ranking.ground_truth import arch_key
+from ..ranking.ground_truth import GroundTruth
+from ..ranking.metrics import ranking_report
+from ..ranking.tables import TABLES, resolve_table_path
 from .compare import ROW_FILE, write_report
-from .tables import TABLES, resolve_table_path
+from .baseline_columns import compact_baselines
+from .table_baselines import baselines_for, table_scores
 
 __all__ = ["collect_rows", "rescore_row", "rescore_runs"]
 
@@ -189,8 +192,6 @@ def rescore_runs(sources: Sequence[Union[str, os.PathLike]], table: Union[str, o
     # Every run is ranked before anything is written, so a refusal leaves no partial output.
     ranked = [rescore_row(row, truth) for row in rows]
     if baselines:
-        from .compare import compact_baselines
-        from .table_baselines import baselines_for, table_scores
         scores, missing = table_scores(truth)
         for new, report in ranked:
             block = baselines_for(truth, [p["predicted_accuracy"] for p in report["predictions"]], scores, missing)

@@ -24,14 +24,20 @@ import copy
 import functools
 import math
 import time
-import warnings
 from typing import Any, Iterator, Mapping, Optional, Union
 
 import torch
 from torch import nn
 
+from ..data.digits_hard import load_digits_hard
 from ..errors import ConfigError
 from ..spaces.reinit import reinitialize
+from ..quiet_logs import quiet_nni_import
+from ..spaces.introspection import search_space_of
+from ..spaces.nas_bench_201 import nas_bench_201
+
+with quiet_nni_import():
+    from nni.nas.space import model_context
 
 __all__ = ["PROTOCOL", "DEFAULT_SPACE_KWARGS", "train_standalone", "single_thread", "protocol"]
 
@@ -105,15 +111,10 @@ def single_thread() -> Iterator[None]:
 def _space(kwargs_items: tuple[tuple[str, Any], ...]) -> nn.Module:
     # One pristine space per process, used to validate archs (and by the reference freeze
     # path). It is never trained: freeze()'s result is deep-copied before use.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module", category=RuntimeWarning)
-        from ..spaces.nas_bench_201 import nas_bench_201
     return nas_bench_201(**dict(kwargs_items))
 
 
 def _check_arch(arch: Any, space: nn.Module) -> dict[str, Any]:
-    from ..spaces.validation import search_space_of
-
     allowed = search_space_of(space)
     if not isinstance(arch, Mapping):
         raise ConfigError("arch", arch, "give the architecture as a dict {label: op}, e.g. {'cell/0_1': 'conv_3x3', ...}")
@@ -156,11 +157,6 @@ def _frozen_model(arch: Mapping[str, Union[str, int]], space_kwargs: Optional[di
     arch = _check_arch(arch, space)
     if reference:
         return copy.deepcopy(space.freeze(arch))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module", category=RuntimeWarning)
-        from nni.nas.space import model_context
-
-        from ..spaces.nas_bench_201 import nas_bench_201
     with model_context(arch):
         return nas_bench_201(**kwargs)
 
@@ -229,8 +225,6 @@ def train_standalone(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError("bench.seed", seed, "use an integer seed")
     if data is None:
-        from ..data.digits_hard import load_digits_hard
-
         data = load_digits_hard()
     x_train, y_train = data["train"]
     x_test, y_test = data["test"]

@@ -14,7 +14,7 @@ from typing import Optional, Union
 
 from ..atomic_io import atomic_write_json
 from ..ranking import GroundTruth
-from .tables import TableSpec, get_table
+from ..ranking.tables import TableSpec, get_table
 
 __all__ = ["StandaloneAccuracy"]
 

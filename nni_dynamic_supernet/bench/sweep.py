@@ -22,7 +22,9 @@ import numpy as np
 
 from ..atomic_io import atomic_write_json, atomic_write_text
 from ..errors import ConfigError
-from .compare import DEFAULT_RECIPE, _run_one, format_baselines, split_recipe_overrides, table_overrides
+from ..catalog import get_preset
+from .compare import DEFAULT_RECIPE, run_jobs, split_recipe_overrides, table_overrides
+from .baseline_columns import format_baselines
 from .paired_stats import paired_summary
 
 __all__ = ["sweep_budgets", "plateau_budget", "budget_steps", "format_sweep"]
@@ -193,7 +195,6 @@ def sweep_budgets(strategies: Sequence[str], seeds: Sequence[int], budgets: Sequ
     dict
         ``{"runs": [...], "summary": [...], "table": str, ...}``.
     """
-    from ..registry import get_preset
     for name in strategies:
         get_preset(name)
     if not budgets or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in budgets):
@@ -213,7 +214,6 @@ def sweep_budgets(strategies: Sequence[str], seeds: Sequence[int], budgets: Sequ
              "overrides": {**base, **own[s], "training.epochs": budget}, "out": str(out_dir / f"e{budget}" / s / f"seed{seed}")}
             for budget in budgets for s in strategies for seed in seeds if (s, int(seed), budget) not in done]
     started = time.monotonic()
-    from .compare import run_jobs
     with open(log, "a", encoding="utf-8") as fh:
         # One batch per budget, so small budgets are logged (and reusable) before large ones run.
         for budget in budgets:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
+from ..catalog import create_space
+from ..data import build_splits
 from ..ranking import GroundTruth
 from ..ranking.baselines import ranking_baselines, table_baseline_scores
 from ..ranking.zero_cost import PROXIES
+from ..spaces.measures import complexity_model_for
 
 __all__ = ["table_scores", "baselines_for"]
 
@@ -24,9 +27,6 @@ def table_scores(truth: GroundTruth) -> tuple[dict[str, list[float]], dict[str, 
     embedded benchmark does) and a registered space; without them only the parameter count
     (and FLOPs, when the space can be built) are reported, with the reason for the rest.
     """
-    from ..catalog import create_space
-    from ..data import build_splits
-    from ..training.build import complexity_model_for
     params = truth.params()
     try:
         splits = build_splits(truth.dataset, split_seed=0)

@@ -74,7 +74,7 @@ def _tag(job: dict) -> str:
 
 def _train_job(reg: Registration, side: Side, seed: int, runs_dir: Path) -> dict:
     config, sha = _base_recipe(reg)
-    from .tables import TABLES
+    from ..ranking.tables import TABLES
     # A named table sets the dataset and space size too; a table file (tests, own tables) only the ground truth.
     table = table_overrides(reg.table) if reg.table in TABLES else {"ranking.ground_truth": str(_table_path(reg))}
     overrides = {**table, **reg.overrides, **side.overrides}

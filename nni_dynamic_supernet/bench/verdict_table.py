@@ -90,9 +90,9 @@ def refresh_baselines(folder: Union[str, Path]) -> Path:
     """Compute the trivial rankers of every table the family's tests use and write ``baselines.json``."""
     from ..atomic_io import atomic_write_json
     from ..ranking import GroundTruth
-    from .compare import compact_baselines
+    from .baseline_columns import compact_baselines
     from .table_baselines import baselines_for, table_scores
-    from .tables import resolve_table_path
+    from ..ranking.tables import resolve_table_path
     folder = Path(folder)
     _, rows = verdict_rows(folder)
     out = {}

@@ -2,8 +2,9 @@
 CIFAR-10/100 and image folders, split deterministically into train/val/test."""
 from __future__ import annotations
 
-from .datasets import KNOWN_DATASETS, DataSplits, IndexedDataset, build_splits, make_loader, relabel_splits
+from .datasets import KNOWN_DATASETS, build_splits, make_loader, relabel_splits
 from .samplers import DataSampler, ImportanceDataSampler, UniformDataSampler
+from .splits import DataSplits, IndexedDataset
 from .digits_hard import (
     DIGITS_HARD_CHECKSUMS,
     DIGITS_HARD_INPUT_SHAPE,

@@ -9,10 +9,10 @@ is gathered on the device with one indexing.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Iterator
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
 __all__ = ["DeviceLoader"]
 
@@ -58,10 +58,8 @@ class DeviceLoader:
 
 
 def _is_default(loader: DataLoader) -> bool:
-    from torch.utils.data import RandomSampler, SequentialSampler
     return type(loader.sampler) in (RandomSampler, SequentialSampler)
 
 
 def _shuffles(loader: DataLoader) -> bool:
-    from torch.utils.data import RandomSampler
     return isinstance(loader.sampler, RandomSampler)

@@ -119,7 +119,7 @@ def _to_tensor(images: np.ndarray, mu: np.float64, sd: np.float64) -> torch.Tens
 
 @functools.lru_cache(maxsize=1)
 def _build() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # scikit-learn loads only when the digits are generated
 
     digits = load_digits()
     images = digits.images.astype(np.float64) / 16

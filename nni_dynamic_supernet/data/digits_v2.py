@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from .digits_hard import checksum
 
 __all__ = ["DigitsDesign", "DIGITS_V2", "DIGITS_V2_VERSION", "DIGITS_V2_CHECKSUMS", "build_digits",
@@ -117,7 +119,7 @@ def corrupt(images: np.ndarray, rng: np.random.RandomState, design: DigitsDesign
     numpy.ndarray
         ``n x canvas x canvas`` float64 array.
     """
-    import scipy.ndimage
+    import scipy.ndimage  # scipy loads only when the digits are generated
 
     out = np.empty((len(images), design.canvas, design.canvas), dtype=np.float64)
     span = design.canvas - design.digit_size
@@ -153,7 +155,6 @@ def _split(labels: np.ndarray, perm: np.ndarray, design: DigitsDesign) -> tuple[
 
 
 def _check(design: DigitsDesign) -> None:
-    from ..errors import ConfigError
 
     if design.canvas < 8 or design.canvas % 4:
         raise ConfigError("design.canvas", design.canvas, "use a multiple of 4 that is at least 8")
@@ -167,7 +168,7 @@ def _check(design: DigitsDesign) -> None:
 
 @functools.lru_cache(maxsize=4)
 def _build(design: DigitsDesign) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # scikit-learn loads only when the digits are generated
 
     _check(design)
     digits = load_digits()
@@ -230,8 +231,6 @@ def load_digits_v2() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
 
 @functools.lru_cache(maxsize=1)
 def _warn_on_mismatch() -> None:
-    import warnings
-
     mismatched = [f"{split}/{kind}" for split, sums in digits_v2_checksums().items() for kind, value in sums.items()
                   if DIGITS_V2_CHECKSUMS[split][kind] != value]
     if mismatched:

@@ -15,7 +15,10 @@ Lightning calls :meth:`DataSampler.set_epoch` at the start of every epoch.
   epoch's ``N`` indices are drawn **with replacement** from
   ``q = τ_e * v / sum(v) + (1 - τ_e) / N``.
 
-Distributed training (designed, tested by the DDP work): every rank builds the same full
+Both are registered data samplers (``training.data_sampler``: ``uniform``, ``importance``);
+:func:`build_data_sampler` builds the recipe's.
+
+Distributed training: every rank builds the same full
 index list from the same seed and takes every ``num_replicas``-th index from ``rank``.
 Before the end-of-epoch update, ``reduce_fn(index, scores)`` must return the observations
 of *all* ranks (``all_gather`` of both tensors), so that every rank computes the same ``q``;
@@ -25,17 +28,19 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable, Iterator, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from ..components import DATA_SAMPLERS
 from ..errors import ConfigError
-from .smoothing import SmoothingSchedule
+from .smoothing import SCHEDULES, SmoothingSchedule
 
 __all__ = ["DataSampler", "UniformDataSampler", "ImportanceDataSampler", "pairwise_running_mean",
-           "UNSEEN_POLICIES"]
+           "UNSEEN_POLICIES", "DataSamplerContext", "ImportanceDataOptions", "build_data_sampler"]
 
 _logger = logging.getLogger(__name__)
 
@@ -128,6 +133,7 @@ class UniformDataSampler(DataSampler):
     """Every example once per epoch, in a fresh random order determined by ``(seed, epoch)``."""
 
     def summary(self) -> dict:
+        """Only the kind: a uniform sampler has no per-epoch history."""
         return {"kind": "uniform"}
 
 
@@ -305,3 +311,81 @@ class ImportanceDataSampler(DataSampler):
         if state.get("pending_index") is not None:
             self._pending.append((torch.as_tensor(state["pending_index"]), torch.as_tensor(state["pending_scores"])))
         self.history = [dict(row) for row in state.get("history", [])]
+
+
+# ---------------------------------------------------------------------------------------------- registration
+@dataclass(frozen=True)
+class DataSamplerContext:
+    """What a data sampler's builder receives besides its options: the training set's size and the run's seed.
+
+    Attributes
+    ----------
+    num_examples
+        Size of the training set.
+    seed
+        The recipe's seed.
+    num_replicas, rank
+        The process's share of every epoch under DDP.
+    """
+
+    num_examples: int
+    seed: int
+    num_replicas: int = 1
+    rank: int = 0
+
+
+@DATA_SAMPLERS.register("uniform")
+def build_uniform(options: None, context: DataSamplerContext) -> UniformDataSampler:
+    """Every example once per epoch, in a fresh seeded order."""
+    return UniformDataSampler(context.num_examples, seed=context.seed, num_replicas=context.num_replicas,
+                              rank=context.rank)
+
+
+@dataclass(frozen=True)
+class ImportanceDataOptions:
+    """Options of DA: the τ schedule and the score of an example not drawn in the last epoch."""
+
+    da_tau_schedule: str = "linear"
+    da_tau_max: float = 1.0
+    da_unseen: str = "zero"
+
+    def __post_init__(self) -> None:
+        if self.da_tau_schedule not in SCHEDULES:
+            raise ConfigError("training.da_tau_schedule", self.da_tau_schedule,
+                              f"allowed values: {', '.join(SCHEDULES)}")
+        if self.da_unseen not in UNSEEN_POLICIES:
+            raise ConfigError("training.da_unseen", self.da_unseen, f"allowed values: {', '.join(UNSEEN_POLICIES)}")
+        if not 0 <= self.da_tau_max <= 1:
+            raise ConfigError("training.da_tau_max", self.da_tau_max,
+                              "must be in [0, 1]: the importance share of the mixture")
+
+
+@DATA_SAMPLERS.register("importance", options=ImportanceDataOptions)
+def build_importance(options: ImportanceDataOptions, context: DataSamplerContext) -> ImportanceDataSampler:
+    """DA of PA&DA: the next epoch's examples drawn by their loss-gradient bound, mixed with uniform."""
+    return ImportanceDataSampler(context.num_examples, seed=context.seed,
+                                 tau=SmoothingSchedule(options.da_tau_schedule, options.da_tau_max),
+                                 unseen=options.da_unseen, num_replicas=context.num_replicas, rank=context.rank)
+
+
+def build_data_sampler(training: Any, num_examples: int, num_replicas: int = 1, rank: int = 0, *,
+                       seed: int) -> DataSampler:
+    """The data sampler ``training.data_sampler`` over a training set of ``num_examples``.
+
+    Parameters
+    ----------
+    training
+        The recipe's ``training`` section.
+    num_examples
+        Size of the training set.
+    num_replicas, rank
+        The process's share of every epoch under DDP.
+    seed
+        The recipe's seed.
+
+    Returns
+    -------
+    DataSampler
+    """
+    context = DataSamplerContext(num_examples, seed, num_replicas, rank)
+    return DATA_SAMPLERS.build(training.data_sampler, training, context)

@@ -46,48 +46,23 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
-from itertools import combinations
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..arch import Arch, arch_key
+from ..atomic_io import atomic_write_text
 from ..errors import ConfigError
-from .metrics import kendall_tau, spearman, stratified_subset
+from .noise_ceiling import noise_ceiling
 
-__all__ = ["FORMAT", "Arch", "arch_key", "GroundTruth", "match_predictions"]
+__all__ = ["FORMAT", "Arch", "arch_key", "GroundTruth"]
 
 #: Value of the ``format`` key of every table this module writes and accepts.
 FORMAT = "nds-ground-truth/1"
 
-#: An architecture: NNI label -> chosen value.
-Arch = dict[str, Union[str, int]]
-
 _REQUIRED_KEYS = ("format", "space", "dataset", "metric", "seeds", "entries")
-
-
-def arch_key(arch: Mapping[str, Union[str, int]]) -> str:
-    """Canonical string key of an architecture, used to match archs across files.
-
-    Parameters
-    ----------
-    arch
-        Mapping from NNI label to choice value.
-
-    Returns
-    -------
-    str
-        ``json.dumps(arch, sort_keys=True, separators=(",", ":"))``; equal archs give
-        equal keys whatever their key order.
-
-    Examples
-    --------
-    >>> arch_key({"b": 1, "a": "x"})
-    '{"a":"x","b":1}'
-    """
-    return json.dumps(dict(arch), sort_keys=True, separators=(",", ":"))
 
 
 def _is_number(value: Any) -> bool:
@@ -267,12 +242,8 @@ class GroundTruth:
         """How well the ground truth agrees with itself across training seeds.
 
         A supernet's ranking is read against this, so it is reported next to every ranking
-        result. Two single seeds agree less than a perfect ranker would agree with the
-        seed mean the rankings are judged by; the keys after ``n_seed_pairs`` say how much
-        less. For every pair of seeds it uses the archs that have
-        both; the stratified subset of a pair is chosen by the entries' mean accuracy
-        (as the supernet's stratified tau is), restricted to those archs. Each statistic
-        is then averaged over seed pairs.
+        result; :func:`~nni_dynamic_supernet.ranking.noise_ceiling.noise_ceiling` computes it
+        (its documentation explains every key).
 
         Parameters
         ----------
@@ -282,57 +253,10 @@ class GroundTruth:
         Returns
         -------
         dict
-            ``kendall_tau``, ``kendall_tau_stratified``, ``spearman``, ``mean_abs_diff``
-            (floats, mean over seed pairs; NaN with fewer than two seeds) and
-            ``n_seed_pairs`` (int, pairs with at least two shared archs). Also, because a
-            ranking is judged against the *mean* over seeds, which is less noisy than one seed:
-
-            * ``split_half_kendall_tau`` -- measured: Kendall tau between the means of two
-              disjoint halves of the seeds (``split_half_seeds`` each), averaged over the
-              ways to split them, on the archs that have every seed. It needs an even number
-              of at least 4 seeds, else NaN (and ``split_half_seeds`` 0).
-            * ``split_half_kendall_tau_predicted`` and ``kendall_tau_truth_vs_mean`` -- a
-              model, not a measurement: seed results are taken as the architecture's true
-              accuracy plus independent noise of equal variance, with normal scores. Then
-              the seed-vs-seed tau gives the single-seed reliability ``rho = sin(pi tau / 2)``
-              (Greiner's relation), a mean of ``n`` seeds has reliability
-              ``n rho / (1 + (n - 1) rho)`` (Spearman-Brown), and the expected tau between
-              the noise-free ranking and the table's mean of all its seeds is
-              ``2 / pi * arcsin(sqrt(rho_n))``: the ceiling of a perfect ranker against this
-              table. The predicted split-half tau is there to check the model against the
-              measured one.
-            * ``kendall_tau_truth_vs_mean_split_half`` -- the same ceiling estimated from the
-              measured split-half tau instead (the table's mean is the mean of its two
-              halves), so one model step shorter; NaN without split halves.
+            ``kendall_tau``, ``kendall_tau_stratified``, ``spearman``, ``mean_abs_diff``,
+            ``n_seed_pairs`` and the split-half and truth-vs-mean estimates.
         """
-        matrix = self.per_seed_matrix()
-        mean = np.asarray(self.accuracies(), dtype=np.float64)
-        taus, taus_strat, rhos, diffs = [], [], [], []
-        for a, b in combinations(range(len(self.seeds)), 2):
-            rows = np.flatnonzero(~np.isnan(matrix[:, a]) & ~np.isnan(matrix[:, b]))
-            if rows.size < 2:
-                continue
-            x, y = matrix[rows, a], matrix[rows, b]
-            sub = stratified_subset(mean[rows], n_bins=n_bins)
-            taus.append(kendall_tau(x, y))
-            taus_strat.append(kendall_tau(x[sub], y[sub]))
-            rhos.append(spearman(x, y))
-            diffs.append(float(np.mean(np.abs(x - y))))
-
-        tau = _finite_mean(taus)
-        split_tau, half = _split_half_tau(matrix)
-        return {
-            "kendall_tau": tau,
-            "kendall_tau_stratified": _finite_mean(taus_strat),
-            "spearman": _finite_mean(rhos),
-            "mean_abs_diff": _finite_mean(diffs),
-            "n_seed_pairs": len(taus),
-            "split_half_kendall_tau": split_tau,
-            "split_half_seeds": half,
-            "split_half_kendall_tau_predicted": _tau_of_mean(tau, half, against_truth=False) if half else math.nan,
-            "kendall_tau_truth_vs_mean": _tau_of_mean(tau, len(self.seeds), against_truth=True),
-            "kendall_tau_truth_vs_mean_split_half": _tau_of_mean(split_tau, 2, against_truth=True),
-        }
+        return noise_ceiling(self.per_seed_matrix(), self.accuracies(), n_bins)
 
     def restrict(self, labels_to_choices: Mapping[str, Sequence[Union[str, int]]]) -> "GroundTruth":
         """The sub-table of archs that are valid in a search space.
@@ -411,7 +335,6 @@ class GroundTruth:
         pathlib.Path
             The path written.
         """
-        from ..atomic_io import atomic_write_text
         text = self.to_json()  # serialize first: a bad value must not leave a temp file
         atomic_write_text(path, text)
         return Path(path)
@@ -551,105 +474,3 @@ class GroundTruth:
         seed_list = [int(s) for s in seeds] if seeds is not None else sorted(seen)
         return cls(space=space, space_kwargs=dict(space_kwargs or {}), dataset=dataset, metric=metric,
                    recipe=dict(recipe or {}), seeds=seed_list, entries=entries, source=source)
-
-
-def _finite_mean(values: list[float]) -> float:
-    """Mean of the non-NaN values (NaN when there are none): one constant seed pair or split must not hide the rest."""
-    finite = [v for v in values if not math.isnan(v)]
-    return float(sum(finite) / len(finite)) if finite else math.nan
-
-
-def _split_half_tau(matrix: np.ndarray) -> tuple[float, int]:
-    """Mean Kendall tau between the seed means of two disjoint equal halves of the seeds, and the half size."""
-    n_seeds = matrix.shape[1]
-    if n_seeds < 4 or n_seeds % 2:
-        return math.nan, 0
-    half = n_seeds // 2
-    full = matrix[~np.isnan(matrix).any(axis=1)]
-    if len(full) < 2:
-        return math.nan, 0
-    taus = []
-    # Each split once: the first half always holds seed column 0.
-    for first in combinations(range(1, n_seeds), half - 1):
-        a = [0, *first]
-        b = [j for j in range(n_seeds) if j not in a]
-        taus.append(kendall_tau(full[:, a].mean(axis=1), full[:, b].mean(axis=1)))
-    return _finite_mean(taus), half
-
-
-def _tau_of_mean(seed_tau: float, n: int, against_truth: bool) -> float:
-    """Kendall tau of a mean of ``n`` seeds, from the seed-vs-seed tau, under the normal additive-noise model.
-
-    ``against_truth``: against the noise-free ranking; else against another, independent mean of ``n`` seeds.
-    """
-    if math.isnan(seed_tau) or n < 1 or seed_tau <= 0:
-        return math.nan
-    rho = math.sin(math.pi * seed_tau / 2)  # Greiner: Pearson correlation of two seeds
-    rho_n = n * rho / (1 + (n - 1) * rho)  # Spearman-Brown: reliability of a mean of n seeds
-    r = math.sqrt(rho_n) if against_truth else rho_n
-    return 2 / math.pi * math.asin(min(1.0, r))
-
-
-def match_predictions(
-    predictions: Sequence[Mapping[str, Any]],
-    truth: GroundTruth,
-    key: str = "accuracy",
-) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
-    """Pair supernet predictions with ground-truth accuracies by :func:`arch_key`.
-
-    Predictions whose arch is not in the table are dropped (a search usually evaluates
-    archs the table never trained). If an arch is predicted more than once, the first
-    prediction is used, so each arch counts once in the ranking.
-
-    Parameters
-    ----------
-    predictions
-        Dicts with at least ``'arch'`` (label -> choice) and ``key`` (predicted accuracy).
-    truth
-        The ground-truth table.
-    key
-        Name of the predicted-accuracy field in each prediction.
-
-    Returns
-    -------
-    matched : list of dict
-        The predictions that have ground truth, in input order.
-    pred : numpy.ndarray
-        Their predicted accuracies (float64).
-    true : numpy.ndarray
-        Their ground-truth accuracies (float64), aligned with ``pred``.
-
-    Raises
-    ------
-    ConfigError
-        When a prediction lacks ``arch``/``key``, or when no prediction's arch is in the
-        table (usually a table made for another space, or labels spelled differently).
-    """
-    matched: list[dict[str, Any]] = []
-    pred: list[float] = []
-    true: list[float] = []
-    seen: set[str] = set()
-    for i, item in enumerate(predictions):
-        if "arch" not in item or key not in item:
-            raise ConfigError(f"predictions[{i}]", sorted(item), f"each prediction needs 'arch' and {key!r}")
-        value = item[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-            raise ConfigError(f"predictions[{i}].{key}", value, "must be a number")
-        k = arch_key(item["arch"])
-        if k in seen:
-            continue
-        acc = truth.accuracy(item["arch"])
-        if acc is None:
-            continue
-        seen.add(k)
-        matched.append(dict(item))
-        pred.append(float(value))
-        true.append(acc)
-    if not matched:
-        example = arch_key(predictions[0]["arch"]) if predictions else "none"
-        table_example = arch_key(truth.entries[0]["arch"]) if truth.entries else "empty table"
-        raise ConfigError("ground_truth", truth.source,
-                          f"shares no architecture with the {len(predictions)} predictions "
-                          f"(e.g. prediction {example} vs table {table_example}); use a table of the same "
-                          f"space, labels and choices (this one is for space {truth.space!r})")
-    return matched, np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Mapping, Optional, Union
 
 from ..errors import ConfigError
 from .ground_truth import Arch, GroundTruth, arch_key

@@ -19,15 +19,16 @@ the supernet, so we evaluate in place instead of on a frozen copy).
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..recipe import SearchConfig
 
-__all__ = ["SubnetEvaluator", "take_batches", "snapshot_bn", "restore_bn"]
+__all__ = ["SubnetEvaluator", "build_evaluator", "evaluator_over", "take_batches", "snapshot_bn", "restore_bn"]
 
 
 def snapshot_bn(bns: Sequence[nn.modules.batchnorm._BatchNorm]) -> list:
@@ -190,3 +191,53 @@ def _bn_layers_with_conditions(model: nn.Module) -> list[tuple[nn.modules.batchn
 
     walk(model, ())
     return out
+
+
+def build_evaluator(search: SearchConfig, models: Sequence[nn.Module], partition: Any, calib_loader: Iterable,
+                    val_loader: Iterable, device: torch.device | str = "cpu") -> SubnetEvaluator:
+    """A :class:`SubnetEvaluator` with the ``search.bn_mode`` policy on fixed calibration and validation batches.
+
+    Parameters
+    ----------
+    search
+        The recipe's ``search`` section (``bn_mode``, ``bn_batches``).
+    models
+        The supernet of every partition leaf.
+    partition
+        Routes an architecture to its leaf.
+    calib_loader, val_loader
+        Where the fixed calibration and validation batches are taken from.
+    device
+        Where the batches are kept and evaluation runs.
+
+    Returns
+    -------
+    SubnetEvaluator
+    """
+    calib = take_batches(calib_loader, search.bn_batches, device) if search.bn_mode == "recalibrate" else []
+    val = take_batches(val_loader, 10 ** 9, device)
+    return SubnetEvaluator(models, _arch_setters(models), partition.route, val, calib, search.bn_mode)
+
+
+def evaluator_over(models: Sequence[nn.Module], like: SubnetEvaluator) -> SubnetEvaluator:
+    """An evaluator over other copies of ``like``'s supernets, with its fixed batches, routing and BN policy.
+
+    Parameters
+    ----------
+    models
+        Copies of the supernets ``like`` evaluates (one per partition leaf).
+    like
+        The evaluator whose batches are reused.
+
+    Returns
+    -------
+    SubnetEvaluator
+    """
+    return SubnetEvaluator(models, _arch_setters(models), like.route, like.val_batches, like.calib_batches,
+                           like.bn_mode)
+
+
+def _arch_setters(models: Sequence[nn.Module]) -> list[Callable[[dict], None]]:
+    # NNI's one-shot modules (and Lightning) load when a supernet is evaluated, not when searchers register.
+    from ..supernet.modules import arch_setter
+    return [arch_setter(m) for m in models]

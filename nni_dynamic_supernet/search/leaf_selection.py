@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..arch import random_arch
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..recipe import SearchConfig
 
@@ -44,7 +46,7 @@ def select_by_val_loss(leaves: Sequence[dict], score: Callable[[dict], dict], ar
     rng = np.random.RandomState(seed)
     losses = []
     for mask in leaves:
-        archs = [{label: c[rng.randint(len(c))] for label, c in mask.items()} for _ in range(archs_per_leaf)]
+        archs = [random_arch(mask, rng) for _ in range(archs_per_leaf)]
         losses.append(float(np.mean([score(a)["loss"] for a in archs])))
     return int(np.argmin(losses)), losses
 

@@ -7,17 +7,23 @@ uniform crossover and per-gene mutation; parents and children are merged and the
 population is filled front by front, the last front cut by crowding distance. The
 result is the Pareto front of every architecture evaluated: no other evaluated
 architecture is at least as accurate *and* at least as small, and better in one.
+
+Registered as ``search.searcher: nsga2``, with its options (:class:`NSGA2Options`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..arch import arch_key
+from ..components import SEARCHERS
 from ..errors import ConfigError
-from .searchers import ScoreBoard, Searcher, arch_key, mutate, score_each
+from .context import SearchSession
+from .searchers import GenerationOptions, ScoreBoard, Searcher, mutate, score_each
 
-__all__ = ["NSGA2Search", "non_dominated_sort", "crowding_distance", "pareto_front"]
+__all__ = ["NSGA2Search", "NSGA2Options", "non_dominated_sort", "crowding_distance", "pareto_front"]
 
 
 def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
@@ -156,6 +162,7 @@ class NSGA2Search(Searcher):
         return [records[i] for i in chosen]
 
     def run(self, space: dict[str, list], board: ScoreBoard) -> dict:
+        """Evolve the population for generations; return the Pareto front and the per-generation fronts."""
         seen: set = set()
         candidates = self.random_fill(space, seen, self.population)
         if not candidates:
@@ -184,3 +191,32 @@ class NSGA2Search(Searcher):
         return {"generations": progress, "objectives": self.objectives,
                 "pareto_front": [{"arch": r["arch"], **{k: r[k] for k in keep}} for r in front],
                 "evaluated": [{k: r[k] for k in keep} for r in board.cache.values()]}
+
+
+# ---------------------------------------------------------------------------------------------- registration
+@dataclass(frozen=True)
+class NSGA2Options(GenerationOptions):
+    """Options of NSGA-II: the objectives, accuracy against params and/or flops."""
+
+    objectives: list = field(default_factory=lambda: ["accuracy", "params"])
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        objectives = self.objectives
+        if (not isinstance(objectives, list) or len(set(objectives)) != len(objectives) or "accuracy" not in objectives
+                or not set(objectives) <= {"accuracy", "params", "flops"} or len(objectives) < 2):
+            raise ConfigError("search.objectives", objectives,
+                              "must list accuracy and at least one of params, flops, e.g. [accuracy, params]")
+
+
+def _needs_counting(options: NSGA2Options, session: SearchSession) -> None:
+    """NSGA-II trades accuracy against parameters or FLOPs: it cannot run without counting them."""
+    if session.complexity is None:
+        raise ConfigError("search.objectives", options.objectives, "needs parameter/FLOPs counting of the space")
+
+
+@SEARCHERS.register("nsga2", options=NSGA2Options, prepare=_needs_counting)
+def build_nsga2(options: NSGA2Options, session: SearchSession) -> NSGA2Search:
+    """NSGA-II: the Pareto front of accuracy against parameters and/or FLOPs."""
+    return NSGA2Search(session.seed, session.constraint, options.population, options.generations,
+                       options.mutation_prob, options.objectives)

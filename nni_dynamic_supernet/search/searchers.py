@@ -5,6 +5,9 @@ at it. Scores are cached by architecture: a searcher never pays twice for the sa
 subnet on the same weights. The board carries a ``version`` of the weights: a searcher
 that moves the supernet while it searches (shifted evolution) bumps it, and only then
 does a cached score go stale and may be paid for again (:meth:`ScoreBoard.rescore`).
+
+Registered searchers (``search.searcher``): ``evolution``, ``random`` and ``exhaustive`` here,
+``shifted_evolution`` in :mod:`.shifting`, ``nsga2`` in :mod:`.nsga2`.
 """
 from __future__ import annotations
 
@@ -15,17 +18,13 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ..arch import arch_key, random_arch
+from ..components import SEARCHERS
 from ..errors import ConfigError
+from .context import SearchSession
 
-__all__ = ["Budget", "ScoreBoard", "Searcher", "ExhaustiveSearch", "RandomSearch", "EvolutionSearch", "arch_key",
-           "mutate", "score_each"]
-
-
-def arch_key(arch: dict) -> tuple:
-    """A hashable, order-independent key of an architecture dict."""
-    return tuple(sorted(arch.items()))
-
-
+__all__ = ["Budget", "ScoreBoard", "Searcher", "ExhaustiveSearch", "RandomSearch", "EvolutionSearch", "mutate",
+           "score_each", "GenerationOptions", "EvolutionOptions"]
 
 
 def score_each(board: "ScoreBoard", archs: list[dict]) -> list[dict]:
@@ -127,7 +126,7 @@ class Searcher:
 
     def random_arch(self, space: dict[str, list]) -> dict:
         """One uniformly random architecture."""
-        return {label: choices[self.rng.randint(len(choices))] for label, choices in space.items()}
+        return random_arch(space, self.rng)
 
     def random_fill(self, space: dict, seen: set, count: int) -> list[dict]:
         """Up to ``count`` random legal architectures not in ``seen`` (added to it), with bounded attempts."""
@@ -152,6 +151,7 @@ class ExhaustiveSearch(Searcher):
     name = "exhaustive"
 
     def run(self, space: dict[str, list], board: ScoreBoard) -> dict:
+        """Score every legal architecture in grid order until the budget ends; say whether the grid was completed."""
         labels = list(space)
         for values in itertools.product(*space.values()):
             arch = dict(zip(labels, values))
@@ -170,6 +170,7 @@ class RandomSearch(Searcher):
     name = "random"
 
     def run(self, space: dict[str, list], board: ScoreBoard) -> dict:
+        """Score distinct random legal architectures until the budget or the space runs out."""
         size = int(np.prod([len(c) for c in space.values()], dtype=np.float64))
         misses = 0
         while not board.budget.exhausted() and len(board.cache) < size and misses < 10_000:
@@ -251,6 +252,7 @@ class EvolutionSearch(Searcher):
         return score_each(board, candidates)
 
     def run(self, space: dict[str, list], board: ScoreBoard) -> dict:
+        """Run the generations; return the per-generation progress and the hooks' diagnostics."""
         seen = self.new_seen(board)
         candidates = self.random_fill(space, seen, self.population)
         if not candidates:
@@ -284,3 +286,58 @@ class EvolutionSearch(Searcher):
     def next_seen(self, seen: Any, board: ScoreBoard) -> Any:
         """The no-repeat set for the next generation (plain SPOS: the same set, so nothing repeats)."""
         return seen
+
+
+# ---------------------------------------------------------------------------------------------- registration
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Options every generational searcher reads: population, generations, per-gene mutation probability."""
+
+    population: int = 50
+    generations: int = 20
+    mutation_prob: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("population", "generations"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"search.{name}", getattr(self, name), "must be a positive integer")
+        if not 0 <= self.mutation_prob <= 1:
+            raise ConfigError("search.mutation_prob", self.mutation_prob, "must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class EvolutionOptions(GenerationOptions):
+    """Options of the SPOS evolution: parents kept, mutants and crossovers per generation."""
+
+    select_num: int = 10
+    mutation_num: int = 25
+    crossover_num: int = 25
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.select_num <= 0:
+            raise ConfigError("search.select_num", self.select_num, "must be a positive integer")
+        for name in ("mutation_num", "crossover_num"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"search.{name}", getattr(self, name), "must be >= 0")
+        if self.select_num > self.population:
+            raise ConfigError("search.select_num", self.select_num, f"must be <= search.population ({self.population})")
+
+
+@SEARCHERS.register("evolution", options=EvolutionOptions)
+def build_evolution(options: EvolutionOptions, session: SearchSession) -> EvolutionSearch:
+    """The SPOS evolutionary search: parents, mutants, crossovers and random fill per generation."""
+    return EvolutionSearch(session.seed, session.constraint, options.population, options.generations,
+                           options.select_num, options.mutation_num, options.crossover_num, options.mutation_prob)
+
+
+@SEARCHERS.register("random")
+def build_random(options: None, session: SearchSession) -> RandomSearch:
+    """Distinct random legal architectures until the budget ends (RSPS's selection)."""
+    return RandomSearch(session.seed, session.constraint)
+
+
+@SEARCHERS.register("exhaustive")
+def build_exhaustive(options: None, session: SearchSession) -> ExhaustiveSearch:
+    """Every legal architecture in grid order until the budget ends (small spaces)."""
+    return ExhaustiveSearch(session.seed, session.constraint)

@@ -22,226 +22,38 @@ tester, which trains the candidate in train mode and then tests it with the stat
 those passes left: the evaluator resets the candidate's BN statistics, the shifter runs
 its passes (and, with ``per_candidate``, its steps), the evaluator scores, and the
 statistics are put back. No separate recalibration is paid, so shifting costs little more
-than plain evolution. ``search.shift_bn: recalibrate`` is the earlier order: every score
-recalibrates on the evaluator's own batches and the shifting passes leave BN as they found it.
+than plain evolution. With ``search.shift_bn: recalibrate`` every score recalibrates on the
+evaluator's own batches instead, and the shifting passes leave BN as they found it.
 
 Guarantees the tests check: with ``lr = 0`` the search is exactly plain evolution whose
 recalibration passes are the shifting batches (the shifter never draws from the searcher's
 RNG and only a step that can move the weights makes cached scores stale); with ``lr > 0``
 only tensors on sampled paths change (zero gradients are dropped to ``None`` before the
 step, so momentum and weight decay never touch an op no candidate used).
+
+Registered as ``search.searcher: shifted_evolution``, with its options (the ``search.shift_*``
+fields and the transfer to a new dataset, ``search.transfer_to``).
 """
 from __future__ import annotations
 
-import time
-from typing import Any, Callable, Optional, Sequence
+import copy
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from torch.utils.data import Dataset, default_collate
-
+from ..arch import arch_key
+from ..components import SEARCHERS
 from ..errors import ConfigError
-from ..training.engine import null_zero_grads
-from .evaluate import restore_bn, snapshot_bn
-from .searchers import EvolutionSearch, ScoreBoard, arch_key
+from ..recipe import check_label_map
+from .context import SearchSession
+from .evaluate import build_evaluator, evaluator_over
+from .searchers import EvolutionOptions, EvolutionSearch, ScoreBoard
+from .shifter import SupernetShifter, build_shifter, shifting_optimizer
 
-__all__ = ["SupernetShifter", "ShiftedEvolution", "shifting_optimizer"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ..recipe import Recipe
 
-
-def shifting_optimizer(params: Sequence[nn.Parameter], lr: float, momentum: float, weight_decay: float,
-                       head: Sequence[nn.Parameter] = (), head_lr: Optional[float] = None) -> torch.optim.SGD:
-    """SGD with weight decay on matrices/kernels only, as the official shifting code (no decay on BN, biases).
-
-    ``head`` (a transferred classifier) may get its own LR ``head_lr``.
-    """
-    head_ids = {id(p) for p in head}
-    groups: list[dict] = []
-    for is_head in (False, True):
-        chosen = [p for p in params if p.requires_grad and (id(p) in head_ids) == is_head]
-        group_lr = head_lr if is_head and head_lr is not None else lr
-        decay = [p for p in chosen if p.ndim > 1]
-        no_decay = [p for p in chosen if p.ndim <= 1]
-        if decay:
-            groups.append({"params": decay, "weight_decay": weight_decay, "lr": group_lr})
-        if no_decay:
-            groups.append({"params": no_decay, "weight_decay": 0.0, "lr": group_lr})
-    if not groups:
-        raise ConfigError("search.freeze_features", True, "leaves no trainable parameter for shifting")
-    return torch.optim.SGD(groups, lr=lr, momentum=momentum)
-
-
-class _BatchStream:
-    """An endless stream of random training batches from its own seeded generator (reshuffled per pass)."""
-
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int, device: torch.device | str) -> None:
-        if len(dataset) < batch_size:  # type: ignore[arg-type]
-            size = len(dataset)  # type: ignore[arg-type]
-            raise ConfigError("search.shift_batch_size", batch_size,
-                              f"larger than the training split ({size} examples); lower it")
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.generator = torch.Generator().manual_seed(int(seed))
-        self.device = device
-        self._order: list[int] = []
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if len(self._order) < self.batch_size:
-            self._order = torch.randperm(len(self.dataset), generator=self.generator).tolist()  # type: ignore[arg-type]
-        picks, self._order = self._order[: self.batch_size], self._order[self.batch_size:]
-        batch = default_collate([self.dataset[i] for i in picks])
-        return batch[0].to(self.device), batch[1].to(self.device)
-
-
-class SupernetShifter:
-    """Fine-tunes the supernet on architectures chosen by a searcher.
-
-    Parameters
-    ----------
-    models, set_arch, route
-        The supernet of each partition leaf, the function forcing an architecture on a
-        leaf, and ``arch -> leaf`` (as in :class:`~.evaluate.SubnetEvaluator`).
-    train_set
-        Training examples ``(x, y, ...)``; batches are drawn from it at random.
-    lr, momentum, weight_decay
-        The shifting SGD (paper and code: 1e-4, 0.9, 4e-5).
-    iters, batch_size
-        Batches per candidate and their size (paper: 640 samples; code: 20 x 150).
-    update
-        ``'per_generation'`` (accumulate, one step in :meth:`end_generation`) or
-        ``'per_candidate'`` (a step after every batch).
-    label_smoothing
-        Of the cross-entropy loss (code: 0.1).
-    seed
-        Seed of the batch stream (independent of the searcher's RNG).
-    head, head_lr
-        A transferred classifier and its LR (default: ``lr``).
-    bn_from_shift
-        The candidate's shifting passes are its BN recalibration (see the module docstring):
-        :class:`ShiftedEvolution` arms :meth:`calibrate`, installed as the evaluator's calibrator.
-    """
-
-    def __init__(self, models: Sequence[nn.Module], set_arch: Sequence[Callable[[dict], None]],
-                 route: Callable[[dict], int], train_set: Dataset, lr: float = 1e-4, momentum: float = 0.9,
-                 weight_decay: float = 4e-5, iters: int = 20, batch_size: int = 32, update: str = "per_generation",
-                 label_smoothing: float = 0.1, seed: int = 0, device: torch.device | str = "cpu",
-                 head: Sequence[nn.Parameter] = (), head_lr: Optional[float] = None,
-                 bn_from_shift: bool = False) -> None:
-        if update not in ("per_generation", "per_candidate"):
-            raise ConfigError("search.shift_update", update, "allowed values: per_generation, per_candidate")
-        if iters <= 0:
-            raise ConfigError("search.shift_iters", iters, "must be a positive integer")
-        self.models = list(models)
-        self.set_arch = list(set_arch)
-        self.route = route
-        self.iters = iters
-        self.update = update
-        self.label_smoothing = label_smoothing
-        self.stream = _BatchStream(train_set, batch_size, seed, device)
-        # Parameters shared by several leaves (none today) must appear once in the optimizer.
-        unique: dict[int, nn.Parameter] = {}
-        for model in self.models:
-            for p in model.parameters():
-                unique.setdefault(id(p), p)
-        self.params = [p for p in unique.values() if p.requires_grad]
-        self.optimizer = shifting_optimizer(self.params, lr, momentum, weight_decay, head, head_lr)
-        self.can_move = any(g["lr"] > 0 for g in self.optimizer.param_groups)
-        self._bns = [[m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-                     for model in self.models]
-        #: Bumped by every optimizer step that can change the weights (scores taken before are stale).
-        self.version = 0
-        self.steps = 0
-        self.candidates = 0
-        self.seconds = 0.0
-        self.losses: list[float] = []
-        self._pending = False
-        self.bn_from_shift = bool(bn_from_shift)
-        self._armed = False
-
-    def arm(self) -> None:
-        """Let the next :meth:`calibrate` call shift the candidate being scored (once)."""
-        self._armed = True
-
-    def disarm(self) -> bool:
-        """Cancel an unused :meth:`arm`; returns whether it was still armed (the evaluator did not calibrate)."""
-        armed, self._armed = self._armed, False
-        return armed
-
-    def calibrate(self, leaf: int, arch: dict) -> bool:
-        """The evaluator's calibrator: when armed, the candidate's shifting passes recalibrate its BN.
-
-        Returns ``False`` when not armed (tracked architectures, the final re-scoring): the
-        evaluator then recalibrates on its own batches and nothing is shifted.
-        """
-        if not self._armed:
-            return False
-        self._armed = False
-        with torch.enable_grad():
-            self.train_candidate(arch, keep_bn=True)
-        return True
-
-    def train_candidate(self, arch: dict, keep_bn: bool = False) -> float:
-        """Take the candidate's loss on ``iters`` fresh batches; step now or accumulate. Returns the mean loss.
-
-        ``keep_bn``: leave the train-mode BN statistics in place (the evaluator recalibrates
-        through these passes and restores BN itself); otherwise they are put back.
-        """
-        started = time.perf_counter()
-        leaf = self.route(arch)
-        model = self.models[leaf]
-        was_training = model.training
-        self.set_arch[leaf](arch)
-        # Unless these passes are the evaluator's recalibration, shifting must not leak its
-        # train-mode running averages into later scores, so they are put back afterwards.
-        saved = None if keep_bn else snapshot_bn(self._bns[leaf])
-        model.train()
-        total = 0.0
-        try:
-            for _ in range(self.iters):
-                x, y = self.stream.next()
-                loss = F.cross_entropy(model(x), y, label_smoothing=self.label_smoothing)
-                loss.backward()
-                self._pending = True
-                total += float(loss.detach())
-                if self.update == "per_candidate":
-                    self.step()
-        finally:
-            if saved is not None:
-                restore_bn(self._bns[leaf], saved)
-            model.train(was_training)
-        self.candidates += 1
-        self.losses.append(total / self.iters)
-        self.seconds += time.perf_counter() - started
-        return total / self.iters
-
-    def end_generation(self) -> None:
-        """The per-generation update of the paper: one step with the accumulated gradient."""
-        if self.update == "per_generation" and self._pending:
-            started = time.perf_counter()
-            self.step()
-            self.seconds += time.perf_counter() - started
-
-    def step(self) -> None:
-        """One optimizer step on the gradients gathered so far, then clear them (``None``, not zero)."""
-        # An op whose output is multiplied away (an NB201 edge feeding only `none`) gets an exact-zero
-        # gradient: drop it so momentum and weight decay leave that op alone, as they leave unused ones.
-        null_zero_grads(self.params)
-        if any(p.grad is not None for p in self.params):
-            self.optimizer.step()
-            self.steps += 1
-            if self.can_move:
-                self.version += 1
-        self.optimizer.zero_grad(set_to_none=True)
-        self._pending = False
-
-    def summary(self) -> dict:
-        """What the shifting did, for results.json."""
-        return {"steps": self.steps, "candidates_trained": self.candidates, "seconds": self.seconds,
-                "iters_per_candidate": self.iters, "batch_size": self.stream.batch_size, "update": self.update,
-                "bn": "shift" if self.bn_from_shift else "recalibrate",
-                "lr": [g["lr"] for g in self.optimizer.param_groups],
-                "mean_loss": float(np.mean(self.losses)) if self.losses else None}
+__all__ = ["SupernetShifter", "ShiftedEvolution", "shifting_optimizer", "ShiftedEvolutionOptions", "build_shifter"]
 
 
 class _GenerationSeen:
@@ -258,13 +70,13 @@ class _GenerationSeen:
         self.board = board
         self.local: set = set()
 
-    def __contains__(self, key: tuple) -> bool:
+    def __contains__(self, key: str) -> bool:
         if key in self.local:
             return True
         record = self.board.cache.get(key)
         return record is not None and record["version"] == self.board.version
 
-    def add(self, key: tuple) -> None:
+    def add(self, key: str) -> None:
         self.local.add(key)
 
 
@@ -308,12 +120,15 @@ class ShiftedEvolution(EvolutionSearch):
         self._reserved = 0
 
     def new_seen(self, board: ScoreBoard) -> Any:
+        """The no-repeat set: architectures scored on the current weights (a stale score may be paid again)."""
         return _GenerationSeen(board)
 
     def next_seen(self, seen: Any, board: ScoreBoard) -> Any:
+        """A fresh no-repeat set for the next generation (the weights have moved)."""
         return _GenerationSeen(board)
 
     def run(self, space: dict[str, list], board: ScoreBoard) -> dict:
+        """The evolution, with the final re-evaluation's evaluations held back from its budget."""
         budget = board.budget
         # Hold back the final re-evaluation from the evolution's share of an evaluation budget.
         if self.shifter.can_move and budget.max_evaluations is not None:
@@ -327,6 +142,7 @@ class ShiftedEvolution(EvolutionSearch):
                 self._reserved = 0
 
     def refresh_parents(self, parents: list[dict], board: ScoreBoard) -> list[dict]:
+        """Re-score the parents on the moved weights when reevaluate_parents is on."""
         if not self.reevaluate_parents:
             return parents
         out = []
@@ -340,6 +156,7 @@ class ShiftedEvolution(EvolutionSearch):
         return out
 
     def evaluate_generation(self, candidates: list[dict], board: ScoreBoard, generation: int) -> list[dict]:
+        """Score the candidates and shift the supernet on them, in the configured order."""
         if self.shifter.bn_from_shift:
             return self._evaluate_with_shift_bn(candidates, board)
         records = []
@@ -389,6 +206,7 @@ class ShiftedEvolution(EvolutionSearch):
 
     def finish(self, board: ScoreBoard) -> dict:
         # Restore the held-back budget first: the final re-evaluation is what it was kept for.
+        """Re-score the best architectures on the final supernet; return the shifting diagnostics."""
         if board.budget.max_evaluations is not None:
             board.budget.max_evaluations += self._reserved
             self._reserved = 0
@@ -403,3 +221,105 @@ class ShiftedEvolution(EvolutionSearch):
             final += 1
         return {"shift": {**self.shifter.summary(), "order": self.order, "reevaluations": self.reevaluations,
                           "final_reevaluated": final, "final_version": board.version}}
+
+
+# ---------------------------------------------------------------------------------------------- registration
+@dataclass(frozen=True)
+class ShiftedEvolutionOptions(EvolutionOptions):
+    """Options of supernet shifting (``search.shift_*``) and of the transfer to a new dataset (``transfer_to``)."""
+
+    shift_lr: float = 1e-4
+    shift_momentum: float = 0.9
+    shift_weight_decay: float = 4e-5
+    shift_iters: int = 20
+    shift_batch_size: int = 32
+    shift_update: str = "per_generation"
+    shift_order: str = "evaluate_first"
+    shift_label_smoothing: float = 0.1
+    shift_reevaluate_parents: bool = False
+    shift_bn: str = "shift"
+    shift_final_reevaluate: int = 10
+    save_shifted: bool = True
+    transfer_to: Optional[dict] = None
+    freeze_features: bool = False
+    transfer_head_lr: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("shift_iters", "shift_batch_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"search.{name}", getattr(self, name), "must be a positive integer")
+        for name in ("shift_lr", "shift_weight_decay", "shift_final_reevaluate"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"search.{name}", getattr(self, name), "must be >= 0")
+        for name, allowed in (("shift_bn", ("shift", "recalibrate")),
+                              ("shift_update", ("per_generation", "per_candidate")),
+                              ("shift_order", ("evaluate_first", "train_first"))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"search.{name}", getattr(self, name), f"allowed values: {', '.join(allowed)}")
+        if not 0 <= self.shift_momentum < 1:
+            raise ConfigError("search.shift_momentum", self.shift_momentum, "must be in [0, 1)")
+        if not 0 <= self.shift_label_smoothing < 1:
+            raise ConfigError("search.shift_label_smoothing", self.shift_label_smoothing, "must be in [0, 1)")
+        if self.transfer_head_lr is not None and self.transfer_head_lr < 0:
+            raise ConfigError("search.transfer_head_lr", self.transfer_head_lr,
+                              "must be >= 0, or null for search.shift_lr")
+        if self.shift_order == "train_first" and self.shift_update != "per_candidate":
+            raise ConfigError("search.shift_order", self.shift_order, "train_first needs search.shift_update: "
+                              "per_candidate (a per-generation update lands after every candidate is scored)")
+
+
+def _check_shifting(options: ShiftedEvolutionOptions, recipe: "Recipe", selected: bool) -> None:
+    """The order of a candidate's score and its shifting passes, and the transfer's target data."""
+    if (selected and options.shift_bn == "shift" and options.shift_order == "evaluate_first"
+            and options.shift_update == "per_candidate"):
+        raise ConfigError("search.shift_bn", options.shift_bn, "with shift_order: evaluate_first and shift_update: "
+                          "per_candidate the shifting passes (and their steps) come after the score, so they cannot be "
+                          "its BN recalibration; use shift_order: train_first, shift_update: per_generation, or "
+                          "shift_bn: recalibrate")
+    transfer = options.transfer_to
+    if transfer is not None:
+        if not selected:
+            raise ConfigError("search.transfer_to", transfer, "needs search.searcher: shifted_evolution "
+                              "(the new head is trained by the shifting steps)")
+        fields = {f.name for f in dataclasses.fields(type(recipe.data))}
+        unknown = sorted(set(transfer) - fields)
+        if unknown:
+            raise ConfigError(f"search.transfer_to.{unknown[0]}", transfer[unknown[0]],
+                              f"unknown data field; allowed: {', '.join(sorted(fields))}")
+        if transfer.get("label_map") is not None:
+            check_label_map("search.transfer_to.label_map", transfer["label_map"])
+    elif options.freeze_features:
+        raise ConfigError("search.freeze_features", True, "only applies with search.transfer_to (a new head to train)")
+
+
+def _prepare_shifting(options: ShiftedEvolutionOptions, session: SearchSession) -> None:
+    """Move copies of the supernet, never the supernet itself: a shifter and an evaluator over the copies."""
+    context = session.context
+    assert context is not None
+    if context.train_set is None:
+        raise ConfigError("search.searcher", "shifted_evolution", "needs the training split to shift the supernet on")
+    models = [copy.deepcopy(m) for m in context.models]
+    if session.evaluator is not None:  # its fixed batches are reused
+        evaluator = evaluator_over(models, session.evaluator)
+    else:
+        evaluator = build_evaluator(context.search, models, context.partition, context.calib_loader,
+                                    context.val_loader, context.device)
+    shifter = build_shifter(context.search, evaluator, context.train_set, context.device, seed=context.seed)
+    if shifter.bn_from_shift:
+        evaluator.calibrator = shifter.calibrate  # the candidates' shifting passes are their recalibration
+    session.evaluator, session.shifter, session.moved_models = evaluator, shifter, list(evaluator.models)
+
+
+@SEARCHERS.register("shifted_evolution", options=ShiftedEvolutionOptions, check=_check_shifting,
+                    prepare=_prepare_shifting)
+def build_shifted_evolution(options: ShiftedEvolutionOptions, session: SearchSession) -> ShiftedEvolution:
+    """Supernet Shifting: the evolution fine-tunes the supernet on every candidate it samples."""
+    if session.shifter is None:
+        raise ConfigError("search.searcher", "shifted_evolution", "needs a supernet and training data; run it "
+                          "through search_supernet or nds search")
+    return ShiftedEvolution(session.shifter, session.seed, session.constraint, options.population,
+                            options.generations, options.select_num, options.mutation_num, options.crossover_num,
+                            options.mutation_prob, order=options.shift_order,
+                            reevaluate_parents=options.shift_reevaluate_parents,
+                            final_reevaluate=max(options.shift_final_reevaluate, 0))

@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .validation import (_check_int_sequence, _check_positive_float, _check_positive_int, _check_probability,
-                         _quiet_nni_import, _tag_space)
+from ..quiet_logs import quiet_nni_import
+from .arguments import check_int_sequence, check_positive_float, check_positive_int, check_probability, tag_space
 
-with _quiet_nni_import():
+with quiet_nni_import():
     from nni.nas.hub.pytorch.proxylessnas import (ConvBNReLU, DepthwiseSeparableConv, InvertedResidual,
                                                   make_divisible, reset_parameters)
     from nni.nas.nn.pytorch import LayerChoice, ModelSpace
@@ -190,23 +190,23 @@ def mobilenet(widths: Sequence[int] = (24, 40, 80, 96, 192, 320), depths: Sequen
                   kernel_sizes=list(kernel_sizes) if isinstance(kernel_sizes, (list, tuple)) else kernel_sizes,
                   expand_ratios=list(expand_ratios) if isinstance(expand_ratios, (list, tuple)) else expand_ratios,
                   dropout=dropout)
-    widths_t = _check_int_sequence('widths', widths)
-    depths_t = _check_int_sequence('depths', depths, length=len(widths_t))
-    strides_t = _check_int_sequence('strides', strides, allowed=(1, 2), length=len(widths_t))
+    widths_t = check_int_sequence('widths', widths)
+    depths_t = check_int_sequence('depths', depths, length=len(widths_t))
+    strides_t = check_int_sequence('strides', strides, allowed=(1, 2), length=len(widths_t))
     for name in ('stem_channels', 'first_channels', 'last_channels', 'num_classes', 'in_channels', 'input_size'):
-        _check_positive_int(name, kwargs[name])
-    wm = _check_positive_float('width_mult', width_mult)
-    ks = _check_int_sequence('kernel_sizes', kernel_sizes)
+        check_positive_int(name, kwargs[name])
+    wm = check_positive_float('width_mult', width_mult)
+    ks = check_int_sequence('kernel_sizes', kernel_sizes)
     if any(k % 2 == 0 for k in ks) or len(set(ks)) != len(ks):
         raise ConfigError('space.kwargs.kernel_sizes', kernel_sizes, 'use distinct odd kernel sizes, e.g. [3, 5, 7]')
-    es = _check_int_sequence('expand_ratios', expand_ratios)
+    es = check_int_sequence('expand_ratios', expand_ratios)
     if len(set(es)) != len(es):
         raise ConfigError('space.kwargs.expand_ratios', expand_ratios, 'use distinct expansion ratios, e.g. [3, 6]')
-    _check_probability('dropout', dropout)
+    check_probability('dropout', dropout)
 
     last = _scale(last_channels, wm) if wm > 1.0 else last_channels
     space = MobileNetSpace(widths=[_scale(w, wm) for w in widths_t], depths=depths_t, strides=strides_t,
                            stem_channels=_scale(stem_channels, wm), first_channels=_scale(first_channels, wm),
                            last_channels=last, num_classes=num_classes, in_channels=in_channels,
                            kernel_sizes=ks, expand_ratios=es, dropout=dropout)
-    return _tag_space(space, 'mobilenet', kwargs, (in_channels, input_size, input_size))
+    return tag_space(space, 'mobilenet', kwargs, (in_channels, input_size, input_size))

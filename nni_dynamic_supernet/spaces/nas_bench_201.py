@@ -13,9 +13,10 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from .validation import _check_positive_int, _quiet_nni_import, _tag_space
+from ..quiet_logs import quiet_nni_import
+from .arguments import check_positive_int, tag_space
 
-with _quiet_nni_import():
+with quiet_nni_import():
     from nni.nas.hub.pytorch import NasBench201
 
 __all__ = ['nas_bench_201', 'NasBench201Space', 'NB201_OPS', 'NB201_LABELS', 'TINY_KWARGS']
@@ -98,10 +99,10 @@ def nas_bench_201(channels: int = 16, cells_per_stage: int = 5, num_classes: int
     kwargs = dict(channels=channels, cells_per_stage=cells_per_stage, num_classes=num_classes,
                   in_channels=in_channels, input_size=input_size)
     for name in ('channels', 'cells_per_stage', 'num_classes', 'in_channels'):
-        _check_positive_int(name, kwargs[name])
-    _check_positive_int('input_size', input_size, minimum=4)
+        check_positive_int(name, kwargs[name])
+    check_positive_int('input_size', input_size, minimum=4)
     if input_size % 4:
         raise ConfigError('space.kwargs.input_size', input_size, 'use a multiple of 4 (two stride-2 reductions)')
     space = NasBench201Space(channels=channels, cells_per_stage=cells_per_stage, num_classes=num_classes,
                              in_channels=in_channels)
-    return _tag_space(space, 'nas_bench_201', kwargs, (in_channels, input_size, input_size))
+    return tag_space(space, 'nas_bench_201', kwargs, (in_channels, input_size, input_size))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .validation import _quiet_nni_import
+from ..quiet_logs import quiet_nni_import
 
 __all__ = ["HubSpace", "HUB_SPACES", "create_hub_space", "hub_space_rows"]
 
@@ -46,7 +46,7 @@ HUB_SPACES: tuple[HubSpace, ...] = (
 
 def create_hub_space(name: str, num_classes: int = 10) -> Any:
     """A fresh NNI hub space ``name`` of :data:`HUB_SPACES` at its tested size."""
-    with _quiet_nni_import():
+    with quiet_nni_import():  # NNI's hub loads only when a hub space is built (``nds list`` reads the table)
         import nni.nas.hub.pytorch as hub
     entry = {h.name: h for h in HUB_SPACES}[name]
     classes = {entry.classes_arg: num_classes} if entry.classes_arg else {}

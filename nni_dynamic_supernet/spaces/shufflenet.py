@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .validation import (_check_int_sequence, _check_positive_int, _check_probability, _quiet_nni_import,
-                         _tag_space)
+from ..quiet_logs import quiet_nni_import
+from .arguments import check_int_sequence, check_positive_int, check_probability, tag_space
 
-with _quiet_nni_import():
+with quiet_nni_import():
     from nni.nas.hub.pytorch.shufflenet import ShuffleNetBlock, ShuffleNetSpace as _NniShuffleNetSpace
     from nni.nas.hub.pytorch.shufflenet import ShuffleXceptionBlock
     from nni.nas.nn.pytorch import LayerChoice, ModelSpace
@@ -150,13 +150,13 @@ def shufflenet(depths: Sequence[int] = (4, 4, 8, 4), widths: Sequence[int] = (64
                   widths=list(widths) if isinstance(widths, (list, tuple)) else widths,
                   stem_channels=stem_channels, last_channels=last_channels, num_classes=num_classes,
                   in_channels=in_channels, input_size=input_size, stem_stride=stem_stride, dropout=dropout)
-    depths_t = _check_int_sequence('depths', depths)
-    widths_t = _check_int_sequence('widths', widths, minimum=2, length=len(depths_t))
+    depths_t = check_int_sequence('depths', depths)
+    widths_t = check_int_sequence('widths', widths, minimum=2, length=len(depths_t))
     for name in ('stem_channels', 'last_channels', 'num_classes', 'in_channels', 'input_size'):
-        _check_positive_int(name, kwargs[name])
+        check_positive_int(name, kwargs[name])
     if stem_stride not in (1, 2) or isinstance(stem_stride, bool):
         raise ConfigError('space.kwargs.stem_stride', stem_stride, 'use 1 or 2')
-    _check_probability('dropout', dropout)
+    check_probability('dropout', dropout)
     prev = stem_channels
     for w in widths_t:
         if w % 2 or w <= prev:
@@ -166,4 +166,4 @@ def shufflenet(depths: Sequence[int] = (4, 4, 8, 4), widths: Sequence[int] = (64
     space = SposShuffleNetSpace(depths=depths_t, widths=widths_t, stem_channels=stem_channels,
                                 last_channels=last_channels, num_classes=num_classes, in_channels=in_channels,
                                 stem_stride=stem_stride, dropout=dropout)
-    return _tag_space(space, 'shufflenet', kwargs, (in_channels, input_size, input_size))
+    return tag_space(space, 'shufflenet', kwargs, (in_channels, input_size, input_size))

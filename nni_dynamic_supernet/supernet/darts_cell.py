@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
-from ..spaces.validation import _quiet_nni_import
+from ..quiet_logs import quiet_nni_import
 
-with _quiet_nni_import():
+with quiet_nni_import():
     from nni.nas.nn.pytorch import Cell
     from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingCell
     from nni.nas.space import model_context

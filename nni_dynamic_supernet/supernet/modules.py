@@ -16,17 +16,23 @@ from typing import Any, Callable, Optional
 
 import torch.nn as nn
 
-from ..quiet_logs import install_nni_filters
+from ..errors import ConfigError
+from ..quiet_logs import quiet_nni_import
+from ..spaces.introspection import has_only_layer_choices, multi_labels
+from .darts_cell import FreezablePathSamplingCell
+from .nasbench101 import PathSamplingNasBench101Cell
 
-# NNI's import-time "not a nn.Module" warning.
-install_nni_filters()
-
-from nni.nas.nn.pytorch import ModelSpace  # noqa: E402
-from nni.nas.oneshot.pytorch.strategy import RandomOneShot  # noqa: E402
-from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule  # noqa: E402
+with quiet_nni_import():
+    from nni.mutable import Categorical, CategoricalMultiple
+    from nni.nas.nn.pytorch import ModelSpace
+    from nni.nas.oneshot.pytorch.strategy import RandomOneShot, no_default_hook
+    from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
+    from nni.nas.oneshot.pytorch.supermodule.operation import NATIVE_MIXED_OPERATIONS, MixedOperation
+    from nni.nas.oneshot.pytorch.supermodule.sampling import (PathSamplingCell, PathSamplingInput, PathSamplingLayer,
+                                                              PathSamplingRepeat)
 
 __all__ = ["hooks_for", "layer_choice_hooks", "unsupported_module_error", "mutate_to_supernet", "supernet_modules",
-           "arch_setter", "op_modules", "shared_labels"]
+           "arch_setter", "op_modules", "shared_labels", "weighted_labels"]
 
 
 def layer_choice_hooks() -> list:
@@ -34,10 +40,8 @@ def layer_choice_hooks() -> list:
 
     RandomOneShot's defaults also turn every ``MutableConv2d`` / ``MutableLinear`` into a
     mixed operation even when it holds no mutable; a LayerChoice-only space keeps its other
-    modules plain and fast (and its results bit-identical to earlier releases).
+    modules plain and fast.
     """
-    from nni.nas.oneshot.pytorch.strategy import no_default_hook
-    from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingLayer
     return [PathSamplingLayer.mutate, no_default_hook]
 
 
@@ -52,13 +56,6 @@ def _general_hooks() -> list:
     mixed operations, which slice one weight tensor to the sampled width or kernel. A layer
     without a mutable argument stays the plain layer (a mixed operation would only cost time).
     """
-    from nni.nas.oneshot.pytorch.strategy import no_default_hook
-    from nni.nas.oneshot.pytorch.supermodule.operation import NATIVE_MIXED_OPERATIONS
-    from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingInput, PathSamplingLayer, PathSamplingRepeat
-
-    from .darts_cell import FreezablePathSamplingCell
-    from .nasbench101 import PathSamplingNasBench101Cell
-
     def only_if_mutable(hook: Callable) -> Callable:
         def run(module: nn.Module, name: str, memo: dict, kwargs: dict) -> Any:
             return hook(module, name, memo, kwargs) if getattr(module, "mutables", None) else None
@@ -75,13 +72,11 @@ def _general_hooks() -> list:
 
 def hooks_for(space: ModelSpace) -> list:
     """The mutation hooks that turn ``space`` into our supernet (LayerChoice-only spaces keep the fast set)."""
-    from ..spaces.validation import has_only_layer_choices
     return layer_choice_hooks() if has_only_layer_choices(space) else _general_hooks()
 
 
 def unsupported_module_error(exc: Exception, space: ModelSpace) -> Exception:
     """NNI's refusal of a module (no one-shot version) as our one-line ConfigError."""
-    from ..errors import ConfigError
     return ConfigError("space", type(space).__name__, str(exc).splitlines()[0])
 
 
@@ -110,9 +105,6 @@ def arch_setter(model: nn.Module) -> Callable[[dict], None]:
     cells) all read the same memo entry. Subset values (input choices) are tuples in our
     search space and lists for NNI's modules.
     """
-    from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingInput, PathSamplingLayer
-
-    from ..spaces.validation import multi_labels
     modules = supernet_modules(model)
     multi = sorted(multi_labels(model))
     # NNI's plain path-sampling layers and inputs only store ``memo[label]`` when it is there (and return
@@ -150,11 +142,9 @@ def op_modules(model: nn.Module, slices: bool = False) -> list[tuple[str, Any, n
     With ``slices=True``, every value of a label that a mixed operation (a sliced width, kernel
     or expansion) depends on also lists that operation: its gradient outside the sampled slice
     is zero, so its gradient norm is the slice's (PA's importance of sliced choices). Such
-    values own no distinct weights (:func:`~nni_dynamic_supernet.training.build.weighted_labels`
+    values own no distinct weights (:func:`weighted_labels`
     reads the list without them).
     """
-    from nni.nas.oneshot.pytorch.supermodule.operation import MixedOperation
-    from nni.nas.oneshot.pytorch.supermodule.sampling import PathSamplingCell
     out = []
     for module in supernet_modules(model):
         if isinstance(module, MixedOperation):
@@ -179,7 +169,6 @@ def op_modules(model: nn.Module, slices: bool = False) -> list[tuple[str, Any, n
 
 def _own_labels(module: nn.Module) -> set[str]:
     """The labels a supernet module decides itself (its own mutables' leaves, not its children's)."""
-    from nni.mutable import Categorical, CategoricalMultiple
     if hasattr(module, "own_labels"):
         return set(module.own_labels())
     labels: set[str] = set()
@@ -199,3 +188,26 @@ def shared_labels(model: nn.Module) -> set[str]:
         for label in _own_labels(module):
             seen[label] = seen.get(label, 0) + 1
     return {label for label, count in seen.items() if count > 1}
+
+
+def weighted_labels(op_modules: Any) -> list[str]:
+    """Labels whose choices own distinct weights: candidate modules of their own, one at least with parameters.
+
+    ``LayerChoice`` labels (and DARTS cell ops) qualify; widths, kernels and depths of sliced or
+    repeated layers, and input choices, do not (their choices share one weight tensor or own none).
+
+    Parameters
+    ----------
+    op_modules
+        ``(label, choice, module)`` triples, as :func:`op_modules` lists them.
+
+    Returns
+    -------
+    list[str]
+        The labels, in the order they first appear.
+    """
+    out: list[str] = []
+    for label, _, module in op_modules:
+        if label not in out and any(True for _ in module.parameters()):
+            out.append(label)
+    return out

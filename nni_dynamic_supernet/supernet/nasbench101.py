@@ -34,9 +34,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..spaces.validation import _quiet_nni_import
+from ..quiet_logs import quiet_nni_import
 
-with _quiet_nni_import():
+with quiet_nni_import():
     from nni.mutable import ConstraintViolation
     from nni.nas.hub.pytorch.modules.nasbench101 import NasBench101Cell, compute_vertex_channels, prune
     from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
@@ -75,6 +75,7 @@ class PathSamplingNasBench101Cell(BaseSuperNetModule):
 
     @property
     def label(self) -> str:
+        """The cell's label (the prefix of its node, op and input labels)."""
         return self._label
 
     def own_labels(self) -> list[str]:
@@ -141,6 +142,7 @@ class PathSamplingNasBench101Cell(BaseSuperNetModule):
         return plan
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the cell's sampled nodes, ops and inputs on x."""
         if self._sampled is None:
             raise RuntimeError("resample() the NAS-Bench-101 cell before its forward")
         kept, matrix, channels = self._plan(self._sampled)
@@ -174,6 +176,7 @@ class FrozenNasBench101Cell(nn.Module):
         self.channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the frozen cell on x."""
         return run_pruned_cell(x, self.matrix, self.channels, list(self.projections), list(self.ops))
 
 

@@ -24,9 +24,9 @@ import copy
 
 import torch.nn as nn
 
-from ..spaces.validation import _quiet_nni_import
+from ..quiet_logs import quiet_nni_import
 
-with _quiet_nni_import():
+with quiet_nni_import():
     from nni.mutable import Mutable
     from nni.nas.nn.pytorch import LayerChoice, Repeat
 

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .gradient_variance import GradientVarianceMonitor
+
 __all__ = ["TrainingDiagnostics"]
 
 _BUFFER_KEYS = ("momentum_buffer", "exp_avg", "square_avg")
@@ -55,7 +57,6 @@ class TrainingDiagnostics:
         self.epochs: list[dict] = []
         self._shared = [self._shared_params(leaf) for leaf in range(len(engine.models))]
         engine.step_observers.append(self.on_step)
-        from .gradient_variance import GradientVarianceMonitor
         self.grad_variance = GradientVarianceMonitor(engine.params)
         engine.step_observers.append(self.grad_variance.on_step)
 

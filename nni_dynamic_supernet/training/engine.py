@@ -13,23 +13,22 @@ supernet and a ``backward`` function (Lightning's ``manual_backward``).
 """
 from __future__ import annotations
 
-import itertools
-import math
 from typing import Any, Callable, Hashable, Optional, Sequence
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError, TrainingDiverged
+from . import grad_checks
+from .grad_checks import checked_grads, clip_with_norms, grad_norms
 from .lr import LRPolicy
 from .optimizer_state import OptimizerStatePolicy
 from .partition import Partition
 from .paths import PathSampler
 from .updates import UpdateRule
 
-__all__ = ["SupernetEngine", "NonFiniteLossError", "null_zero_grads"]
+__all__ = ["SupernetEngine", "NonFiniteLossError"]
 
 
 #: Module kinds whose forward differs between train and eval mode.
@@ -38,112 +37,6 @@ _MODE_SENSITIVE = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutN
 
 class NonFiniteLossError(TrainingDiverged):
     """A step produced a NaN or infinite loss or gradient; the message names the step and the subnet."""
-
-
-def _norms(grads: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The L2 norm of each tensor, as one float tensor (fused where the tensors allow it)."""
-    try:
-        return torch.stack(torch._foreach_norm(list(grads))).float()
-    except RuntimeError:  # mixed devices or dtypes
-        return torch.stack([torch.linalg.vector_norm(g).float().to(grads[0].device) for g in grads])
-
-
-def null_zero_grads(params: Sequence[nn.Parameter]) -> bool:
-    """Null all-zero gradients and report whether the rest are finite, with one device sync.
-
-    All-zero gradients become ``None``, as the official SPOS code does (``src/Supernet/train.py``): an
-    op on the path whose output is multiplied away (a NAS-Bench-201 edge feeding only
-    ``none`` edges) gets an all-zero gradient, not ``None``, and the optimizer would still
-    apply weight decay and stale momentum to it. Used by the training step and by supernet
-    shifting.
-    """
-    return _null_zero_grads(params)[0]
-
-
-def _null_zero_grads(params: Sequence[nn.Parameter]) -> tuple[bool, list, Optional[torch.Tensor]]:
-    """:func:`null_zero_grads`, also returning the kept parameters and their gradient norms (for clipping)."""
-    with_grad = [p for p in params if p.grad is not None]
-    if not with_grad:
-        return True, [], None
-    norms = _norms([p.grad for p in with_grad])
-    # A NaN norm is != 0, so a NaN gradient is kept (and reported) rather than nulled.
-    flags = torch.cat([norms.ne(0), torch.isfinite(norms).all().reshape(1)]).tolist()
-    kept, kept_at = [], []
-    for i, (p, keep) in enumerate(zip(with_grad, flags[:-1])):
-        if keep:
-            kept.append(p)
-            kept_at.append(i)
-        else:
-            p.grad = None
-    if len(kept) != len(with_grad):
-        # Not ``norms[torch.tensor(kept_at, device=...)]``: a host-to-device index copy from pageable memory
-        # synchronises the stream, a second sync per step on CUDA.
-        parts = norms.unbind(0)
-        norms = torch.stack([parts[i] for i in kept_at]) if kept else None
-    return bool(flags[-1]), kept, norms
-
-
-#: Below this absolute value the square of a float32 gradient entry may underflow, so a gradient whose
-#: entries are all this small may have a zero norm without being zero: :func:`_flat_check` leaves it undecided.
-_TINY_ABS = 1e-18
-
-#: Gradient elements above which :func:`_flat_check` declines: with large tensors the per-tensor norms are
-#: no longer dominated by per-call overhead, and the flat copy would only add memory traffic.
-_FLAT_MAX = 1 << 17
-
-
-def _flat_check(params: Sequence[nn.Parameter]) -> Optional[tuple[list, float]]:
-    """:func:`_null_zero_grads` for float32 CPU gradients, from one flat copy; None when undecided.
-
-    On the CPU ``torch._foreach_norm`` is a loop of one norm per tensor (a few microseconds
-    each, about a hundred gradients per NAS-Bench-201 step), then stacked, compared and read.
-    One flattened copy, read once as a NumPy array, gives each gradient's largest absolute
-    entry (zero exactly when its norm is zero, unless every entry is so small that its square
-    underflows: left undecided) and the global norm (finite and below 1e30: every per-tensor
-    norm is finite). Returns the kept parameters (all-zero gradients nulled, as
-    :func:`_null_zero_grads` does) and the global norm (it differs from ``clip_grad_norm_``'s
-    total, a norm of per-tensor norms, by float32 rounding only: enough to tell that
-    clipping cannot change anything); ``None`` leaves the
-    step to :func:`_null_zero_grads` (non-finite, huge, tiny, empty or sparse gradients, or more
-    than :data:`_FLAT_MAX` gradient elements in all).
-    """
-    with_grad = [p for p in params if p.grad is not None]
-    if not with_grad:
-        return [], 0.0
-    grads = [p.grad for p in with_grad]
-    sizes = [g.numel() for g in grads]
-    if 0 in sizes or sum(sizes) > _FLAT_MAX or any(g.is_sparse for g in grads):
-        return None
-    # One copy (a slot at its end for the global norm), made absolute in place and read once.
-    flat = torch._utils._flatten_dense_tensors([*grads, torch.zeros(1, dtype=grads[0].dtype)]).detach()
-    flat[-1] = torch.linalg.vector_norm(flat[:-1])
-    host = flat.abs_().numpy()  # the step's one host read
-    total = float(host[-1])
-    if not math.isfinite(total) or total > 1e30:
-        return None
-    largest = np.maximum.reduceat(host[:-1], [0, *itertools.accumulate(sizes[:-1])]).tolist()
-    kept = []
-    for p, m in zip(with_grad, largest):
-        if m >= _TINY_ABS:
-            kept.append(p)
-        elif m == 0:
-            p.grad = None
-        else:
-            return None  # undecided: nothing has been nulled that _null_zero_grads would keep
-    return kept, total
-
-
-def _clip_with_norms(params: list, norms: torch.Tensor, max_norm: float) -> None:
-    """``clip_grad_norm_(params, max_norm)`` from the per-tensor norms already computed, same arithmetic.
-
-    ``clip_grad_norm_`` would recompute every norm and group the tensors again; for one
-    device and dtype its result is ``vector_norm`` of the stacked per-tensor norms, then a
-    clamped coefficient multiplied in, which is exactly what runs here (bit-identical).
-    """
-    grads = [p.grad for p in params]
-    total = torch.linalg.vector_norm(norms, 2.0)
-    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    torch._foreach_mul_(grads, coef)
 
 
 def _norm_params(module: nn.Module, which: str) -> list[nn.Parameter]:
@@ -243,7 +136,7 @@ class SupernetEngine:
         self.steps_done = 0
         # Flat list of every module, built once: checking train mode on it is cheap, while
         # ``Module.train()`` re-walks and re-sets ~900 modules of a NAS-Bench-201 supernet (all
-        # candidates) on every call, which was a fifth of a tiny CPU step and grows with the space.
+        # candidates) on every call, a cost that grows with the space.
         # Only the modules whose forward depends on the mode are checked (BatchNorm, dropout, and any module of
         # another kind that defines its own ``train``), plus the roots: ``eval()`` / ``train(False)`` of a model
         # flips its root, so a third of the walk finds every mode change our code or a user makes.
@@ -316,7 +209,7 @@ class SupernetEngine:
             finite, norms = True, None
             kept, total = checked
         else:
-            finite, kept, norms = _null_zero_grads(self._params)
+            finite, kept, norms = checked_grads(self._params)
         if not finite:
             if scaler is not None:
                 scaler.update()  # lowers the scale from the overflow unscale_ recorded
@@ -335,9 +228,9 @@ class SupernetEngine:
             if total is not None and total < 0.99 * self.grad_clip:
                 pass  # clip_grad_norm_'s coefficient would be exactly 1.0 (its float32 total is < max_norm): a no-op
             elif total is not None:
-                _clip_with_norms(kept, _norms([p.grad for p in kept]), self.grad_clip)
+                clip_with_norms(kept, grad_norms([p.grad for p in kept]), self.grad_clip)
             elif self._one_kind() and norms is not None and norms.dtype == kept[0].grad.dtype:
-                _clip_with_norms(kept, norms, self.grad_clip)  # type: ignore[arg-type]
+                clip_with_norms(kept, norms, self.grad_clip)  # type: ignore[arg-type]
             else:
                 torch.nn.utils.clip_grad_norm_(kept, self.grad_clip)
         self.state_policy.activate(self.optimizer, key)
@@ -353,13 +246,13 @@ class SupernetEngine:
         return True
 
     def _flat_check(self) -> Optional[tuple[list, float]]:
-        """:func:`_flat_check` where it applies (every parameter a float32 CPU tensor), else None."""
+        """:func:`~.grad_checks.flat_check` where it applies (every parameter a float32 CPU tensor), else None."""
         if not self._params or not self._one_kind():
             return None
         first = self._params[0]
         if first.device.type != "cpu" or first.dtype != torch.float32:
             return None  # CUDA's _foreach_norm is fused; other dtypes keep the clip_grad_norm_ path
-        return _flat_check(self._params)
+        return grad_checks.flat_check(self._params)
 
     def _fill_zero_grads(self) -> None:
         """Give every parameter of the trained leaf without a gradient a zero one (``unused_grads='zero'``).
@@ -439,7 +332,7 @@ class SupernetEngine:
                     owner.append(len(keys) - 1)
         norms = {key: 0.0 for key in keys}
         if grads:
-            per_tensor = _norms(grads)
+            per_tensor = grad_norms(grads)
             sums = torch.zeros(len(keys), dtype=per_tensor.dtype, device=per_tensor.device)
             sums.index_add_(0, torch.tensor(owner, device=per_tensor.device), per_tensor)
             norms.update(zip(keys, sums.tolist()))
@@ -500,12 +393,39 @@ class SupernetEngine:
             step, subnet = steps[bad[0]]
             raise NonFiniteLossError(f"non-finite loss at step {step} training subnet {subnet}")
 
+    # ------------------------------------------------------------------ the samplers' lifecycle
+    def end_epoch(self, epoch: int, total_epochs: int) -> None:
+        """Close epoch ``epoch`` (0-based): read the deferred loss checks, then update both samplers' distributions.
+
+        Importance samplers (PA, DA) turn the epoch's observations into the next epoch's
+        distribution here; uniform samplers have nothing to update.
+        """
+        self.check_deferred()
+        self.path_sampler.on_epoch_end(epoch, total_epochs)
+        if self.data_sampler is not None:
+            self.data_sampler.on_epoch_end(epoch, total_epochs)
+
+    def epoch_metrics(self) -> dict[str, float]:
+        """The samplers' scalars for the epoch's log row (PA: per-op probabilities, DA: entropy of q).
+
+        A third-party sampler without ``epoch_metrics`` reports nothing.
+        """
+        row: dict[str, float] = {}
+        for sampler in (self.path_sampler, self.data_sampler):
+            row.update(getattr(sampler, "epoch_metrics", dict)())
+        return row
+
+    def sampling_summary(self) -> dict:
+        """The samplers' per-epoch history for results.json: ``{"paths": ..., "data": ...}``."""
+        return {"paths": getattr(self.path_sampler, "summary", dict)(),
+                "data": getattr(self.data_sampler, "summary", dict)()}
+
     def _ensure_train_mode(self) -> None:
         """Put every model in train mode, calling ``train()`` only when some module is not.
 
         Evaluation between steps restores the mode with ``model.train(was_training)``, so
         the flat check almost always passes. A model whose ``train()`` override leaves some
-        modules in eval mode fails the check and gets ``train()`` every step, as before.
+        modules in eval mode fails the check and gets ``train()`` every step.
         """
         if not all(m.training for m in self._all_modules):
             for model in self.models:

@@ -208,7 +208,7 @@ def test_bench_info_reports_spread_and_noise_ceiling(tmp_path):
 
 
 def test_v2_build_follows_the_v2_recipe_and_keeps_v1_fingerprints(tmp_path):
-    from nni_dynamic_supernet.bench.tables import get_table
+    from nni_dynamic_supernet.ranking.tables import get_table
     from nni_dynamic_supernet.data.digits_v2 import DIGITS_V2_CHECKSUMS
 
     table = build_ground_truth(tmp_path / "v2.json", table="v2", **{**TINY, "n_archs": 1})

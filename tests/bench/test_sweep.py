@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nni_dynamic_supernet.bench import sweep as sweep_module
 from nni_dynamic_supernet.bench.sweep import budget_steps, plateau_budget, sweep_budgets
 from nni_dynamic_supernet.errors import ConfigError
 
@@ -63,7 +62,6 @@ def test_sweep_two_budgets_and_resume(tmp_path: Path, monkeypatch) -> None:
     def no_training(job):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(sweep_module, "_run_one", no_training)
     monkeypatch.setattr("nni_dynamic_supernet.bench.compare._run_one", no_training)
     again = sweep_budgets(["spos"], [0], [1, 2], config=str(config), out_dir=tmp_path / "sw")
     # One seed per budget: every SD is NaN, so compare as JSON (NaN equals NaN there).

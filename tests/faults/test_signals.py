@@ -140,8 +140,8 @@ def test_sigterm_during_the_search_then_resume_is_bit_identical(tmp_path: Path, 
     out = tmp_path / "run"
 
     def target() -> int:
-        import nni_dynamic_supernet.search.run as search_run
-        _signal_at(search_run, "search_supernet", signal.SIGTERM)
+        import nni_dynamic_supernet.stages as stages
+        _signal_at(stages, "search_supernet", signal.SIGTERM)
         return cli.main(["train", "--config", str(config), "--out", str(out)])
 
     code, err, _ = in_child(target, tmp_path)
@@ -159,8 +159,8 @@ def test_sigterm_during_the_final_ranking(tmp_path: Path) -> None:
     out = tmp_path / "run"
 
     def target() -> int:
-        import nni_dynamic_supernet.pipeline as pipeline
-        _signal_at(pipeline, "_rank_against", signal.SIGTERM)
+        import nni_dynamic_supernet.report as report
+        _signal_at(report, "rank_predictions", signal.SIGTERM)
         return cli.main(["train", "--config", str(config), "--out", str(out)])
 
     code, err, _ = in_child(target, tmp_path)
@@ -178,8 +178,8 @@ def test_sigterm_during_nds_search_writes_nothing(finished_run: Path, tmp_path: 
     out = tmp_path / "search"
 
     def target() -> int:
-        import nni_dynamic_supernet.search.run as search_run
-        _signal_at(search_run, "search_supernet", signal.SIGTERM)
+        import nni_dynamic_supernet.stages as stages
+        _signal_at(stages, "search_supernet", signal.SIGTERM)
         return cli.main(["search", "--checkpoint", str(finished_run / "supernet.pt"), "--out", str(out)])
 
     before = snapshot(finished_run)

@@ -11,7 +11,8 @@ import pytest
 from scipy import stats
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.ranking.ground_truth import FORMAT, GroundTruth, arch_key, match_predictions
+from nni_dynamic_supernet.ranking.ground_truth import FORMAT, GroundTruth, arch_key
+from nni_dynamic_supernet.ranking.matching import match_predictions
 from nni_dynamic_supernet.ranking.metrics import stratified_subset
 
 OPS = ["none", "skip_connect", "conv_1x1", "conv_3x3", "avg_pool_3x3"]

@@ -13,7 +13,7 @@ from nni_dynamic_supernet.registry import create_space
 from nni_dynamic_supernet.search.evaluate import SubnetEvaluator, take_batches
 from nni_dynamic_supernet.search.run import build_evaluator
 from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet
-from nni_dynamic_supernet.training.build import search_space_of_model
+from nni_dynamic_supernet.spaces.introspection import search_space_of_model
 from nni_dynamic_supernet.training.partition import OneShotPartition
 
 torch.set_num_threads(1)

@@ -232,9 +232,10 @@ def test_search_supernet_end_to_end_with_constraint():
     import copy
 
     from nni_dynamic_supernet.registry import create_space
-    from nni_dynamic_supernet.search.run import search_supernet
+    from nni_dynamic_supernet.search.run import SearchContext, search_supernet
+    from nni_dynamic_supernet.spaces.measures import complexity_model_for
     from nni_dynamic_supernet.supernet import mutate_to_supernet
-    from nni_dynamic_supernet.training.build import complexity_model_for, partition_for
+    from nni_dynamic_supernet.training.build import partition_for
 
     torch.manual_seed(0)
     pristine = create_space("nas_bench_201", channels=2, cells_per_stage=1, num_classes=3, in_channels=1,
@@ -248,7 +249,10 @@ def test_search_supernet_end_to_end_with_constraint():
     partition = partition_for(recipe.training, supernet, seed=recipe.seed)
     g = torch.Generator().manual_seed(0)
     data = [(torch.randn(8, 1, 8, 8, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(2)]
-    found = search_supernet(recipe.search, [supernet], partition, data, data, pristine, seed=recipe.seed)
+    result = search_supernet(SearchContext(recipe.search, [supernet], partition, data, data, seed=recipe.seed,
+                                           pristine_space=pristine))
+    assert result.moved_models == []
+    found = result.report
     assert found["evaluations"] == 5 and len(found["history"]) == 5
     assert len(found["top"]) == 3
     assert all(r["params"] <= limit for r in found["history"])
@@ -256,6 +260,6 @@ def test_search_supernet_end_to_end_with_constraint():
     accs = [r["accuracy"] for r in found["top"]]
     assert accs == sorted(accs, reverse=True)
     with pytest.raises(ConfigError) as info:
-        search_supernet(recipe.replace(**{"search.constraint_max": lo - 1}).search, [supernet], partition, data, data,
-                        pristine, seed=recipe.seed)
+        search_supernet(SearchContext(recipe.replace(**{"search.constraint_max": lo - 1}).search, [supernet],
+                                      partition, data, data, seed=recipe.seed, pristine_space=pristine))
     assert info.value.field == "search.constraint_max"

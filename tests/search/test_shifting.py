@@ -11,7 +11,8 @@ from nni_dynamic_supernet.data import IndexedDataset
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.registry import create_space
 from nni_dynamic_supernet.search.evaluate import SubnetEvaluator
-from nni_dynamic_supernet.search.searchers import Budget, EvolutionSearch, ScoreBoard, arch_key
+from nni_dynamic_supernet.arch import arch_key
+from nni_dynamic_supernet.search.searchers import Budget, EvolutionSearch, ScoreBoard
 from nni_dynamic_supernet.search.shifting import ShiftedEvolution, SupernetShifter, shifting_optimizer
 from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules
 
@@ -184,7 +185,7 @@ def _official_shifter(evaluator, lr, update, iters=2):
 def test_official_bn_order_with_lr_zero_scores_like_plain_evolution_recalibrated_on_the_shift_batches(update, order):
     # Plain evolution in the official tester's BN order: reset the path's BN statistics, run the candidate
     # in train mode on the next `iters` shifting batches, score in eval mode. No separate recalibration.
-    from nni_dynamic_supernet.search.shifting import _BatchStream
+    from nni_dynamic_supernet.search.shifter import _BatchStream
     plain_model = _supernet()
     plain_eval = _evaluator(plain_model)
     stream = _BatchStream(_train_set(), 8, 3, "cpu")

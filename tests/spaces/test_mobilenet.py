@@ -9,7 +9,7 @@ from torch import nn
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.spaces import check_supported, count_architectures, mobilenet, search_space_of
 from nni_dynamic_supernet.spaces.mobilenet import SKIP, TINY_KWARGS
-from nni_dynamic_supernet.training.complexity import architecture_rng_sample
+from nni_dynamic_supernet.arch import random_arch
 
 MBCONV = ['k3_e3', 'k3_e6', 'k5_e3', 'k5_e6', 'k7_e3', 'k7_e6']
 
@@ -41,7 +41,7 @@ def test_forward_random_frozen_arch(in_channels, input_size):
     assert space.nds_space_name == 'mobilenet'
     rng = np.random.RandomState(input_size)
     for _ in range(2):
-        model = space.freeze(architecture_rng_sample(search_space_of(space), rng))
+        model = space.freeze(random_arch(search_space_of(space), rng))
         out = model.eval()(torch.randn(2, in_channels, input_size, input_size))
         assert out.shape == (2, 5)
 

@@ -8,7 +8,7 @@ import torch
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.spaces import check_supported, count_architectures, nas_bench_201, search_space_of
 from nni_dynamic_supernet.spaces.nas_bench_201 import NB201_LABELS, NB201_OPS, TINY_KWARGS, NasBench201Space
-from nni_dynamic_supernet.training.complexity import architecture_rng_sample
+from nni_dynamic_supernet.arch import random_arch
 
 from nni.nas.hub.pytorch import NasBench201  # imported after our package, which silences NNI's import warning
 
@@ -37,7 +37,7 @@ def test_forward_random_frozen_arch(in_channels, input_size):
     assert space.nds_input_shape == (in_channels, input_size, input_size)
     assert space.nds_space_name == 'nas_bench_201'
     assert space.nds_space_kwargs['in_channels'] == in_channels
-    arch = architecture_rng_sample(search_space_of(space), np.random.RandomState(in_channels + input_size))
+    arch = random_arch(search_space_of(space), np.random.RandomState(in_channels + input_size))
     model = space.freeze(arch)
     assert isinstance(model, NasBench201Space)
     out = model(torch.randn(2, in_channels, input_size, input_size))

@@ -8,7 +8,7 @@ import torch
 from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.spaces import check_supported, count_architectures, search_space_of, shufflenet
 from nni_dynamic_supernet.spaces.shufflenet import CHOICES, TINY_KWARGS
-from nni_dynamic_supernet.training.complexity import architecture_rng_sample
+from nni_dynamic_supernet.arch import random_arch
 
 from nni.nas.hub.pytorch import ShuffleNetSpace  # imported after our package, which silences NNI's import warning
 
@@ -40,7 +40,7 @@ def test_forward_random_frozen_arch(in_channels, input_size):
     assert space.nds_space_name == 'shufflenet'
     rng = np.random.RandomState(input_size)
     for _ in range(2):
-        model = space.freeze(architecture_rng_sample(search_space_of(space), rng))
+        model = space.freeze(random_arch(search_space_of(space), rng))
         out = model.eval()(torch.randn(2, in_channels, input_size, input_size))
         assert out.shape == (2, 5)
 

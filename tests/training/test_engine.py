@@ -16,7 +16,8 @@ from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space
 from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
-from nni_dynamic_supernet.training.build import build_engine, partition_for, search_space_of_model
+from nni_dynamic_supernet.spaces.introspection import search_space_of_model
+from nni_dynamic_supernet.training.build import build_engine, partition_for
 from nni_dynamic_supernet.training.engine import NonFiniteLossError
 from nni_dynamic_supernet.training.partition import ExhaustivePartition
 from nni_dynamic_supernet.training.paths import PathSampler
@@ -508,19 +509,19 @@ def test_complexity_model_cache_is_per_space(kind, monkeypatch):
     object, so a later space (another size, another run in the same process) could silently
     get stale CaLR bounds. Forcing equal ids simulates that reuse deterministically.
     """
-    from nni_dynamic_supernet.training import build
-    monkeypatch.setattr(build, "id", lambda obj: 12345, raising=False)
+    from nni_dynamic_supernet.spaces import measures
+    monkeypatch.setattr(measures, "id", lambda obj: 12345, raising=False)
     if kind == "registered":
         small = create_space("nas_bench_201", **TINY)
         large = create_space("nas_bench_201", **{**TINY, "channels": 4})
     else:
         small, large = _UserSpace.build(2), _UserSpace.build(4)
-    cm_small = build.complexity_model_for(small)
-    assert build.complexity_model_for(small) is cm_small  # cached
-    cm_large = build.complexity_model_for(large)
+    cm_small = measures.complexity_model_for(small)
+    assert measures.complexity_model_for(small) is cm_small  # cached
+    cm_large = measures.complexity_model_for(large)
     assert cm_large is not cm_small
     assert cm_large.bounds("params")[1] > cm_small.bounds("params")[1]
-    assert build.complexity_model_for(small).bounds("params") == cm_small.bounds("params")
+    assert measures.complexity_model_for(small).bounds("params") == cm_small.bounds("params")
 
 
 def test_train_step_restores_train_mode_of_every_module_after_eval():

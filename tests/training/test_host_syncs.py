@@ -116,13 +116,13 @@ def test_clipping_from_the_check_norms_is_clip_grad_norm(strategy: str, monkeypa
 @pytest.mark.parametrize("strategy,grad_clip", [("spos", 5.0), ("spos", 0.05), ("spos_calr_ms", 5.0), ("fairnas", 5.0)])
 def test_flat_gradient_check_trains_what_the_per_tensor_norms_train(strategy: str, grad_clip: float, monkeypatch) -> None:
     """The CPU flat check (one flattened copy) nulls, skips clipping and clips exactly as the per-tensor norms do."""
-    from nni_dynamic_supernet.training import engine as engine_module
+    from nni_dynamic_supernet.training import grad_checks
     flat, data = _engine(strategy, grad_clip=grad_clip)
     reference, _ = _engine(strategy, grad_clip=grad_clip)
-    monkeypatch.setattr(reference, "_flat_check", lambda: None)  # every step on _null_zero_grads' norms
+    monkeypatch.setattr(reference, "_flat_check", lambda: None)  # every step on checked_grads' norms
     decided = []
-    real = engine_module._flat_check
-    monkeypatch.setattr(engine_module, "_flat_check", lambda params: decided.append(real(params)) or decided[-1])
+    real = grad_checks.flat_check
+    monkeypatch.setattr(grad_checks, "flat_check", lambda params: decided.append(real(params)) or decided[-1])
     for step, batch in enumerate(data):
         flat.train_step(batch, step)
         reference.train_step(batch, step)
@@ -137,7 +137,9 @@ def test_flat_gradient_check_trains_what_the_per_tensor_norms_train(strategy: st
 
 def test_flat_gradient_check_leaves_tiny_nonfinite_and_empty_gradients_to_the_norms() -> None:
     """Gradients whose squares underflow, NaN, inf, huge or too many: undecided (None), never a wrong nulling."""
-    from nni_dynamic_supernet.training.engine import _FLAT_MAX, _flat_check, null_zero_grads
+    from nni_dynamic_supernet.training.grad_checks import FLAT_MAX as _FLAT_MAX
+    from nni_dynamic_supernet.training.grad_checks import flat_check as _flat_check
+    from nni_dynamic_supernet.training.grad_checks import null_zero_grads
     params = [torch.nn.Parameter(torch.ones(3)) for _ in range(3)]
     for p, g in zip(params, ([1.0, -2.0, 0.0], [0.0, 0.0, 0.0], [0.5, 0.0, 0.0])):
         p.grad = torch.tensor(g)

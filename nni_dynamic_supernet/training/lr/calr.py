@@ -1,82 +1,24 @@
-"""LR policies: what learning rate a subnet gets at step ``t``.
+"""CaLR: a per-subnet learning-rate decay set by the subnet's complexity (Jeon et al., CVPR 2025).
 
-A policy splits the LR into two factors:
-
-* ``schedule(t)``: a global multiplier of the base LR (cosine, poly, constant);
-* ``path_factor(t, arch)``: a per-subnet multiplier (1 for static policies; the CaLR
-  decay ``(1 - t/T)^gamma(arch)`` for complexity-aware LR).
-
-The update rule applies the per-path factor as the LR when a step trains one path, and
-as a loss weight when a step accumulates several paths (the CaLR paper's FairNAS code).
+A policy splits the LR into two factors (:class:`~.policy.LRPolicy`): the global
+``schedule(t)`` (1 here) and the per-subnet ``path_factor(t, arch)``, the CaLR decay
+``(1 - t/T)^gamma(arch)``. The update rule applies the per-path factor as the LR when a step
+trains one path, and as a loss weight when a step accumulates several paths (the CaLR
+paper's FairNAS code).
 """
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Callable, Optional
 
+from ...components import LR_POLICIES
 from ...errors import ConfigError
+from ..context import EngineContext
+from .policy import LRPolicy
 
-__all__ = ["LRPolicy", "StaticLR", "ComplexityAwareLR"]
-
-
-class LRPolicy:
-    """Base LR policy; see the module docstring for the two factors."""
-
-    def __init__(self, base_lr: float, total_steps: int) -> None:
-        if total_steps <= 0:
-            raise ConfigError("training.epochs", total_steps, "the run must have at least one optimizer step")
-        self.base_lr = float(base_lr)
-        self.total_steps = int(total_steps)
-
-    def progress(self, step: int) -> float:
-        """``t/T`` with ``t`` clamped to ``T - 1``: ``1 - t/T`` must stay positive (a negative base gives NaN)."""
-        return min(max(step, 0), self.total_steps - 1) / self.total_steps
-
-    def schedule(self, step: int) -> float:
-        """Global multiplier of the base LR at ``step``."""
-        return 1.0
-
-    def path_factor(self, step: int, arch: dict) -> float:
-        """Per-subnet multiplier at ``step``."""
-        return 1.0
-
-    def lr(self, step: int, arch: dict) -> float:
-        """The LR of a single-path step: ``base_lr * schedule * path_factor``."""
-        return self.base_lr * self.schedule(step) * self.path_factor(step, arch)
-
-    def state_dict(self) -> dict:
-        """Policies are stateless functions of the step; nothing to save."""
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Nothing to restore; kept for a uniform component interface."""
-
-
-class StaticLR(LRPolicy):
-    """The same schedule for every subnet: ``cosine``, ``poly`` (power ``p``) or ``constant``.
-
-    ``lr_min`` is the final LR as a fraction of the base LR (cosine and poly).
-    """
-
-    def __init__(self, base_lr: float, total_steps: int, schedule: str = "cosine", power: float = 1.0,
-                 lr_min: float = 0.0) -> None:
-        super().__init__(base_lr, total_steps)
-        if schedule not in ("cosine", "poly", "constant"):
-            raise ConfigError("training.lr_schedule", schedule, "allowed values: cosine, poly, constant")
-        self.kind = schedule
-        self.power = power
-        self.lr_min = lr_min
-
-    def schedule(self, step: int) -> float:
-        p = self.progress(step)
-        if self.kind == "constant":
-            return 1.0
-        if self.kind == "cosine":
-            shape = 0.5 * (1.0 + math.cos(math.pi * p))
-        else:
-            shape = (1.0 - p) ** self.power
-        return self.lr_min + (1.0 - self.lr_min) * shape
+__all__ = ["ComplexityAwareLR", "CalrOptions"]
 
 
 class ComplexityAwareLR(LRPolicy):
@@ -131,4 +73,41 @@ class ComplexityAwareLR(LRPolicy):
         return value
 
     def path_factor(self, step: int, arch: dict) -> float:
+        """The CaLR decay of arch at step: floor + (1 - floor) * (1 - t/T)^gamma(arch)."""
         return self.floor + (1.0 - self.floor) * (1.0 - self.progress(step)) ** self.gamma(arch)
+
+
+@dataclass(frozen=True)
+class CalrOptions:
+    """Options of CaLR: the exponent range, the LR floor and which complexity sets a subnet's exponent."""
+
+    gamma_max: float = 4.0
+    gamma_min: Optional[float] = None  # None: 1 / gamma_max
+    lr_floor: float = 0.0
+    complexity_metric: str = "params"
+
+    def __post_init__(self) -> None:
+        if not self.gamma_max > 0:
+            raise ConfigError("training.gamma_max", self.gamma_max, "must be > 0")
+        if self.complexity_metric not in ("params", "flops"):
+            raise ConfigError("training.complexity_metric", self.complexity_metric, "allowed values: params, flops")
+        if self.lr_floor < 0:
+            raise ConfigError("training.lr_floor", self.lr_floor, "must be >= 0")
+        gmin = self.gamma_min if self.gamma_min is not None else 1.0 / self.gamma_max
+        if gmin <= 0:
+            raise ConfigError("training.gamma_min", self.gamma_min, "must be > 0")
+        if gmin > self.gamma_max:
+            raise ConfigError("training.gamma_min", self.gamma_min,
+                              f"must be <= training.gamma_max ({self.gamma_max}); swap them or omit gamma_min")
+        if not 0 <= self.lr_floor < 1:
+            raise ConfigError("training.lr_floor", self.lr_floor, "must be in [0, 1): a fraction of the base LR")
+
+
+@LR_POLICIES.register("calr", options=CalrOptions)
+def build_calr(options: CalrOptions, context: EngineContext) -> ComplexityAwareLR:
+    """CaLR: each subnet's LR decays with an exponent set by its parameter count (or FLOPs)."""
+    complexity = context.complexity()
+    metric = options.complexity_metric
+    fn = complexity.params if metric == "params" else complexity.flops
+    return ComplexityAwareLR(context.base_lr, context.total_steps, fn, complexity.bounds(metric),
+                             gamma_max=options.gamma_max, gamma_min=options.gamma_min, floor=options.lr_floor)

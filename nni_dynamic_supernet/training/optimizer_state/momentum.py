@@ -6,15 +6,29 @@ being the tuple of choices on the clustering labels. Switching clusters swaps th
 torch optimizer's ``state`` dict *by reference*, so it works with any torch optimizer
 (SGD, Adam, ...) and costs no copy. States are allocated the first time a cluster
 is used.
+
+Registered optimizer states (``training.optimizer_state``): ``shared`` and ``separated``.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Hashable, Optional, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Hashable, Optional, Sequence
 
+import numpy as np
 import torch
+import torch.nn as nn
 
-__all__ = ["OptimizerStatePolicy", "SharedState", "SeparatedState", "default_cluster_labels"]
+from ...components import OPTIMIZER_STATES
+from ...errors import ConfigError
+from ..context import EngineContext
+from ..partition.partitioners import Partition, split_labels_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...recipe import TrainingConfig
+
+__all__ = ["OptimizerStatePolicy", "SharedState", "SeparatedState", "default_cluster_labels", "SeparatedOptions",
+           "cluster_labels_for"]
 
 
 class OptimizerStatePolicy:
@@ -103,6 +117,7 @@ class SeparatedState(OptimizerStatePolicy):
         self.labels = list(labels)
 
     def key(self, arch: dict, leaf: int = 0) -> Hashable:
+        """(leaf, choices on the clustering labels): the cluster of arch in sub-supernet leaf."""
         return (leaf, *(arch[label] for label in self.labels))
 
 
@@ -115,8 +130,6 @@ def default_cluster_labels(labels: Sequence[str], shared_labels: set[str], seed:
     seeded random label(s). Labels in ``exclude`` (a few-shot split label) are skipped,
     since clustering on the split label would put a whole sub-supernet in one cluster.
     """
-    import numpy as np
-
     candidates = [label for label in labels if label not in set(exclude or ())]
     if not candidates:
         raise ValueError("no label left to cluster on")
@@ -143,3 +156,77 @@ def _plain_key(key: Any) -> Any:
 
 def _unplain_key(key: Any) -> Any:
     return tuple(key) if isinstance(key, list) else key
+
+
+# ---------------------------------------------------------------------------------------------- registration
+@OPTIMIZER_STATES.register("shared")
+def build_shared(options: None, context: EngineContext) -> SharedState:
+    """One momentum for every subnet (per sub-supernet with a partition)."""
+    return SharedState()
+
+
+@dataclass(frozen=True)
+class SeparatedOptions:
+    """Options of MS: the clustering labels (null: the paper's choice) and how many the paper's choice takes."""
+
+    ms_labels: Optional[list] = None
+    ms_num_labels: int = 1
+
+    def __post_init__(self) -> None:
+        if self.ms_num_labels <= 0:
+            raise ConfigError("training.ms_num_labels", self.ms_num_labels, "must be a positive integer")
+
+
+def cluster_labels_for(options: Any, space: dict[str, list], shared: set[str], partition: Partition, *,
+                       seed: int) -> list[str]:
+    """The MS clustering labels: the user's ``ms_labels`` or the paper's default choice.
+
+    Parameters
+    ----------
+    options
+        :class:`SeparatedOptions`, or the recipe's ``training`` section (it has the same fields).
+    space
+        ``{label: [choices]}`` of the supernet.
+    shared
+        Labels carried by more than one supernet module.
+    partition
+        The partition; its split labels are never clustering labels.
+    seed
+        The recipe's seed.
+
+    Returns
+    -------
+    list[str]
+    """
+    excluded = list(split_labels_of(partition))
+    if options.ms_labels:
+        for label in options.ms_labels:
+            if label not in space:
+                raise ConfigError("training.ms_labels", label, f"not a label of the space; labels: {', '.join(space)}")
+            if label in excluded:
+                raise ConfigError("training.ms_labels", label,
+                                  "is the few-shot split label: every subnet of a sub-supernet would share one "
+                                  "cluster; pick another label")
+        return list(options.ms_labels)
+    # A label with one value (MobileNetV3Space's fixed width multiplier) would put every subnet in one cluster.
+    fixed = [label for label, values in space.items() if len(values) < 2]
+    if len(fixed) < len(space):
+        excluded += [label for label in fixed if label not in excluded]
+    return default_cluster_labels(list(space), shared, seed=seed, count=options.ms_num_labels, exclude=excluded)
+
+
+def _check_separated_space(options: SeparatedOptions, training: "TrainingConfig", model: nn.Module,
+                           space: dict) -> None:
+    if not options.ms_labels and training.partition == "exhaustive" and len(space) < 2:
+        raise ConfigError("training.optimizer_state", "separated", f"MS clusters on a label other than "
+                          f"the few-shot split label, and this space has only {', '.join(space) or 'no label'}")
+    for label in options.ms_labels or []:
+        if label not in space:
+            raise ConfigError("training.ms_labels", label, f"not a label of the space; labels: {', '.join(space)}")
+
+
+@OPTIMIZER_STATES.register("separated", options=SeparatedOptions, check_space=_check_separated_space)
+def build_separated(options: SeparatedOptions, context: EngineContext) -> SeparatedState:
+    """MS: one momentum per cluster of subnets (their choices on the clustering labels)."""
+    labels = cluster_labels_for(options, context.space, context.shared, context.partition, seed=context.seed)
+    return SeparatedState(labels)

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ...arch import random_arch
+
 __all__ = ["shared_parameters", "gradient_distances", "draw_context", "cell_connected"]
 
 #: A cell-edge label ``<cell prefix><from>_<to>`` (NNI's NAS-Bench-201 labels: ``cell/0_1`` ... ``cell/2_3``).
@@ -105,7 +107,7 @@ def draw_context(mask: dict[str, list], rng: np.random.RandomState) -> dict:
     does; if ``mask`` allows no connected path the last draw is kept after a bounded number of tries.
     """
     for _ in range(_MAX_CONTEXT_DRAWS):
-        arch = {label: choices[rng.randint(len(choices))] for label, choices in mask.items()}
+        arch = random_arch(mask, rng)
         if cell_connected(arch):
             break
     return arch
@@ -178,7 +180,8 @@ def gradient_distances(forward: Callable[[dict, torch.Tensor], torch.Tensor],
         summed = per_repeat.to(device)
         torch.distributed.all_reduce(summed)
         per_repeat = summed.cpu() / world
-    # Summed in repeat order, as the running total was: the mean is bit-identical to before.
+    # Summed in repeat order, one repeat at a time: the float64 mean does not depend on how the
+    # repeats were computed (one process, or several ranks' all-reduced sums).
     total = torch.zeros(n, n, dtype=torch.float64)
     for r in range(repeats):
         total += per_repeat[r]

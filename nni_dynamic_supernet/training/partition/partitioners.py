@@ -9,24 +9,30 @@ the others take fresh slots at the end, so slots never move.
 * :class:`OneShotPartition`: one leaf, the whole space.
 * :class:`ExhaustivePartition`: few-shot NAS, a one-level tree that splits ``split_label``
   into singletons (branching factor = number of choices) before training.
-* :class:`GradientMatchingPartition`: GM-NAS, splits at configured epochs; each leaf splits
-  the label whose choices' gradients disagree most, into balanced groups (min-cut).
+* :class:`~.gm.GradientMatchingPartition` (in :mod:`.gm`): GM-NAS, splits at configured epochs;
+  each leaf splits the label whose choices' gradients disagree most, into balanced groups.
+
+Registered partitioners (``training.partition``): ``none`` and ``exhaustive`` here,
+``gradient_matching`` in :mod:`.gm`.
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Optional, Sequence
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
-import torch
+import torch.nn as nn
 
+from ...components import PARTITIONERS
 from ...errors import ConfigError
-from ...recipe import RESTART_SCHEDULES, even_split_epochs
 from ..paths.samplers import rng_state, set_rng_state
-from .min_cut import EDGE_RULES, select_split
 
-__all__ = ["Partition", "OneShotPartition", "ExhaustivePartition", "GradientMatchingPartition", "split_labels_of",
-           "even_split_epochs", "BUDGETS", "RESTART_SCHEDULES"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ...recipe import TrainingConfig
+
+__all__ = ["Partition", "OneShotPartition", "ExhaustivePartition", "split_labels_of", "BUDGETS", "PartitionContext",
+           "SubSupernetOptions", "ExhaustiveOptions"]
 
 #: How the training steps are spread over the leaves (``training.partition_budget``).
 #: ``per_leaf``: every leaf trains on every step, so each sub-supernet gets the whole phase it
@@ -213,219 +219,12 @@ class ExhaustivePartition(Partition):
         self._split_leaf(0, label, [[c] for c in self.space[label]], 0, {"rule": "exhaustive"})
 
 
-class GradientMatchingPartition(Partition):
-    """GM-NAS: a partition tree grown by gradient matching during training (Hu et al., ICLR 2022).
-
-    At each split epoch every current leaf is split: each candidate label (not yet split in
-    that leaf, with at least as many choices as the branching factor) is scored by
-    :func:`~nni_dynamic_supernet.training.partition.gradient_matching.gradient_distances`; its choices
-    are min-cut into balanced groups; the edge rule picks the label. Children of a non-final
-    split inherit the parent's weights and all its optimizer states; at the final split they
-    restart from the initial weights with empty optimizer states (``restart='final'``) or
-    inherit too (``restart='none'``).
-
-    All ``prod(branching)`` weight slots are allocated before training (:attr:`max_leaves`). With
-    momentum separation the clustering label is chosen before any split, so GM may later split
-    it; a leaf then clusters on the choices it keeps (groups hold >= 2 choices unless B = n).
-
-    Parameters
-    ----------
-    space
-        Label -> choices.
-    split_epochs
-        Epochs after which each level splits, non-decreasing (0: before training).
-    branching
-        Branching factor of each level (same length as ``split_epochs``).
-    batches
-        Repeats R of the gradient-matching score (fresh batch and context path each).
-    edge_rule
-        ``max_cut``, ``min_within`` or ``random`` (see :mod:`.min_cut`).
-    restart
-        ``final`` or ``none``.
-    fix_schedule
-        Shorthand for ``restart_schedule='stretched'`` (the official ``fix_sche=1``) when
-        ``restart_schedule`` is not given.
-    restart_schedule
-        LR schedule of the leaves restarted at the final split (:data:`RESTART_SCHEDULES`);
-        default ``fresh`` (official ``fix_sche=0``). Either official mode starts the
-        restarted leaves at the schedule's top; ``continue`` is the earlier behaviour.
-    budget
-        ``per_leaf`` (default: every leaf trains on every step, as the official code trains
-        each child for the whole phase) or ``shared`` (see :data:`BUDGETS`).
-    labels
-        Candidate labels (``None``: all).
-    seed
-        Seeds the leaf-sampling RNG and the scorer's RNG (batches, context paths).
-    """
-
-    def __init__(self, space: dict[str, list], split_epochs: Sequence[int], branching: Sequence[int],
-                 batches: int = 100, edge_rule: str = "max_cut", restart: str = "final",
-                 labels: Optional[Sequence[str]] = None, seed: int = 0, fix_schedule: bool = False,
-                 restart_schedule: Optional[str] = None, budget: str = "per_leaf") -> None:
-        super().__init__(space, seed, budget)
-        if restart_schedule is None:
-            restart_schedule = "stretched" if fix_schedule else "fresh"
-        if restart_schedule not in RESTART_SCHEDULES:
-            raise ConfigError("training.gm_restart_schedule", restart_schedule,
-                              f"allowed values: {', '.join(RESTART_SCHEDULES)}")
-        if len(split_epochs) != len(branching):
-            raise ConfigError("training.split_branching", list(branching),
-                              f"give one branching factor per split epoch ({len(split_epochs)})")
-        if edge_rule not in EDGE_RULES:
-            raise ConfigError("training.gm_edge_rule", edge_rule, f"allowed values: {', '.join(EDGE_RULES)}")
-        if restart not in ("final", "none"):
-            raise ConfigError("training.gm_restart", restart, "allowed values: final, none")
-        self.labels = list(labels) if labels else list(self.space)
-        for label in self.labels:
-            if label not in self.space:
-                raise ConfigError("training.gm_labels", label, f"not a label of the space; labels: {', '.join(space)}")
-        for b in branching:
-            fits = [label for label in self.labels if len(self.space[label]) >= b]
-            if b < 2 or not fits:
-                raise ConfigError("training.split_branching", b, "each factor must be >= 2 and at most the number of "
-                                  "choices of some candidate label")
-        if len(branching) > len(self.labels):
-            raise ConfigError("training.split_branching", list(branching),
-                              f"more splits than candidate labels ({len(self.labels)}); a leaf splits a label once")
-        self.split_epochs = [int(e) for e in split_epochs]
-        self.branching = [int(b) for b in branching]
-        self.batches = int(batches)
-        self.edge_rule = edge_rule
-        self.restart = restart
-        self.levels_done = 0
-        self.restart_schedule = restart_schedule
-        self.restart_step: Optional[int] = None
-        self.score_rng = np.random.RandomState(seed + 104729)
-        #: Weights every leaf restarts from at the final split (set by the bridge from the untrained supernet).
-        self.initial_weights: Optional[dict[str, torch.Tensor]] = None
-
-    @property
-    def max_leaves(self) -> int:
-        return int(math.prod(self.branching))
-
-    def remember_initial_weights(self, state: dict[str, torch.Tensor]) -> None:
-        """Keep a copy of the untrained supernet's ``state_dict`` (needed by ``restart='final'``)."""
-        if self.initial_weights is None and self.restart == "final" and self.levels_done < len(self.branching):
-            self.initial_weights = {k: v.detach().clone() for k, v in state.items()}
-
-    def candidate_labels(self, slot: int, groups: int) -> list[str]:
-        """Labels leaf ``slot`` may split into ``groups`` groups: unsplit, with enough choices."""
-        leaf = self.leaves[slot]
-        return [label for label in self.labels
-                if len(leaf[label]) == len(self.space[label]) and len(leaf[label]) >= groups]
-
-    def split_due(self, epochs_done: int) -> bool:
-        return self.levels_done < len(self.split_epochs) and self.split_epochs[self.levels_done] <= epochs_done
-
-    def maybe_split(self, epochs_done: int, engine: Any, batches: Callable) -> list[dict]:
-        """Run every level whose split epoch is ``<= epochs_done`` and has not run yet.
-
-        ``batches(rng)`` returns a fresh training batch ``(x, y)`` drawn with ``rng`` (the
-        scorer's own RNG, so the training loader is not consumed and a resumed run draws the
-        same batches).
-        """
-        from .sub_supernets import inherit_leaf, restart_leaf
-        made = []
-        while self.split_due(epochs_done):
-            level = self.levels_done
-            final = level == len(self.split_epochs) - 1
-            groups = self.branching[level]
-            for slot in range(self.num_leaves):  # the range is fixed before this level's children exist
-                split = self._score_and_split(slot, groups, engine, batches, epochs_done, level)
-                if split is None:
-                    continue
-                if final and self.restart == "final":
-                    if self.initial_weights is None:
-                        raise RuntimeError("restart='final' needs remember_initial_weights() before training")
-                    for child in split["slots"]:
-                        restart_leaf(engine, child, self.initial_weights)
-                        self.nodes[self._leaf_node[child]]["restarted"] = True
-                else:
-                    for child in split["slots"][1:]:
-                        inherit_leaf(engine, slot, child)
-                made.append(split)
-            self.levels_done += 1
-            if final:
-                self.initial_weights = None  # no longer needed: keep checkpoints small
-                if self.restart == "final":
-                    self.restart_step = int(getattr(engine, "steps_done", 0))
-        return made
-
-    def _score_and_split(self, slot: int, groups: int, engine: Any, batches: Callable, epoch: int,
-                         level: int) -> Optional[dict]:
-        from .gradient_matching import gradient_distances, shared_parameters
-        from .min_cut import edge_stability
-        labels = self.candidate_labels(slot, groups)
-        if not labels:
-            return None
-        leaf = self.leaves[slot]
-        distances: dict[str, np.ndarray] = {}
-        repeats: dict[str, np.ndarray] = {}
-        if self.edge_rule == "random":
-            distances = {label: np.zeros((len(leaf[label]),) * 2) for label in labels}
-        else:
-            model = engine.models[slot]
-
-            def forward(arch: dict, x: torch.Tensor) -> torch.Tensor:
-                return engine.forward(slot, arch, x)
-
-            for label in labels:
-                shared = shared_parameters(model, engine.op_modules[slot], label)
-                distances[label], repeats[label] = gradient_distances(
-                    forward, engine.criterion, model, shared, leaf, label, batches, self.batches, self.score_rng,
-                    return_repeats=True)
-        choice = select_split(distances, groups, self.edge_rule, self.score_rng)
-        label = choice["label"]
-        named = [[leaf[label][i] for i in g] for g in choice["groups"]]
-        info = {"level": level, "rule": self.edge_rule, "batches": self.batches,
-                "similarity": (1.0 - distances[label]).tolist() if self.edge_rule != "random" else None,
-                "choices": list(leaf[label]),
-                "cut_cost": choice["candidates"].get(label, {}).get("across"),
-                "within_cost": choice["candidates"].get(label, {}).get("within"),
-                "candidates": {k: {"groups": [[leaf[k][i] for i in g] for g in v["groups"]],
-                                   "within": v["within"], "across": v["across"]}
-                               for k, v in choice["candidates"].items()},
-                "stability": edge_stability(repeats, choice, self.edge_rule, groups) if repeats else None}
-        slots = self._split_leaf(slot, label, named, epoch, info)
-        return {"slot": slot, "label": label, "groups": named, "slots": slots, "epoch": epoch, "level": level}
-
-    def schedule_step(self, step: int, total_steps: int) -> int:
-        """The schedule position of ``step``: after a final-split restart, a new schedule from its top.
-
-        ``fresh`` (official ``fix_sche=0``: a new cosine over the whole run, of which the
-        steps left are used) gives ``step - restart``; ``stretched`` (``fix_sche=1``: a new
-        cosine over the steps left) maps them onto the whole schedule; ``continue`` keeps ``step``.
-        """
-        if self.restart_step is None or self.restart_schedule == "continue":
-            return step
-        start = self.restart_step
-        if self.restart_schedule == "fresh":
-            return step - start
-        if total_steps <= start:
-            return step
-        return int((step - start) * total_steps / (total_steps - start))
-
-    def state_dict(self) -> dict:
-        state = super().state_dict()
-        state.update(levels_done=self.levels_done, restart_step=self.restart_step, score_rng=rng_state(self.score_rng),
-                     initial_weights=self.initial_weights)
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.levels_done = int(state["levels_done"])
-        self.restart_step = state.get("restart_step")
-        set_rng_state(self.score_rng, state["score_rng"])
-        self.initial_weights = state.get("initial_weights")
-
-
 def _node(node_id: int, parent: Optional[int], mask: dict, slot: Optional[int], epoch: int) -> dict:
     return {"id": node_id, "parent": parent, "children": [], "mask": mask, "slot": slot, "epoch": epoch,
             "split": None}
 
 
 def _plain(node: dict) -> dict:
-    import json
     return json.loads(json.dumps(node))
 
 
@@ -433,3 +232,64 @@ def split_labels_of(partition: Partition) -> Sequence[str]:
     """Labels a partition restricts (the MS clustering label must differ from these)."""
     return [label for label in partition.space
             if any(len(leaf[label]) != len(partition.space[label]) for leaf in partition.leaves)]
+
+
+# ---------------------------------------------------------------------------------------------- registration
+@dataclass(frozen=True)
+class PartitionContext:
+    """What a partitioner's builder receives besides its options.
+
+    Attributes
+    ----------
+    space
+        ``{label: [choices]}`` of the supernet.
+    model
+        The supernet (GM-NAS reads which labels own weights).
+    seed
+        The recipe's seed.
+    epochs
+        ``training.epochs`` (GM-NAS spreads its default split epochs over them).
+    """
+
+    space: dict
+    model: nn.Module
+    seed: int
+    epochs: int
+
+
+@dataclass(frozen=True)
+class SubSupernetOptions:
+    """How the training steps are spread over sub-supernets: ``training.partition_budget`` (see :data:`BUDGETS`)."""
+
+    partition_budget: str = "per_leaf"
+
+    def __post_init__(self) -> None:
+        if self.partition_budget not in BUDGETS:
+            raise ConfigError("training.partition_budget", self.partition_budget,
+                              f"allowed values: {', '.join(BUDGETS)}")
+
+
+@PARTITIONERS.register("none")
+def build_one_shot(options: None, context: PartitionContext) -> OneShotPartition:
+    """One supernet: a single leaf holding the whole space."""
+    return OneShotPartition(context.space, seed=context.seed)
+
+
+@dataclass(frozen=True)
+class ExhaustiveOptions(SubSupernetOptions):
+    """Options of few-shot NAS: the label split into one sub-supernet per choice (null: the first label)."""
+
+    split_label: Optional[str] = None
+
+
+def _check_exhaustive_space(options: ExhaustiveOptions, training: "TrainingConfig", model: nn.Module,
+                            space: dict) -> None:
+    if options.split_label is not None and options.split_label not in space:
+        raise ConfigError("training.split_label", options.split_label,
+                          f"not a label of the space; labels: {', '.join(space)}")
+
+
+@PARTITIONERS.register("exhaustive", options=ExhaustiveOptions, check_space=_check_exhaustive_space)
+def build_exhaustive(options: ExhaustiveOptions, context: PartitionContext) -> ExhaustivePartition:
+    """Few-shot NAS: one sub-supernet per choice of a split label, split before training."""
+    return ExhaustivePartition(context.space, options.split_label, seed=context.seed, budget=options.partition_budget)

@@ -37,15 +37,22 @@ example ``all_reduce`` then divide by the world size); the default is the identi
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Hashable, Optional, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Optional, Sequence
 
 import numpy as np
 import torch
 
+from ...components import PATH_SAMPLERS
+from ...data.smoothing import SCHEDULES, SmoothingSchedule
+from ...errors import ConfigError
+from ..context import EngineContext
 from .samplers import Arch, PathSampler, SearchSpace
-from ...data.smoothing import SmoothingSchedule
 
-__all__ = ["ImportancePathSampler"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ...recipe import Recipe
+
+__all__ = ["ImportancePathSampler", "ImportancePathOptions", "importance_path_sampler"]
 
 
 class ImportancePathSampler(PathSampler):
@@ -241,3 +248,73 @@ class ImportancePathSampler(PathSampler):
 
 def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (bool, int, float, str)) or value is None else str(value)
+
+
+# ---------------------------------------------------------------------------------------------- registration
+@dataclass(frozen=True)
+class ImportancePathOptions:
+    """Options of PA: the δ schedule, shared or per-label distributions, loss reweighting, the op norm."""
+
+    pa_delta_schedule: str = "linear"
+    pa_delta_max: float = 1.0
+    #: None: shared for cell spaces (every label carried by several modules), per label for chain spaces.
+    pa_shared_across_labels: Optional[bool] = None
+    importance_reweight: bool = False
+    #: Which tensors make an op's gradient norm: conv (the official code) or all (BN affine too).
+    pa_op_norm: str = "conv"
+
+    def __post_init__(self) -> None:
+        if self.pa_delta_schedule not in SCHEDULES:
+            raise ConfigError("training.pa_delta_schedule", self.pa_delta_schedule,
+                              f"allowed values: {', '.join(SCHEDULES)}")
+        if self.pa_op_norm not in ("conv", "all"):
+            raise ConfigError("training.pa_op_norm", self.pa_op_norm, "allowed values: conv, all")
+        if not 0 <= self.pa_delta_max <= 1:
+            raise ConfigError("training.pa_delta_max", self.pa_delta_max,
+                              "must be in [0, 1]: the importance share of the mixture")
+
+
+def _check_importance(options: ImportancePathOptions, recipe: "Recipe", selected: bool) -> None:
+    if options.importance_reweight and not selected:
+        raise ConfigError("training.importance_reweight", True,
+                          "needs training.path_sampler: importance (it divides by the path's sampling probability)")
+    if selected and recipe.training.paths_per_step not in (None, 1):
+        raise ConfigError("training.paths_per_step", recipe.training.paths_per_step,
+                          "the importance path sampler trains one path per step; use null")
+
+
+def importance_path_sampler(options: Any, space: SearchSpace, shared: set, *, seed: int) -> ImportancePathSampler:
+    """PA's sampler for ``space``; ``shared`` holds the labels carried by several layer choices.
+
+    ``pa_shared_across_labels: null`` picks one distribution per op name shared by all
+    labels when every label is shared by several modules (a cell space such as NAS-Bench-201,
+    as the official code does), else one distribution per label (chain spaces, whose layers
+    differ in width; PA&DA released no code for them).
+
+    Parameters
+    ----------
+    options
+        :class:`ImportancePathOptions`, or the recipe's ``training`` section (it has the same fields).
+    space
+        ``{label: [choices]}`` of the whole supernet.
+    shared
+        Labels carried by more than one supernet module.
+    seed
+        The recipe's seed.
+
+    Returns
+    -------
+    ImportancePathSampler
+    """
+    shared_mode = options.pa_shared_across_labels
+    if shared_mode is None:
+        shared_mode = bool(space) and set(space) <= set(shared)
+    return ImportancePathSampler(space, seed=seed, shared_across_labels=shared_mode,
+                                 delta=SmoothingSchedule(options.pa_delta_schedule, options.pa_delta_max),
+                                 reweight=options.importance_reweight)
+
+
+@PATH_SAMPLERS.register("importance", options=ImportancePathOptions, check=_check_importance)
+def build_importance(options: ImportancePathOptions, context: EngineContext) -> ImportancePathSampler:
+    """PA of PA&DA: each label's op drawn by its recent gradient norms, mixed with uniform."""
+    return importance_path_sampler(options, context.space, context.shared, seed=context.seed)

@@ -6,23 +6,30 @@ one path (SPOS), or ``m`` strict-fair paths (FairNAS, SUMNAS). Samplers own a se
 ``numpy.random.RandomState`` so a step's paths are reproducible and resumable, and
 they receive the *allowed* choices per call, so the same sampler works inside a
 sub-supernet of a partition.
+
+Registered path samplers (``training.path_sampler``): ``uniform``, ``strict_fair``,
+``cluster_fair`` here, ``importance`` in :mod:`.importance`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from ...arch import Arch, SearchSpace, random_arch
+from ...components import PATH_SAMPLERS
 from ...errors import ConfigError
+from ..context import EngineContext
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...recipe import Recipe
 
 __all__ = [
     "Arch", "SearchSpace", "PathSampler", "UniformPathSampler", "StrictFairPathSampler",
     "ClusterFairPathSampler", "RoundsPathSampler", "ConstrainedPathSampler", "rng_state", "set_rng_state",
+    "UniformOptions", "StrictFairOptions",
 ]
-
-Arch = dict
-SearchSpace = dict
-
 
 def rng_state(rng: np.random.RandomState) -> dict:
     """The state of a numpy RandomState as plain Python data (safe for ``weights_only`` checkpoints)."""
@@ -116,7 +123,7 @@ class UniformPathSampler(PathSampler):
         self.bins = bins
 
     def _draw(self, space: SearchSpace) -> Arch:
-        return {label: choices[self.rng.randint(len(choices))] for label, choices in space.items()}
+        return random_arch(space, self.rng)
 
     def _ok(self, arch: Arch) -> bool:
         if self.constraint is None:
@@ -126,6 +133,7 @@ class UniformPathSampler(PathSampler):
         return (lo is None or value >= lo) and (hi is None or value <= hi)
 
     def sample(self, space: SearchSpace) -> list[Arch]:
+        """One uniform path (inside the constraint, in a drawn bin with bins)."""
         if self.bins:
             fn, lo, hi = self.constraint  # type: ignore[misc]
             width = (hi - lo) / self.bins
@@ -165,6 +173,7 @@ class StrictFairPathSampler(PathSampler):
         return columns
 
     def sample(self, space: SearchSpace) -> list[Arch]:
+        """The step's m strict-fair paths: every choice of every label at least once."""
         m = self.paths_per_step or max(len(c) for c in space.values())
         columns = self._columns(space, m)
         return [{label: columns[label][i] for label in space} for i in range(m)]
@@ -183,7 +192,8 @@ class ClusterFairPathSampler(StrictFairPathSampler):
         self.cluster_labels = list(cluster_labels)
 
     def sample(self, space: SearchSpace) -> list[Arch]:
-        fixed = {label: space[label][self.rng.randint(len(space[label]))] for label in self.cluster_labels}
+        """The step's strict-fair paths, all in one drawn MS cluster."""
+        fixed = random_arch({label: space[label] for label in self.cluster_labels}, self.rng)
         rest = {label: choices for label, choices in space.items() if label not in fixed}
         m = self.paths_per_step or max(len(c) for c in space.values())
         columns = self._columns(rest, m) if rest else {}
@@ -270,3 +280,77 @@ class ConstrainedPathSampler:
         if name == "sampler":
             raise AttributeError(name)
         return getattr(self.sampler, name)
+
+
+# ---------------------------------------------------------------------------------------------- registration
+@dataclass(frozen=True)
+class UniformOptions:
+    """Options of the uniform sampler: ``training.sampling_constraint``, ``{metric, min, max, bins}`` or null."""
+
+    sampling_constraint: Optional[dict] = None
+
+    def __post_init__(self) -> None:
+        spec, name = self.sampling_constraint, "training.sampling_constraint"
+        if spec is None:
+            return
+        if not isinstance(spec, dict):
+            raise ConfigError(name, spec, "must be a mapping like {metric: params, min: 1e5, max: 5e5}")
+        extra = set(spec) - {"metric", "min", "max", "bins"}
+        if extra:
+            raise ConfigError(f"{name}.{sorted(extra)[0]}", spec[sorted(extra)[0]],
+                              "allowed keys: metric, min, max, bins")
+        bins = spec.get("bins")
+        if bins is not None and (not isinstance(bins, int) or isinstance(bins, bool) or bins <= 0):
+            raise ConfigError(f"{name}.bins", bins, "must be a positive integer (SPOS uses 7)")
+        if spec.get("metric", "params") not in ("params", "flops"):
+            raise ConfigError(f"{name}.metric", spec.get("metric"), "allowed values: params, flops")
+        lo, hi = spec.get("min"), spec.get("max")
+        if lo is not None and hi is not None and float(lo) > float(hi):
+            raise ConfigError(f"{name}.min", lo, f"must be <= {name}.max ({hi})")
+
+
+def _check_uniform(options: UniformOptions, recipe: "Recipe", selected: bool) -> None:
+    if options.sampling_constraint is not None and not selected:
+        raise ConfigError("training.sampling_constraint", options.sampling_constraint,
+                          "only the uniform path sampler supports a sampling constraint")
+
+
+@PATH_SAMPLERS.register("uniform", options=UniformOptions, check=_check_uniform)
+def build_uniform(options: UniformOptions, context: EngineContext) -> UniformPathSampler:
+    """SPOS: one path per step, each label's choice uniform (optionally inside a params/FLOPs range)."""
+    spec = options.sampling_constraint
+    if not spec:
+        return UniformPathSampler(seed=context.seed)
+    complexity = context.complexity()
+    fn = complexity.params if spec.get("metric", "params") == "params" else complexity.flops
+    return UniformPathSampler(seed=context.seed, constraint=(fn, spec.get("min"), spec.get("max")),
+                              bins=spec.get("bins"))
+
+
+@dataclass(frozen=True)
+class StrictFairOptions:
+    """Options of the strict-fair samplers: ``training.paths_per_step`` (null: the most choices of a label)."""
+
+    paths_per_step: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.paths_per_step is not None and self.paths_per_step <= 0:
+            raise ConfigError("training.paths_per_step", self.paths_per_step, "must be a positive integer or null")
+
+
+@PATH_SAMPLERS.register("strict_fair", options=StrictFairOptions)
+def build_strict_fair(options: StrictFairOptions, context: EngineContext) -> StrictFairPathSampler:
+    """FairNAS: m paths per step that together train every choice of every label once."""
+    return StrictFairPathSampler(seed=context.seed, paths_per_step=options.paths_per_step)
+
+
+def _check_cluster_fair(options: StrictFairOptions, recipe: "Recipe", selected: bool) -> None:
+    if selected and recipe.training.optimizer_state != "separated":
+        raise ConfigError("training.path_sampler", "cluster_fair",
+                          "cluster_fair needs training.optimizer_state: separated (it trains one MS cluster per step)")
+
+
+@PATH_SAMPLERS.register("cluster_fair", options=StrictFairOptions, check=_check_cluster_fair)
+def build_cluster_fair(options: StrictFairOptions, context: EngineContext) -> ClusterFairPathSampler:
+    """FairNAS + MS: the strict-fair paths of a step share one MS cluster."""
+    return ClusterFairPathSampler(context.cluster_labels, seed=context.seed, paths_per_step=options.paths_per_step)

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Hashable
 
 import torch
 
+from ...components import UPDATE_RULES
+from ..context import EngineContext
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..step import StepHelpers
 
@@ -62,6 +65,7 @@ class GradientStep(UpdateRule):
 
     def apply(self, engine: "StepHelpers", leaf: int, paths: list[dict], batch: tuple,
               step: int) -> torch.Tensor:
+        """One optimizer step per state group on the group's accumulated path losses; returns the mean loss."""
         x, y, index = batch
         total = torch.zeros((), device=x.device)
         for key, group in group_paths(engine, leaf, paths).items():
@@ -81,3 +85,9 @@ class GradientStep(UpdateRule):
             for arch in group:
                 engine.observe_ops(leaf, arch)  # after the step: the clipped gradients it used
         return total / len(paths)
+
+
+@UPDATE_RULES.register("gradient")
+def build_gradient(options: None, context: EngineContext) -> GradientStep:
+    """One optimizer step per state group on the step's accumulated path losses."""
+    return GradientStep()

@@ -1,59 +1,59 @@
 """SUMNAS: Reptile meta-training of supernet weights under strict fairness (an update rule).
 
-Ha et al., *SUMNAS: Supernet with Unbiased Meta-Features for Neural Architecture Search*,
-ICLR 2022. Each subnet of a step is a meta-learning "task". For every
-path ``i`` of the step (the ``m`` strict-fair permutations of FairNAS):
+Ha et al., *SUMNAS: Supernet with Unbiased Meta-Features for Neural Architecture Search*, ICLR 2022. Each
+subnet of a step is a meta-learning "task". For every path ``i`` of the step (the ``m`` strict-fair
+permutations of FairNAS):
 
 1. start from the shared weights ``theta``;
 2. run ``k`` inner SGD steps on path ``i`` (inner LR ``eps1``, momentum 0.9), giving ``theta_i``;
 3. accumulate ``g += w_i * (theta - theta_i)`` (``w_i = 1`` unless CaLR weights the paths);
 4. restore ``theta`` exactly before the next path.
 
-Then ``g`` becomes the ``.grad`` of every parameter and the engine's *outer* optimizer
-takes one step at the recipe's LR (``eps0``, cosine by default) with its weight decay and
-the recipe's optimizer-state policy (MS). Summing, not averaging, follows the paper's
-Algorithm 1 and makes ``k = 1`` reduce exactly to FairNAS with LR ``eps0 * eps1``
-(SUMNAS Algorithm 1 sums ``g += eps0 * (theta - theta_i)``; PA&DA's reimplementation averages,
+Then ``g`` becomes the ``.grad`` of every parameter and the engine's *outer* optimizer takes one step at the
+recipe's LR (``eps0``, cosine by default) with its weight decay and the recipe's optimizer-state policy (MS).
+Summing, not averaging, follows the paper's Algorithm 1 and makes ``k = 1`` reduce exactly to FairNAS with LR
+``eps0 * eps1`` (SUMNAS Algorithm 1 sums ``g += eps0 * (theta - theta_i)``; PA&DA's reimplementation averages,
 which is ``m`` times smaller).
 
 Memory and speed
 ----------------
-The model is never copied. Per step, only the parameters a path touches (its chosen
-candidate ops plus every parameter outside the layer choices) and their buffers are
-snapshotted and restored, into buffers allocated once and reused. Extra memory held
-between steps is one snapshot and one accumulator per parameter (2x the parameter bytes;
-FairNAS holds 1x, its momentum, and the paper's outer SGD has none). The inner momentum
-of ``inner_state: reset`` exists only while a path adapts and adopts the first gradient
-tensor as its buffer (no allocation); ``persistent`` keeps one buffer per parameter and
-state key. See :meth:`ReptileStep.extra_bytes`. The inner SGD is a few fused
-``torch._foreach_*`` calls over the path's tensors, not a torch optimizer, so no optimizer
-object is built per path.
+The model is never copied. Per step, only the parameters a path touches (its chosen candidate ops plus every
+parameter outside the layer choices) and their buffers are snapshotted and restored, into buffers allocated
+once and reused. Extra memory held between steps is one snapshot and one accumulator per parameter (2x the
+parameter bytes; FairNAS holds 1x, its momentum, and the paper's outer SGD has none). The inner momentum of
+``inner_state: reset`` exists only while a path adapts and adopts the first gradient tensor as its buffer (no
+allocation); ``persistent`` keeps one buffer per parameter and state key. See :meth:`ReptileStep.extra_bytes`.
+The inner SGD is a few fused ``torch._foreach_*`` calls over the path's tensors, not a torch optimizer, so no
+optimizer object is built per path.
 
 BatchNorm running statistics
 ----------------------------
-Buffers (BN ``running_mean`` / ``running_var`` / ``num_batches_tracked``) are *not* part of
-the Reptile difference: a running average has no gradient-like meaning. After each path
-they are restored to their value right after the path's first inner forward, which ran at
-``theta``; the statistics of the adapted weights ``theta_i`` (inner steps 2..k) are
-discarded. The buffers therefore evolve exactly as under FairNAS (one forward per path at
-the shared weights, paths in sequence), so ``search.bn_mode: inherit`` stays meaningful
-and ``k = 1`` matches FairNAS buffers too. Training-mode forwards use batch statistics, so
-the weight trajectory does not depend on the buffers at all.
-"""
+Buffers (BN ``running_mean`` / ``running_var`` / ``num_batches_tracked``) are *not* part of the Reptile
+difference: a running average has no gradient-like meaning. After each path they are restored to their value
+right after the path's first inner forward, which ran at ``theta``; the statistics of the adapted weights
+``theta_i`` (inner steps 2..k) are discarded. The buffers therefore evolve exactly as under FairNAS (one
+forward per path at the shared weights, paths in sequence), so ``search.bn_mode: inherit`` stays meaningful
+and ``k = 1`` matches FairNAS buffers too. Training-mode forwards use batch statistics, so the weight
+trajectory does not depend on the buffers at all."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Hashable, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
+from ...components import UPDATE_RULES
+from ...errors import ConfigError
+from ..context import EngineContext
 from ..optimizer_state.momentum import _plain_key, _unplain_key
 from .gradient_step import UpdateRule, group_paths
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ...recipe import Recipe
     from ..step import StepHelpers
 
-__all__ = ["ReptileStep", "default_inner_lr", "INNER_LR_AT_4_STEPS"]
+__all__ = ["ReptileStep", "ReptileOptions", "default_inner_lr", "INNER_LR_AT_4_STEPS"]
 
 #: SUMNAS Table 6: inner LR tuned on CIFAR-10 / NAS-Bench-201 at k = 4 adaptation steps.
 INNER_LR_AT_4_STEPS = 0.05
@@ -160,20 +160,18 @@ class ReptileStep(UpdateRule):
     Notes
     -----
     Several optimizer-state groups in one step (strict-fair paths under MS) are handled like
-    :class:`~nni_dynamic_supernet.training.updates.GradientStep`: one Reptile outer step per
-    group, in order. With several paths in a group each path's difference is weighted by the
-    LR policy's ``path_factor`` (CaLR's FairNAS semantics); a single-path group takes the
-    factor in its outer LR instead. Both reduce to FairNAS(+CaLR) / SPOS(+CaLR) at ``k = 1``.
-    A path sampler's ``loss_weight(arch)`` (importance sampling) scales the path's difference,
-    which at ``k = 1`` is the same as scaling its loss.
+    :class:`~nni_dynamic_supernet.training.updates.GradientStep`: one Reptile outer step per group, in order. With
+    several paths in a group each path's difference is weighted by the LR policy's ``path_factor`` (CaLR's FairNAS
+    semantics); a single-path group takes the factor in its outer LR instead. Both reduce to FairNAS(+CaLR) /
+    SPOS(+CaLR) at ``k = 1``. A path sampler's ``loss_weight(arch)`` (importance sampling) scales the path's
+    difference, which at ``k = 1`` is the same as scaling its loss.
 
-    The returned loss is the mean, over paths, of each path's first inner-step loss (the
-    loss at ``theta``, comparable with FairNAS's). If any inner loss is not finite, the outer
-    step is skipped (``theta`` is already restored) and a non-finite loss is returned, so the
-    engine fails or skips the step as configured.
+    The returned loss is the mean, over paths, of each path's first inner-step loss (the loss at ``theta``,
+    comparable with FairNAS's). If any inner loss is not finite, the outer step is skipped (``theta`` is already
+    restored) and a non-finite loss is returned, so the engine fails or skips the step as configured.
 
-    Mixed precision with a loss scaler is not supported: the inner steps read ``.grad``
-    directly, which would still be scaled.
+    Mixed precision with a loss scaler is not supported: the inner steps read ``.grad`` directly, which would still
+    be scaled.
     """
 
     def __init__(self, steps: int = 4, inner_lr: Optional[float] = None, inner_momentum: float = 0.9,
@@ -243,6 +241,7 @@ class ReptileStep(UpdateRule):
     # ------------------------------------------------------------------ the step
     def apply(self, engine: "StepHelpers", leaf: int, paths: list[dict], batch: tuple,
               step: int) -> torch.Tensor:
+        """Per path k inner steps from theta, then one outer step per state group on the summed differences."""
         self._bind(engine)
         index = self._leaf(engine, leaf)
         x = batch[0]
@@ -454,3 +453,46 @@ class ReptileStep(UpdateRule):
             for i, t in entry["momentum"].items():
                 bufs[int(i)] = t.to(device=params[int(i)].device, dtype=params[int(i)].dtype).clone()
             self._persistent[_unplain_key(entry["key"])] = bufs
+
+
+# ---------------------------------------------------------------------------------------------- registration
+@dataclass(frozen=True)
+class ReptileOptions:
+    """Options of the Reptile update rule: inner steps, their LR, momentum, state, batches and clipping."""
+
+    reptile_steps: int = 4
+    inner_lr: Optional[float] = None  # None: 0.05 * 4 / reptile_steps (SUMNAS Table 6 and Appendix D)
+    inner_momentum: float = 0.9
+    inner_state: str = "reset"
+    inner_batches: str = "same"
+    inner_grad_clip: Optional[float] = 5.0
+
+    def __post_init__(self) -> None:
+        if self.reptile_steps <= 0:
+            raise ConfigError("training.reptile_steps", self.reptile_steps, "must be a positive integer")
+        if self.inner_lr is not None and not self.inner_lr > 0:
+            raise ConfigError("training.inner_lr", self.inner_lr, "must be > 0, or null for 0.05 * 4 / reptile_steps")
+        if not 0 <= self.inner_momentum < 1:
+            raise ConfigError("training.inner_momentum", self.inner_momentum, "must be in [0, 1)")
+        if self.inner_state not in ("reset", "persistent"):
+            raise ConfigError("training.inner_state", self.inner_state, "allowed values: reset, persistent")
+        if self.inner_batches not in ("same", "split"):
+            raise ConfigError("training.inner_batches", self.inner_batches, "allowed values: same, split")
+        if self.inner_grad_clip is not None and self.inner_grad_clip <= 0:
+            raise ConfigError("training.inner_grad_clip", self.inner_grad_clip,
+                              "must be > 0, or null to disable clipping")
+
+
+def _check_reptile(options: ReptileOptions, recipe: "Recipe", selected: bool) -> None:
+    if selected and options.inner_batches == "split" and recipe.data.batch_size < options.reptile_steps:
+        raise ConfigError("data.batch_size", recipe.data.batch_size,
+                          f"must be >= training.reptile_steps ({options.reptile_steps}) with "
+                          f"training.inner_batches: split")
+
+
+@UPDATE_RULES.register("reptile", options=ReptileOptions, check=_check_reptile)
+def build_reptile(options: ReptileOptions, context: EngineContext) -> ReptileStep:
+    """SUMNAS: per path k inner SGD steps, one outer step on the summed weight differences."""
+    return ReptileStep(steps=options.reptile_steps, inner_lr=options.inner_lr, inner_momentum=options.inner_momentum,
+                       inner_state=options.inner_state, inner_batches=options.inner_batches,
+                       inner_grad_clip=options.inner_grad_clip)

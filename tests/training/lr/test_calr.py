@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nni_dynamic_supernet.errors import ConfigError
-from nni_dynamic_supernet.training.lr.calr import ComplexityAwareLR, StaticLR
+from nni_dynamic_supernet.training.lr import ComplexityAwareLR, StaticLR
 
 torch.set_num_threads(1)
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from nni_dynamic_supernet.registry import create_space
 from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules
-from nni_dynamic_supernet.training.build import search_space_of_model
+from nni_dynamic_supernet.spaces.introspection import search_space_of_model
 from nni_dynamic_supernet.training.partition.gradient_matching import (cell_connected, draw_context, gradient_distances,
                                                               shared_parameters)
 

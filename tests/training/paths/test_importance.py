@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import collections
-import copy
 import io
 import json
 import math
@@ -17,7 +16,8 @@ from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.recipe import Recipe
 from nni_dynamic_supernet.registry import create_space
 from nni_dynamic_supernet.supernet import arch_setter, mutate_to_supernet, op_modules, shared_labels
-from nni_dynamic_supernet.training.build import build_engine, importance_path_sampler, partition_for
+from nni_dynamic_supernet.training.build import build_engine, partition_for
+from nni_dynamic_supernet.training.paths.importance import importance_path_sampler
 from nni_dynamic_supernet.training.paths.importance import ImportancePathSampler
 
 torch.set_num_threads(1)
@@ -231,7 +231,7 @@ def test_reweighting_goes_through_the_update_rule():
 
 
 def test_engine_state_round_trip_with_both_samplers():
-    from nni_dynamic_supernet.training.build import build_data_sampler
+    from nni_dynamic_supernet.data.samplers import build_data_sampler
     recipe = Recipe.from_dict({"strategy": "pada"})
     engines = []
     for _ in range(2):

@@ -1,4 +1,4 @@
-"""Checks that a model space is one our training engine can handle, and reads its search space.
+"""What a model space offers: its search space, its constraints, and whether we can train it.
 
 The training engine forces subnets through the supernet modules' ``resample(memo=...)`` (NNI's one-shot
 path-sampling modules, plus our own for ``NasBench101Cell``). Every searchable decision is a *label*
@@ -13,47 +13,28 @@ with a finite list of values:
 Constraints (``NasBench101CellConstraint``) are no labels: architectures are checked against them with
 :func:`arch_is_valid`. Numerical mutables are refused by :func:`search_space_of` with a one-line
 :class:`ConfigError` naming the label.
-
-This module also holds the private argument checks shared by the space factories, so each factory
-reports bad arguments the same way (``space.kwargs.<arg>=<value>: <fix>``).
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
-import warnings
-from typing import Any, Iterator, Sequence
+import sys
+from typing import Any, Sequence
 
 from ..errors import ConfigError
+from ..quiet_logs import quiet_nni_import
 
-__all__ = ['search_space_of', 'check_supported', 'count_architectures', 'multi_labels', 'arch_for_nni',
-           'normalize_arch', 'arch_is_valid', 'constraints_of', 'has_only_layer_choices']
+__all__ = ['search_space_of', 'search_space_of_model', 'check_supported', 'count_architectures', 'multi_labels',
+           'arch_for_nni', 'normalize_arch', 'arch_is_valid', 'constraints_of',
+           'has_only_layer_choices', 'is_supernet']
 
 _UNSUPPORTED_FIX = 'only categorical decisions are supported (LayerChoice, InputChoice, Repeat depth, nni.choice)'
 
 
-@contextlib.contextmanager
-def _quiet_nni_import() -> Iterator[None]:
-    """Silence NNI's import-time "is found to be not a nn.Module" RuntimeWarning.
-
-    NNI 3.0 wraps every ``torch.nn`` class when ``nni.nas.nn.pytorch.layers`` is first imported and
-    warns about newer torch names (``Buffer``, ...) that are not modules. The warning is harmless;
-    every module of ours that imports NNI does so inside this guard so users never see it.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='.*is found to be not a nn.Module', category=RuntimeWarning)
-        yield
-
-
-with _quiet_nni_import():
+with quiet_nni_import():
     from nni.mutable import Categorical, CategoricalMultiple, Constraint
     from nni.nas.nn.pytorch import LayerChoice, MutableModule
 
-
-# --------------------------------------------------------------------------------------------------
-# Public helpers
-# --------------------------------------------------------------------------------------------------
 
 def search_space_of(space: Any) -> dict[str, list]:
     """Return the search space of ``space`` as ``{label: [choice values]}``.
@@ -145,6 +126,26 @@ def arch_is_valid(space: Any, arch: dict) -> bool:
     return all(c.check_contains(sample) is None for c in constraints)
 
 
+def search_space_of_model(model: Any) -> dict[str, list]:
+    """:func:`search_space_of` with plain Python values: label -> choices of a model space or supernet.
+
+    NNI labels are ``str`` subclasses; plain types keep checkpoints loadable with ``weights_only=True``.
+    """
+    return {str(label): [_plain(v) for v in choices] for label, choices in search_space_of(model).items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, tuple):  # a subset of an input choice
+        return tuple(_plain(v) for v in value)
+    return str(value)
+
+
 def has_only_layer_choices(space: Any) -> bool:
     """True when every mutable of ``space`` is a LayerChoice's own choice (our original, fastest path)."""
     labels: set[str] = set()
@@ -198,72 +199,14 @@ def count_architectures(search_space: dict[str, Sequence]) -> int:
     return math.prod(len(values) for values in search_space.values())
 
 
-# --------------------------------------------------------------------------------------------------
-# Private helpers
-# --------------------------------------------------------------------------------------------------
-
-def _is_supernet(space: Any) -> bool:
+def is_supernet(space: Any) -> bool:
     """True if NNI's one-shot mutation already replaced choices in ``space`` by supernet modules.
 
     Looks the base class up in ``sys.modules`` instead of importing it: importing NNI's one-shot package
     pulls in Lightning, and if it was never imported no supernet module can exist.
     """
-    import sys
     base_mod = sys.modules.get('nni.nas.oneshot.pytorch.supermodule.base')
     if base_mod is None:
         return False
     base = getattr(base_mod, 'BaseSuperNetModule')
     return any(isinstance(m, base) for m in space.modules())
-
-
-def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    """Return ``value`` if it is an int >= ``minimum`` (bools rejected), else raise ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f'space.kwargs.{name}', value, f'use an integer >= {minimum}')
-    return int(value)
-
-
-def _check_int_sequence(name: str, value: Any, minimum: int = 1, allowed: Sequence[int] | None = None,
-                        length: int | None = None) -> tuple[int, ...]:
-    """Return ``value`` as a tuple of ints, each >= ``minimum`` (and in ``allowed`` when given).
-
-    Raises ConfigError naming ``space.kwargs.<name>`` when the value is not a non-empty list/tuple of such ints
-    or (with ``length``) does not have that many entries.
-    """
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise ConfigError(f'space.kwargs.{name}', value, 'use a non-empty list of integers')
-    if length is not None and len(value) != length:
-        raise ConfigError(f'space.kwargs.{name}', value, f'use a list of {length} integers (one per stage)')
-    for v in value:
-        bad = isinstance(v, bool) or not isinstance(v, int) or v < minimum
-        if bad or (allowed is not None and v not in allowed):
-            what = f'one of {list(allowed)}' if allowed is not None else f'an integer >= {minimum}'
-            raise ConfigError(f'space.kwargs.{name}', value, f'every entry must be {what}')
-    return tuple(int(v) for v in value)
-
-
-def _check_positive_float(name: str, value: Any) -> float:
-    """Return ``value`` as a float if it is a positive real number, else raise ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f'space.kwargs.{name}', value, 'use a positive number')
-    return float(value)
-
-
-def _check_probability(name: str, value: Any) -> float:
-    """Return ``value`` as a float in [0, 1), else raise ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ConfigError(f'space.kwargs.{name}', value, 'use a number in [0, 1)')
-    return float(value)
-
-
-def _tag_space(space: Any, name: str, kwargs: dict[str, Any], input_shape: tuple[int, int, int]) -> Any:
-    """Attach the ``nds_*`` attributes every factory promises and return ``space``.
-
-    ``nds_input_shape`` lets later stages (complexity model, data checks) build dummy inputs without
-    knowing the factory; ``nds_space_name``/``nds_space_kwargs`` let a checkpoint or results.json record
-    how to rebuild the space.
-    """
-    space.nds_input_shape = tuple(int(d) for d in input_shape)
-    space.nds_space_name = name
-    space.nds_space_kwargs = dict(kwargs)
-    return space

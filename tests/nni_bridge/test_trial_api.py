@@ -15,10 +15,9 @@ import nni
 import nni.trial
 import pytest
 
-from nni_dynamic_supernet import nni_bridge
-from nni_dynamic_supernet.nni_bridge import nni_parameters
+from nni_dynamic_supernet.nni_bridge import nni_parameters, trial_api
 
-from .nnictl_helpers import free_port
+from ..nnictl_helpers import free_port
 
 MINE = {"parameter_id": 0, "parameter_source": "algorithm", "parameters": {"strategy": "spos", "seed": 0},
         "parameter_index": 0}
@@ -89,8 +88,8 @@ def test_matching_parameters_are_kept(manager, monkeypatch, caplog) -> None:
 
 def test_delivered_parameters_are_kept_when_the_manager_cannot_be_asked(monkeypatch) -> None:
     _trial_env(monkeypatch, free_port(), OTHER)  # nothing listens there
-    assert nni_bridge._recorded_parameter_record(attempts=2, wait=0.01) is None
-    monkeypatch.setattr(nni_bridge, "_recorded_parameter_record", lambda: None)
+    assert trial_api._recorded_parameter_record(attempts=2, wait=0.01) is None
+    monkeypatch.setattr(trial_api, "_recorded_parameter_record", lambda: None)
     assert nni_parameters() == OTHER["parameters"] and nni.trial._params["parameter_id"] == 1
 
 

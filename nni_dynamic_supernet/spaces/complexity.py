@@ -36,31 +36,28 @@ caller's space is never touched.
 from __future__ import annotations
 
 import copy
-import functools
 import itertools
 import logging
 import time
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..arch import random_arch
 from ..errors import ConfigError
-from ..spaces.validation import (_is_supernet, _quiet_nni_import, arch_for_nni, arch_is_valid, constraints_of,
-                                 count_architectures, has_only_layer_choices, search_space_of)
+from ..quiet_logs import install_nni_filters, quiet_nni_import
+from .introspection import (arch_for_nni, arch_is_valid, constraints_of, count_architectures, has_only_layer_choices,
+                            is_supernet, search_space_of)
+from .profiler import hooked_flops, register_nb201_formulas
 
-with _quiet_nni_import():
-    from nni.nas.hub.pytorch.nasbench201 import Zero
+with quiet_nni_import():
     from nni.nas.nn.pytorch import LayerChoice
-    from nni.nas.profiler.pytorch.flops import (FlopsParamsCounterConfig, FlopsParamsProfiler, FlopsResult,
-                                                find_flops_formula, register_flops_formula)
-    from nni.nas.profiler.pytorch.utils import MutableShape, argument_in_spec, concat_name
-    from nni.nas.profiler.pytorch.utils import register_shape_inference_formula
-    from nni.nas.profiler.pytorch.utils.shape_formula import ensure_shape
+    from nni.nas.profiler.pytorch.flops import FlopsParamsProfiler
 
-__all__ = ['ComplexityModel', 'architecture_rng_sample', 'METRICS']
+__all__ = ['ComplexityModel', 'METRICS']
 
 _logger = logging.getLogger(__name__)
 
@@ -68,77 +65,6 @@ METRICS: tuple[str, ...] = ('params', 'flops')
 """Metric names accepted by :meth:`ComplexityModel.measure` and :meth:`ComplexityModel.bounds`."""
 
 Arch = Mapping[str, Any]
-
-
-# --------------------------------------------------------------------------------------------------
-# NNI profiler formulas for NAS-Bench-201
-# --------------------------------------------------------------------------------------------------
-
-_NB201_FORMULAS_REGISTERED = False
-
-
-def _register_nb201_formulas() -> None:
-    """Teach NNI's profiler NAS-Bench-201's ``Zero`` op and the ``stack``/``sum`` of its cells (once).
-
-    Out of the box the profiler fails on NB201: ``Zero`` has no shape formula and the cell's
-    ``torch.sum(torch.stack(...), 0)`` hits aten ops without one (NNI 3.0). ``Zero`` also gets
-    an explicit 0-FLOPs/0-params formula, which is what NNI would count anyway, minus its warning.
-    """
-    global _NB201_FORMULAS_REGISTERED
-    if _NB201_FORMULAS_REGISTERED:
-        return
-
-    def _zero_shape(module: Zero, x: Any) -> MutableShape:
-        shape = list(ensure_shape(x))
-        spatial = [(d + module.stride - 1) // module.stride if module.stride > 1 else d for d in shape[2:]]
-        return MutableShape(shape[0], module.C_out, *spatial)
-
-    def _stack_shape(fn: Any, tensors: Sequence[Any], dim: int = 0, **kwargs: Any) -> MutableShape:
-        shape = list(ensure_shape(tensors[0]))
-        shape.insert(dim % (len(shape) + 1), len(tensors))
-        return MutableShape(*shape)
-
-    def _sum_shape(fn: Any, x: Any, dim: Sequence[int], keepdim: bool = False, **kwargs: Any) -> MutableShape:
-        shape = list(ensure_shape(x))
-        reduced = {d % len(shape) for d in dim}
-        return MutableShape(*[(1 if i in reduced else v) for i, v in enumerate(shape) if keepdim or i not in reduced])
-
-    register_shape_inference_formula(Zero, _zero_shape)
-    register_shape_inference_formula(torch.ops.aten.stack.default, _stack_shape)
-    register_shape_inference_formula(torch.ops.aten.sum.dim_IntList, _sum_shape)
-    if find_flops_formula(Zero(1, 1, 1)) is None:
-        register_flops_formula(Zero, lambda module, inputs, output: FlopsResult(0, 0))
-    _NB201_FORMULAS_REGISTERED = True
-
-
-_register_nb201_formulas()
-
-
-# --------------------------------------------------------------------------------------------------
-# Public API
-# --------------------------------------------------------------------------------------------------
-
-def architecture_rng_sample(search_space: Mapping[str, Sequence], rng: np.random.RandomState) -> dict[str, Any]:
-    """Draw one architecture uniformly at random: each label's choice independently and uniformly.
-
-    This is a plain-dict sampler (a few microseconds per call); ``ModelSpace.random()`` would return a
-    deep-copied frozen model instead.
-
-    Parameters
-    ----------
-    search_space
-        ``{label: [choice values]}``, e.g. from :func:`~nni_dynamic_supernet.spaces.search_space_of`.
-    rng
-        The random state to draw from (a ``numpy.random.Generator`` works too), so callers control
-        reproducibility and checkpointing.
-
-    Returns
-    -------
-    dict
-        ``{label: choice value}`` with the original Python values (``str`` keys or ``int`` indices).
-    """
-    draw = rng.integers if hasattr(rng, 'integers') else rng.randint
-    return {label: values[int(draw(len(values)))] for label, values in search_space.items()}
 
 
 class ComplexityModel:
@@ -190,7 +116,8 @@ class ComplexityModel:
     >>> space = nas_bench_201(channels=4, cells_per_stage=1, input_size=8)
     >>> cm = ComplexityModel(space)            # before any supernet mutation
     >>> c_min, c_max = cm.bounds('params')
-    >>> arch = architecture_rng_sample(cm.search_space, np.random.RandomState(0))
+    >>> from nni_dynamic_supernet.arch import random_arch
+    >>> arch = random_arch(cm.search_space, np.random.RandomState(0))
     >>> c_min <= cm.params(arch) <= c_max
     True
     """
@@ -199,7 +126,9 @@ class ComplexityModel:
                  self_check_samples: int = 3, seed: int = 0, enumeration_limit: int = 20_000,
                  estimate_samples: int = 2_000, freeze_eval_limit: int = 200) -> None:
         start = time.perf_counter()
-        if _is_supernet(space):
+        register_nb201_formulas()
+        install_nni_filters()  # the profiler's "Parameters and FLOPs of Identity is not counted" lines
+        if is_supernet(space):
             raise ConfigError('space', type(space).__name__,
                               'build ComplexityModel from the pristine space, before NNI mutates it into a supernet')
         if input_shape is None:
@@ -408,7 +337,7 @@ class ComplexityModel:
         if entry is None or (flops and entry[1] is None):
             model = self._space.freeze(arch_for_nni(self._arch(key)))
             params = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-            entry = (params, _hooked_flops(model, self.input_shape) if flops else None)
+            entry = (params, hooked_flops(model, self.input_shape) if flops else None)
             self._references[key] = entry
         return entry
 
@@ -493,7 +422,7 @@ class ComplexityModel:
     def _random_arch(self) -> dict[str, Any]:
         """A uniformly random architecture, valid under the space's constraints (rejection sampling)."""
         while True:
-            arch = architecture_rng_sample(self.search_space, self._rng)
+            arch = random_arch(self.search_space, self._rng)
             if not self._constrained or arch_is_valid(self._space, arch):
                 return arch
 
@@ -561,71 +490,3 @@ class ComplexityModel:
         self._bounds[metric] = (float(lo), float(hi))
         self._bounds_archs[metric] = (dict(a_lo), dict(a_hi))
         self.bounds_methods[metric] = how
-
-
-# --------------------------------------------------------------------------------------------------
-# FLOPs of a fixed model with real shapes (reference / fallback)
-# --------------------------------------------------------------------------------------------------
-
-def _to_shape(x: Any) -> Any:
-    if isinstance(x, torch.Tensor):
-        return MutableShape(*[int(d) for d in x.shape])
-    if isinstance(x, (list, tuple)):
-        return tuple(_to_shape(t) for t in x)
-    return x
-
-
-@torch.no_grad()
-def _hooked_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
-    """FLOPs of a fixed (frozen) model with NNI's formulas applied to shapes recorded in a real forward.
-
-    This is what the profiler computes symbolically, so the two agree whenever the profiler's shape
-    inference is right; it needs no shape formulas, which makes it the fallback for spaces the profiler
-    cannot trace. Runs in eval mode with batch 1 (BatchNorm cannot train on one 1x1 sample) and restores
-    the training flags; the hooks are always removed.
-    """
-    shapes: dict[str, tuple[Any, Any]] = {}
-    handles = []
-
-    def make_hook(name: str) -> Callable:
-        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
-            ins = tuple(_to_shape(t) for t in inputs if isinstance(t, (torch.Tensor, list, tuple)))
-            shapes[name] = (ins, _to_shape(output))
-        return hook
-
-    modes = {m: m.training for m in model.modules()}
-    try:
-        for name, module in model.named_modules():
-            handles.append(module.register_forward_hook(make_hook(name)))
-        model.eval()
-        model(torch.zeros(1, *input_shape))
-    finally:
-        for handle in handles:
-            handle.remove()
-        for m, mode in modes.items():
-            m.training = mode
-    result = _count_tree('', model, shapes, FlopsParamsCounterConfig())
-    return int(round(float(result)))
-
-
-@functools.lru_cache(maxsize=None)
-def _formula_takes(formula: Callable, arg: str) -> bool:
-    """Cached ``argument_in_spec``: ``inspect.signature`` per module call dominated the fallback's cost."""
-    return argument_in_spec(formula, arg)
-
-
-def _count_tree(name: str, module: nn.Module, shapes: dict[str, tuple[Any, Any]],
-                config: FlopsParamsCounterConfig) -> float:
-    """NNI's ``count_flops_params`` traversal (FLOPs part), tolerant of modules that never ran (0 FLOPs)."""
-    formula = find_flops_formula(module)
-    if formula is not None:
-        if name not in shapes:
-            return 0.0
-        kwargs = {arg: value for arg, value in (('name', name), ('shapes', shapes), ('config', config),
-                                                ('count_bias', config.count_bias),
-                                                ('count_normalization', config.count_normalization),
-                                                ('count_activation', config.count_activation))
-                  if _formula_takes(formula, arg)}
-        return float(formula(module, *shapes[name], **kwargs).flops)
-    return float(sum(_count_tree(concat_name(name, child_name), child, shapes, config)
-                     for child_name, child in module.named_children()))

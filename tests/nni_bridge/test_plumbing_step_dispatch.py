@@ -6,11 +6,11 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from nni_dynamic_supernet.nni_bridge import _plain_backward, direct_backward_and_step
+from nni_dynamic_supernet.nni_bridge import direct_backward_and_step, plain_backward
 from nni_dynamic_supernet.pipeline import prepare
 from nni_dynamic_supernet.recipe import Recipe
 
-from .tiny_recipe import tiny_recipe
+from ..tiny_recipe import tiny_recipe
 
 torch.set_num_threads(1)
 
@@ -45,7 +45,7 @@ def _train(callbacks: list, precision: str = "32-true") -> tuple:
 def test_plain_fit_calls_torch_directly_and_still_counts_steps() -> None:
     trainer, module, _ = _train([])
     assert direct_backward_and_step(trainer, module)
-    assert module.engine.backward is _plain_backward
+    assert module.engine.backward is plain_backward
     assert trainer.global_step == _STEPS  # checkpoints and loggers read it
 
 

@@ -28,7 +28,7 @@ def test_importance_rebuilds_the_loader_and_shares_the_sampler():
     strategy, module = _strategy("pada")
     user = _loader(drop_last=True, shuffle=True)
     loader = strategy.train_dataloader(lambda: user, lambda: None)
-    assert isinstance(loader.sampler, ImportanceDataSampler) and module._data_sampler is loader.sampler
+    assert isinstance(loader.sampler, ImportanceDataSampler) and module.data_sampler is loader.sampler
     assert loader.batch_size == 4 and loader.drop_last
     batches = list(loader)
     assert all(len(b) == 3 for b in batches)  # (x, y, index)
@@ -39,7 +39,7 @@ def test_uniform_keeps_the_users_loader():
     strategy, module = _strategy("spos")
     user = _loader()
     assert strategy.train_dataloader(lambda: user, lambda: None) is user
-    assert module._data_sampler is None
+    assert module.data_sampler is None
 
 
 class _Stream(IterableDataset):

@@ -13,7 +13,8 @@ from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.spaces import mobilenet, nas_bench_201, shufflenet
 from nni_dynamic_supernet.spaces.mobilenet import TINY_KWARGS as MB_TINY
 from nni_dynamic_supernet.spaces.shufflenet import TINY_KWARGS as SH_TINY
-from nni_dynamic_supernet.training.complexity import ComplexityModel, architecture_rng_sample
+from nni_dynamic_supernet.arch import random_arch as architecture_rng_sample
+from nni_dynamic_supernet.spaces.complexity import ComplexityModel
 
 from nni.nas.nn.pytorch import LayerChoice, ModelSpace
 
