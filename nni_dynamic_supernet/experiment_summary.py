@@ -11,6 +11,7 @@ metrics, and pairs the recipes by seed.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import socket
 from typing import Any, Optional, Sequence
@@ -56,6 +57,8 @@ def experiment_trials(experiment_id: Optional[str] = None, port: Optional[int] =
         The web UI port of a running experiment (used instead of ``experiment_id``).
     """
     from nni.experiment import Experiment
+    # NNI logs each connection twice (its own handler and the root's); what the user needs is the table.
+    logging.getLogger("nni").setLevel(logging.WARNING)
     if port is not None:
         try:
             return _trials_of(Experiment.connect(port))
