@@ -35,7 +35,8 @@ def draw_figures(data: Any, source: str, out: Path) -> list[Path]:
     try:
         try:
             if kind == "compare":
-                drawn = [plot_compare(data["summary"], staging / "compare_tau.png", noise=data.get("noise_ceiling"))]
+                drawn = [plot_compare(data["summary"], staging / "compare_tau.png", noise=data.get("noise_ceiling"),
+                                        baselines=data.get("baselines"))]
                 if data["runs"]:
                     runs = [r["results"] if isinstance(r["results"], dict) or Path(r["results"]).is_file()
                             else str(base / r["results"]) for r in data["runs"]]

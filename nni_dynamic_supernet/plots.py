@@ -58,18 +58,28 @@ def save_figure(fig: Any, path: Path) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-def plot_compare(summary: Sequence[dict], path: Path, noise: Optional[dict] = None) -> Path:
-    """Bar chart of Kendall tau per recipe (mean ± std over seeds), with the noise ceiling as a line."""
+#: Rankers without training drawn on the compare chart, and their line styles.
+_BASELINE_LINES = {"params": ("tab:green", "-."), "synflow": ("tab:purple", "-."), "nwot": ("tab:olive", ":")}
+
+
+def plot_compare(summary: Sequence[dict], path: Path, noise: Optional[dict] = None,
+                 baselines: Optional[dict] = None) -> Path:
+    """Bar chart of Kendall tau per recipe (mean ± SD over seeds), with the noise ceiling and the rankers without
+    training (``baselines``: a compare's ``baselines``, e.g. the parameter count) as lines."""
     names = [s["strategy"] for s in summary]
     means = [_num(s["kendall_tau"]) for s in summary]
     stds = [_num(s["kendall_tau_std"]) for s in summary]
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2), 4))
-    ax.bar(range(len(names)), means, yerr=stds, capsize=4, color="tab:blue", label="supernet ranking (mean ± std)")
+    ax.bar(range(len(names)), means, yerr=stds, capsize=4, color="tab:blue", label="supernet ranking (mean ± SD)")
     if noise is not None:
         ax.axhline(_num(noise["kendall_tau"]), color="tab:red", linestyle="--", label="noise ceiling (seed vs seed)")
         perfect = _num(noise.get("kendall_tau_truth_vs_mean"))
         if not math.isnan(perfect):
             ax.axhline(perfect, color="tab:red", linestyle=":", label="perfect ranker vs seed mean (model)")
+    for name, (color, style) in _BASELINE_LINES.items():
+        tau = _num((baselines or {}).get(name, {}).get("kendall_tau"))
+        if not math.isnan(tau):
+            ax.axhline(tau, color=color, linestyle=style, label=f"{name} (no training)")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.set_ylabel("Kendall tau vs stand-alone accuracy")

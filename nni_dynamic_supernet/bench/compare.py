@@ -482,7 +482,7 @@ def write_report(rows: Sequence[dict], out_dir: Path, name: str, pairs: Optional
     atomic_write_text(out_dir / f"{name}.md", text + "\n")
     if plots:
         from ..plots import plot_compare, plot_prediction_scatter
-        plot_compare(summary, out_dir / f"{name}_tau.png", noise=noise)
+        plot_compare(summary, out_dir / f"{name}_tau.png", noise=noise, baselines=baselines)
         plot_prediction_scatter([r["results"] for r in rows], out_dir / f"{name}_scatter.png")
     print(text)
     return payload
