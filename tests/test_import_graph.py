@@ -134,7 +134,7 @@ LAYERS = [
     {"report"},
     {"pipeline", "registry", "export"},
     {"bench"},
-    {"cli", "trial", "experiment_summary"},
+    {"cli", "trial", "experiment_summary", "__main__"},
 ]
 
 

@@ -3,16 +3,39 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..errors import ConfigError
 from ..recipe import parse_override
 
-__all__ = ["recipe_overrides", "input_file", "output_dir", "output_file", "read_json"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ..recipe import Recipe
+
+__all__ = ["recipe_overrides", "recipe_from_args", "input_file", "output_dir", "output_file", "read_json"]
 
 
 def recipe_overrides(pairs: Optional[Sequence[str]]) -> dict:
     return dict(parse_override(p) for p in (pairs or []))
+
+
+def recipe_from_args(args: Any) -> "Recipe":
+    """The recipe of ``nds train`` / ``nds config show``: ``--config``, then ``--smoke``, ``--set`` and ``--strategy``.
+
+    The smoke profile comes before ``--set``, so an explicit override wins over it; ``--strategy``
+    is ``--set strategy=...`` and may not contradict it.
+    """
+    from ..recipe import SMOKE_PROFILE, load_recipe
+    overrides = dict(SMOKE_PROFILE) if getattr(args, "smoke", False) else {}
+    given = recipe_overrides(args.set)
+    overrides.update(given)
+    if args.strategy is not None:
+        if "strategy" in given and given["strategy"] != args.strategy:
+            raise ConfigError("--strategy", args.strategy, f"contradicts --set strategy={given['strategy']}; "
+                                                           "give the strategy once")
+        overrides["strategy"] = args.strategy
+    if getattr(args, "skip_nonfinite", False):
+        overrides["training.skip_nonfinite"] = True
+    return load_recipe(args.config, overrides)
 
 
 def input_file(path: str, field: str, what: str = "file") -> Path:
