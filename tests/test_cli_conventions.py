@@ -348,3 +348,12 @@ def test_templates_copy_writes_the_examples_and_never_replaces_a_file(tmp_path: 
     assert (dest / "examples" / "spos_calr.yml").read_text() == "# my edit\n"
     assert cli.main(["templates", "copy", str(dest), "--overwrite"]) == 0
     assert (dest / "examples" / "spos_calr.yml").read_text() != "# my edit\n"
+
+
+def test_ci_runs_the_version_and_the_smoke_profile_from_the_installed_wheel() -> None:
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    from_the_wheel = ci[ci.index(". .venv-wheel/bin/activate"):]
+    for command in ("nds --version", "python -m nni_dynamic_supernet --version", "nds train --smoke",
+                    "nds templates copy"):
+        assert f"\n    {command}" in from_the_wheel, command
+    assert "PHASE 2" not in ci

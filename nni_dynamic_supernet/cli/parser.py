@@ -28,7 +28,7 @@ def _progress_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _overwrite_flag(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--overwrite", action="store_true", help=f"replace {what} if an earlier call wrote them")
+    p.add_argument("--overwrite", action="store_true", help=f"replace {what}, written by an earlier call")
 
 
 def _recipe_options(p: argparse.ArgumentParser) -> None:
