@@ -40,6 +40,7 @@ from .suggest import close_names, unknown_field_fix, unknown_key_fix
 __all__ = [
     "SpaceConfig", "DataConfig", "TrainingConfig", "SearchConfig", "RankingConfig", "OutputConfig",
     "Recipe", "load_recipe", "parse_override", "check_label_map", "VALUE_ALIASES", "SMOKE_PROFILE",
+    "smoke_overrides",
 ]
 
 
@@ -85,6 +86,19 @@ _UNSUPPORTED_PRECISION = ("64", "64-true", "bf16-true", "16-true", "transformer-
 #: ``nds train --smoke``: a run that checks an install in seconds (2 epochs, no per-epoch probes, a
 #: 10-evaluation search); every other field stays the chosen recipe's, and ``--set`` still wins.
 SMOKE_PROFILE: dict[str, Any] = {"training.epochs": 2, "ranking.probe_archs": 0, "search.max_evaluations": 10}
+
+
+def smoke_overrides(recipe: "Recipe") -> dict[str, Any]:
+    """:data:`SMOKE_PROFILE` for ``recipe``, plus what its 2 epochs force on it.
+
+    A GM-NAS recipe's explicit ``training.split_epochs`` (``[20, 40]``) lie beyond 2 epochs;
+    they become ``null``, the splits evenly spaced over the smoke run. Nothing else changes.
+    """
+    out = dict(SMOKE_PROFILE)
+    split = recipe.training.split_epochs
+    if split and max(split) >= out["training.epochs"]:
+        out["training.split_epochs"] = None
+    return out
 
 
 @dataclass

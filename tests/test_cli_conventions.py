@@ -147,6 +147,19 @@ def test_the_yaml_of_every_preset_and_template_reads_back_equal(tmp_path: Path) 
             assert load_recipe(tmp_path / "r.yaml") == recipe, (path, strategy)
 
 
+def test_the_smoke_profile_of_every_template_is_a_valid_recipe(capsys: pytest.CaptureFixture) -> None:
+    templates = sorted((Path(__file__).resolve().parents[1] / "config_templates").glob("*.yaml"))
+    for path in templates:
+        shown = yaml.safe_load(_show(["--smoke", "--config", str(path)], capsys))
+        assert shown["training"]["epochs"] == 2 and shown["search"]["max_evaluations"] == 10, path
+        assert shown["ranking"]["probe_archs"] == 0, path
+    gm = yaml.safe_load(_show(["--smoke", "--config", "config_templates/gm_spos.yaml"], capsys))
+    assert gm["training"]["split_epochs"] is None  # [20, 40] of the template do not fit in 2 epochs
+    kept = yaml.safe_load(_show(["--smoke", "--config", "config_templates/gm_spos.yaml", "--set",
+                                 "training.split_epochs=[0, 1]"], capsys))
+    assert kept["training"]["split_epochs"] == [0, 1]
+
+
 def test_smoke_profile_is_what_the_docs_say() -> None:
     assert SMOKE_PROFILE == {"training.epochs": 2, "ranking.probe_archs": 0, "search.max_evaluations": 10}
     help_text = " ".join(dict(_every_parser())["nds train"].format_help().split())

@@ -21,21 +21,23 @@ def recipe_overrides(pairs: Optional[Sequence[str]]) -> dict:
 def recipe_from_args(args: Any) -> "Recipe":
     """The recipe of ``nds train`` / ``nds config show``: ``--config``, then ``--smoke``, ``--set`` and ``--strategy``.
 
-    The smoke profile comes before ``--set``, so an explicit override wins over it; ``--strategy``
-    is ``--set strategy=...`` and may not contradict it.
+    The smoke profile (:func:`~nni_dynamic_supernet.recipe.smoke_overrides` of the chosen recipe)
+    comes before ``--set``, so an explicit override wins over it; ``--strategy`` is ``--set
+    strategy=...`` and may not contradict it.
     """
-    from ..recipe import SMOKE_PROFILE, load_recipe
-    overrides = dict(SMOKE_PROFILE) if getattr(args, "smoke", False) else {}
-    given = recipe_overrides(args.set)
-    overrides.update(given)
+    from ..recipe import load_recipe, smoke_overrides
+    overrides = recipe_overrides(args.set)
     if args.strategy is not None:
-        if "strategy" in given and given["strategy"] != args.strategy:
-            raise ConfigError("--strategy", args.strategy, f"contradicts --set strategy={given['strategy']}; "
+        if "strategy" in overrides and overrides["strategy"] != args.strategy:
+            raise ConfigError("--strategy", args.strategy, f"contradicts --set strategy={overrides['strategy']}; "
                                                            "give the strategy once")
         overrides["strategy"] = args.strategy
     if getattr(args, "skip_nonfinite", False):
         overrides["training.skip_nonfinite"] = True
-    return load_recipe(args.config, overrides)
+    chosen = load_recipe(args.config, overrides)
+    if not getattr(args, "smoke", False):
+        return chosen
+    return load_recipe(args.config, {**smoke_overrides(chosen), **overrides})
 
 
 def input_file(path: str, field: str, what: str = "file") -> Path:

@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--searcher", choices=_Registered(SEARCHERS), metavar="SEARCHER",
                    help="the searcher (search.searcher): %(choices)s (default: the checkpoint recipe's)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a search field of the checkpoint's recipe, e.g. search.max_evaluations=50")
+                   help="override a search, ranking or data field of the checkpoint's recipe, e.g. "
+                        "search.max_evaluations=50")
     _overwrite_flag(p, "OUT/search.json and OUT/best_arch.json")
     p.set_defaults(fn=cmd_search)
 
@@ -161,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "results.json (its best_arch) or a search.json (its top architectures)")
     p.add_argument("--out", required=True, metavar="PREDICTIONS.json", help="the predictions file to write")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a field of the checkpoint's recipe, e.g. search.bn_batches=8")
+                   help="override a search, ranking or data field of the checkpoint's recipe, e.g. "
+                        "search.bn_batches=8")
     _progress_flags(p)
     _overwrite_flag(p, "the predictions file")
     p.set_defaults(fn=cmd_evaluate)
