@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 from .errors import ConfigError
 
-__all__ = ["MAX_JSON_BYTES", "MAX_JSON_CONTAINERS", "load_json", "check_arch", "check_predictions", "check_plot_input", "load_json_object",
-           "check_compare_rows", "given_twice"]
+__all__ = ["MAX_JSON_BYTES", "MAX_JSON_CONTAINERS", "load_json", "check_arch", "archs_from_json", "check_predictions",
+           "check_plot_input", "load_json_object", "check_compare_rows", "given_twice"]
 
 #: Largest JSON input read (a full NAS-Bench-201 ranking of 15,625 architectures is about 5 MB). Python
 #: objects take up to 25 times the bytes of the JSON text, so this keeps any input well under 1 GB.
@@ -66,6 +66,54 @@ def check_arch(arch: Any, field: str) -> None:
             isinstance(choice, list) and all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in choice))
         if not ok:
             raise ConfigError(f"{field}.{label}", choice, "a choice must be a string, an integer or a list of them")
+
+
+def archs_from_json(data: Any, source: str, field: str) -> list[dict]:
+    """The architectures a JSON input holds, whichever file a user has at hand, each checked.
+
+    Accepted: one ``{label: choice}`` object (``best_arch.json``), a list of them, a
+    ``results.json`` of ``nds train`` (its ``best_arch``) and a ``search.json`` of ``nds search``
+    (its ``top`` architectures, best first).
+
+    Parameters
+    ----------
+    data
+        The loaded JSON.
+    source
+        The file's path, for messages.
+    field
+        The option that named it (``--archs``).
+
+    Returns
+    -------
+    list of dict
+        At least one architecture.
+
+    Raises
+    ------
+    ConfigError
+        When the JSON is none of these, or an architecture is malformed.
+    """
+    if isinstance(data, dict) and ("best_arch" in data or str(data.get("format", "")).startswith("nds-results/")):
+        if not isinstance(data.get("best_arch"), dict):
+            raise ConfigError(field, source, "is a results.json without best_arch (the run skipped the search); "
+                                             "pass best_arch.json or a list of {label: choice} objects")
+        archs = [data["best_arch"]]
+    elif isinstance(data, dict) and isinstance(data.get("top"), list) and "searcher" in data:
+        archs = [row.get("arch") if isinstance(row, dict) else row for row in data["top"]]
+    elif isinstance(data, dict):
+        archs = [data]
+    elif isinstance(data, list) and data:
+        archs = data
+    else:
+        raise ConfigError(field, source, "must hold a {label: choice} object, a non-empty list of them, a "
+                                         "best_arch.json or a results.json")
+    for i, arch in enumerate(archs):
+        if not isinstance(arch, dict):
+            raise ConfigError(f"{field}[{i}]", arch, "must be a {label: choice} object (e.g. the content of "
+                                                     "best_arch.json)")
+        check_arch(arch, field if len(archs) == 1 and isinstance(data, dict) else f"{field}[{i}]")
+    return archs
 
 
 def _finite_number(value: Any) -> bool:

@@ -10,17 +10,22 @@ another stage's internals.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .callbacks import Diagnostics, EpochLog, Probe
+from .nni_bridge.loggers import check_loggers_installed, hparam_values, make_loggers
 from .progress import heartbeat, resolve
 from .ranking.lookup import resolve_ground_truth
+from .ranking.tables import TABLES
 from .recipe import Recipe
 from .report import RESULTS_FORMAT, TrainingRecord, final_metrics, write_report
 from .search.run import check_search_feasible
 from .stages import (CHECKPOINT_FORMAT, Run, build_data, load_supernet, predict, prepare, save_supernet, search_run,
                      train, transfer_target)
+
+_logger = logging.getLogger("nni_dynamic_supernet")
 
 __all__ = ["Run", "prepare", "train", "run_recipe", "load_supernet", "predict", "resolve_ground_truth",
            "save_supernet", "search_run", "transfer_target", "build_data", "final_metrics", "CHECKPOINT_FORMAT",
@@ -59,6 +64,7 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     """
     show = resolve(True if progress is None and recipe.output.progress else progress)
     out = Path(out_dir)
+    check_loggers_installed(recipe.output.loggers())  # a missing wandb / mlflow is one line before any work
     run = prepare(recipe)
     truth = resolve_ground_truth(recipe, run.search_space)
     check_search_feasible(recipe.search, run.pristine_space)
@@ -67,15 +73,28 @@ def run_recipe(recipe: Recipe, out_dir: str | Path, reporter: Any = None, resume
     out.mkdir(parents=True, exist_ok=True)
     if on_start is not None:
         on_start()
+    _logger.info("%s", _start_line(recipe, truth, out, resume))
     diagnostics = Diagnostics(run) if recipe.output.diagnostics else None
     probe = Probe(run, truth, progress=show)
     epoch_log = EpochLog(recipe.training.epochs, reporter)
     callbacks = [cb for cb in (diagnostics, probe, epoch_log) if cb is not None]
-    tensorboard_dir = out / "tensorboard" if recipe.output.tensorboard else None
-    info = train(run, out, resume=resume, progress=show, tensorboard_dir=tensorboard_dir, callbacks=callbacks)
+    hparams = hparam_values(recipe.to_dict())
+    loggers = make_loggers(recipe.output.loggers(), out, f"{recipe.strategy}-seed{recipe.seed}", hparams)
+    info = train(run, out, resume=resume, progress=show, loggers=loggers, callbacks=callbacks)
     if not run.module.trainer.is_global_zero:
         return {}  # under DDP, search, ranking and every output file belong to rank 0
     record = TrainingRecord(info, truth, epoch_log, probe, diagnostics)
     with heartbeat("search and ranking", enabled=not show):
         return write_report(run, out, record, reporter=reporter, progress=show, skip_search=skip_search,
-                            tensorboard_dir=tensorboard_dir)
+                            loggers=loggers, hparams=hparams)
+
+
+def _start_line(recipe: Recipe, truth: Any, out: Path, resume: Optional[str]) -> str:
+    """The first line of a run: what trains on what, for how long, ranked against which table, and where it goes."""
+    if truth is None:
+        table = "no ground truth to rank against"
+    else:
+        names = [spec.name for spec in TABLES.values() if str(spec.path) == str(truth.source)]
+        table = f"ranked against the {names[0] if names else Path(str(truth.source)).name} table ({len(truth)} archs)"
+    return (f"{'resuming' if resume else 'training'} {recipe.strategy} (seed {recipe.seed}) on {recipe.space.name} / "
+            f"{recipe.data.name} for {recipe.training.epochs} epochs, {table}; recipe: {out / 'recipe.yaml'}")

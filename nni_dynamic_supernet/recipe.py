@@ -32,13 +32,15 @@ from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
 from .catalog import get_preset
 from .components import REGISTRIES
 from .errors import ConfigError
-from .strict_yaml import load_yaml_file, parse_yaml_value
+from .strict_yaml import dump_yaml, load_yaml_file, parse_yaml_value
 from .sections import DataConfig, OutputConfig, RankingConfig, SearchConfig, SpaceConfig, TrainingConfig
 from .strategies import COMPONENT_DEFAULTS
+from .suggest import close_names, unknown_field_fix, unknown_key_fix
 
 __all__ = [
     "SpaceConfig", "DataConfig", "TrainingConfig", "SearchConfig", "RankingConfig", "OutputConfig",
-    "Recipe", "load_recipe", "parse_override", "check_label_map",
+    "Recipe", "load_recipe", "parse_override", "check_label_map", "VALUE_ALIASES", "SMOKE_PROFILE",
+    "smoke_overrides",
 ]
 
 
@@ -54,6 +56,7 @@ _CHOICES: dict[str, tuple] = {
     "training.optimizer": ("sgd", "adam", "adamw", "rmsprop"),
     "training.accelerator": ("auto", "cpu", "gpu", "cuda"),
     "training.precision": ("32", "bf16", "16"),
+    "output.logger": ("tensorboard", "csv", "wandb", "mlflow", "none"),
     "search.leaf_selection": ("best_arch", "val_loss", "successive_halving"),
     "training.unused_grads": ("none", "zero"),
     "search.constraint_metric": ("params", "flops"),
@@ -71,6 +74,31 @@ _NON_NEGATIVE = {
     "search.track_archs",
 }
 _POSITIVE = {"training.lr"}
+
+#: Other names a field accepts, each mapped to the value the recipe stores: Lightning 2's precision
+#: names (``Trainer(precision="bf16-mixed")``) mean the same modes as the recipe's short ones.
+VALUE_ALIASES: dict[str, dict[str, str]] = {
+    "training.precision": {"32-true": "32", "bf16-mixed": "bf16", "16-mixed": "16"},
+}
+#: Lightning precision names the engine cannot train with: its weights, optimizer states and updates are float32.
+_UNSUPPORTED_PRECISION = ("64", "64-true", "bf16-true", "16-true", "transformer-engine", "transformer-engine-float16")
+
+#: ``nds train --smoke``: a run that checks an install in seconds (2 epochs, no per-epoch probes, a
+#: 10-evaluation search); every other field stays the chosen recipe's, and ``--set`` still wins.
+SMOKE_PROFILE: dict[str, Any] = {"training.epochs": 2, "ranking.probe_archs": 0, "search.max_evaluations": 10}
+
+
+def smoke_overrides(recipe: "Recipe") -> dict[str, Any]:
+    """:data:`SMOKE_PROFILE` for ``recipe``, plus what its 2 epochs force on it.
+
+    A GM-NAS recipe's explicit ``training.split_epochs`` (``[20, 40]``) lie beyond 2 epochs;
+    they become ``null``, the splits evenly spaced over the smoke run. Nothing else changes.
+    """
+    out = dict(SMOKE_PROFILE)
+    split = recipe.training.split_epochs
+    if split and max(split) >= out["training.epochs"]:
+        out["training.split_epochs"] = None
+    return out
 
 
 @dataclass
@@ -103,9 +131,7 @@ class Recipe:
         if unknown:
             # Echo the key as typed (`trainng.epochs=5`), not just its first part.
             name = unknown[0]
-            raise ConfigError(name, flat[name], f"unknown {'section' if '.' in name else 'key'} "
-                              f"{name.split('.')[0]!r}; allowed top-level keys: "
-                              f"{', '.join(['strategy', 'seed', *_SECTIONS])}")
+            raise ConfigError(name, flat[name], _unknown_key_fix(name))
         recipe = cls()
         strategy = flat.pop("strategy", recipe.strategy)
         if not isinstance(strategy, str):
@@ -129,7 +155,7 @@ class Recipe:
         section_name, *rest = parts
         section = getattr(self, section_name, None)
         if section is None or section_name not in _SECTIONS:
-            raise ConfigError(dotted, value, f"unknown section; allowed: {', '.join(_SECTIONS)}")
+            raise ConfigError(dotted, value, _unknown_key_fix(dotted))
         if section_name == "space" and rest and rest[0] == "kwargs" and len(rest) == 2:
             section.kwargs[rest[1]] = value
             return
@@ -138,14 +164,14 @@ class Recipe:
         name = rest[0]
         if dotted == "training.precision" and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # YAML reads `precision: 16` as a number
+        if isinstance(value, str):
+            value = VALUE_ALIASES.get(dotted, {}).get(value, value)
         hints = get_type_hints(type(section))
         if name not in hints:
             # A field a registered component declares beyond the section's own (a new technique's option).
             hint = _component_fields(section_name).get(name)
             if hint is None:
-                allowed = ", ".join([*(f.name for f in dataclasses.fields(section)), *_component_fields(section_name)])
-                raise ConfigError(dotted, value,
-                                  f"unknown field{' in ' + source if source else ''}; allowed: {allowed}")
+                raise ConfigError(dotted, value, _unknown_field_fix(section_name, name, source))
             setattr(section, name, _coerce(dotted, value, hint))
             return
         setattr(section, name, _coerce(dotted, value, hints[name]))
@@ -162,7 +188,7 @@ class Recipe:
         for dotted, allowed in _CHOICES.items():
             value = self.get(dotted)
             if value not in allowed:
-                raise ConfigError(dotted, value, f"allowed values: {', '.join(allowed)}")
+                raise ConfigError(dotted, value, _choice_fix(dotted, value, allowed))
         for dotted in _POSITIVE_INT:
             value = self.get(dotted)
             if value <= 0:
@@ -243,6 +269,20 @@ class Recipe:
             out[name].update({k: v for k, v in vars(section).items() if k not in declared})
         return json.loads(json.dumps(out))
 
+    def to_yaml(self, header: tuple[str, ...] = ()) -> str:
+        """The whole recipe as YAML (every field, in recipe order), which :func:`load_recipe` reads back equal.
+
+        Parameters
+        ----------
+        header
+            Comment lines written first.
+
+        Returns
+        -------
+        str
+        """
+        return dump_yaml(self.to_dict(), header)
+
     def replace(self, **overrides: Any) -> "Recipe":
         """A new validated recipe with dotted-key overrides applied.
 
@@ -266,6 +306,33 @@ def check_label_map(name: str, mapping: Any) -> None:
                           "(digit parity: [0, 1, 0, 1, 0, 1, 0, 1, 0, 1])")
     if len(set(mapping)) < 2:
         raise ConfigError(name, mapping, "must map onto at least 2 classes")
+
+
+def _field_names(section: str) -> list[str]:
+    """The keys of ``section``: its own fields, then those its registered components declare."""
+    return [*(f.name for f in dataclasses.fields(_SECTIONS[section])), *_component_fields(section)]
+
+
+def _unknown_field_fix(section: str, name: str, source: str = "") -> str:
+    """``unknown field; did you mean `training.epochs`?`` (or the allowed names when none is close)."""
+    return unknown_field_fix(section, name, _field_names(section), source)
+
+
+def _unknown_key_fix(dotted: str) -> str:
+    """The fix for a key whose first part is no section (``trainng.epochs``) or no top-level key (``epochs``)."""
+    return unknown_key_fix(dotted, {section: _field_names(section) for section in _SECTIONS}, ("strategy", "seed"))
+
+
+def _choice_fix(dotted: str, value: Any, allowed: tuple) -> str:
+    """``allowed values: ...`` for a field with fixed choices, with its other accepted names."""
+    aliases = VALUE_ALIASES.get(dotted, {})
+    fix = f"allowed values: {', '.join(allowed)}"
+    if aliases:
+        fix += f" (or Lightning's {', '.join(aliases)})"
+    if dotted == "training.precision" and str(value) in _UNSUPPORTED_PRECISION:
+        return fix + "; 64-bit and pure half-precision weights are not supported: weights and updates stay float32"
+    close = close_names(value, [*allowed, *aliases], 1) if isinstance(value, str) else []
+    return fix + (f"; did you mean `{close[0]}`?" if close else "")
 
 
 def _component_fields(section: str) -> dict[str, Any]:

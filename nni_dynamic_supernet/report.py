@@ -11,7 +11,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from .atomic_io import atomic_write_json
 from .callbacks import Diagnostics, EpochLog, Probe
@@ -21,7 +21,7 @@ from .ranking.zero_cost import PROXIES
 from .recipe import Recipe
 from .spaces.measures import complexity_model_for
 from .stages import Run, predict, rank_predictions, save_supernet, search_run, space_kwargs
-from .tensorboard_log import log_figures_and_final
+from .nni_bridge.loggers import hparam_values, log_final
 
 _logger = logging.getLogger("nni_dynamic_supernet")
 
@@ -56,7 +56,7 @@ class TrainingRecord:
 
 
 def write_report(run: Run, out_dir: Path, record: TrainingRecord, *, reporter: Any = None, progress: bool = False,
-                 skip_search: bool = False, tensorboard_dir: Optional[Path] = None) -> dict:
+                 skip_search: bool = False, loggers: Sequence[Any] = (), hparams: Optional[dict] = None) -> dict:
     """Search, rank and report a trained run; return the results dict (the ``results.json`` content).
 
     Parameters
@@ -73,8 +73,11 @@ def write_report(run: Run, out_dir: Path, record: TrainingRecord, *, reporter: A
         Show bars for the search and the ranking.
     skip_search
         Train and rank only.
-    tensorboard_dir
-        The run's TensorBoard log (figures and final metrics are added), or ``None``.
+    loggers
+        The run's Lightning loggers: the final metrics (and on TensorBoard the figures) are logged
+        against ``hparams``.
+    hparams
+        The recipe as hyperparameters (:func:`~nni_dynamic_supernet.nni_bridge.loggers.hparam_values`).
 
     Returns
     -------
@@ -122,8 +125,8 @@ def write_report(run: Run, out_dir: Path, record: TrainingRecord, *, reporter: A
         from .plots import plot_results
         figures = plot_results(results, out_dir)
     final = final_metrics(results)
-    if tensorboard_dir is not None:
-        log_figures_and_final(tensorboard_dir, figures, final, step=recipe.training.epochs)
+    if loggers:
+        log_final(loggers, hparams or hparam_values(recipe.to_dict()), final, figures, step=recipe.training.epochs)
     if reporter is not None:
         reporter.final(final)
     return results

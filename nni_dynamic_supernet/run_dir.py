@@ -13,6 +13,9 @@
   (so the folder never mixes two runs' files). An unfinished run (``lightning/last.ckpt``
   but no ``results.json``) is continued with ``--resume`` or replaced with ``--overwrite``;
   without either it is refused rather than silently restarted.
+* **The recipe, readable.** ``OUT/recipe.yaml`` holds the resolved recipe (every field) from the
+  start of training on; ``nds train --config OUT/recipe.yaml`` runs it again. A resume keeps it
+  unless a free field (below) changed, and then rewrites it and logs the fields that changed.
 * **Resume only the same run.** ``OUT/run.json`` records the recipe at the start of a run.
   ``--resume`` compares the new recipe with it and refuses any difference in
   :func:`same_run_fields`, naming the fields: the first epochs and the last must come from
@@ -31,6 +34,7 @@ from __future__ import annotations
 import datetime
 import errno
 import json
+import logging
 import os
 import shutil
 import socket
@@ -40,10 +44,11 @@ from typing import Any, Iterator, Optional
 
 from .errors import ConfigError
 
-__all__ = ["RUN_FILE", "LOCK_FILE", "RUN_FORMAT", "FREE_FIELDS", "RunClaim", "claim_run_dir", "same_run_fields",
+__all__ = ["RUN_FILE", "RECIPE_FILE", "LOCK_FILE", "RUN_FORMAT", "FREE_FIELDS", "RunClaim", "claim_run_dir", "same_run_fields",
            "recipe_differences", "primary_process", "check_run_outputs", "DirectoryLock", "refuse_to_replace"]
 
 RUN_FILE = "run.json"
+RECIPE_FILE = "recipe.yaml"
 LOCK_FILE = "nds.lock"
 RUN_FORMAT = "nds-run/1"
 
@@ -52,13 +57,19 @@ RUN_FORMAT = "nds-run/1"
 FREE_FIELDS: tuple[str, ...] = (
     "data.root", "data.download", "data.num_workers", "data.pin_memory",
     "training.num_threads", "training.skip_nonfinite", "training.checkpoint_every_n_epochs",
-    "search.*", "ranking.n_bins", "output.tensorboard", "output.plots", "output.progress",
+    "search.*", "ranking.n_bins", "output.logger", "output.tensorboard", "output.plots", "output.progress",
 )
 _FIXED_SEARCH_FIELDS = ("search.bn_mode", "search.bn_batches")
 
 #: Files and folders a training run writes into its directory (figures are added from the plot registry).
-_RUN_FILES = ("results.json", "best_arch.json", "supernet.pt", "supernet_shifted.pt", RUN_FILE)
-_RUN_DIRS = ("lightning", "tensorboard")
+_RUN_FILES = ("results.json", "best_arch.json", "supernet.pt", "supernet_shifted.pt", RUN_FILE, RECIPE_FILE)
+_RUN_DIRS = ("lightning", "tensorboard", "csv", "wandb", "mlruns")  # the checkpoint and every logger's folder
+
+#: The comment above a run's ``recipe.yaml``.
+_RECIPE_HEADER = ("The resolved recipe of this run: every field, after the strategy preset, the template and the "
+                  "overrides.", "nds train --config recipe.yaml --out NEW_DIR runs it again.")
+
+_logger = logging.getLogger("nni_dynamic_supernet")
 
 
 # ---------------------------------------------------------------------------------------------- fingerprint
@@ -84,9 +95,13 @@ def same_run_fields(recipe_dict: dict) -> dict[str, Any]:
     return {k: v for k, v in _flat(recipe_dict, "", {}).items() if not _is_free(k)}
 
 
-def recipe_differences(started: dict, now: dict) -> list[str]:
-    """``field (old -> new)`` for every :func:`same_run_fields` entry that differs, sorted by field."""
-    a, b = same_run_fields(started), same_run_fields(now)
+def recipe_differences(started: dict, now: dict, every_field: bool = False) -> list[str]:
+    """``field (old -> new)`` for every :func:`same_run_fields` entry that differs, sorted by field.
+
+    With ``every_field`` the free fields are compared too.
+    """
+    a, b = (_flat(started, "", {}), _flat(now, "", {})) if every_field else (same_run_fields(started),
+                                                                              same_run_fields(now))
     missing = object()
     out = []
     for key in sorted(set(a) | set(b)):
@@ -286,7 +301,7 @@ class RunClaim:
         """Called once the recipe, data and space are known good, right before training.
 
         With ``--overwrite`` the earlier run's files go first; then ``run.json`` records
-        the recipe (kept as it was on a resume).
+        the recipe (kept as it was on a resume) and ``recipe.yaml`` shows it.
         """
         if not self.active:
             return
@@ -301,6 +316,30 @@ class RunClaim:
                 "format": RUN_FORMAT, "command": self.command,
                 "started": datetime.datetime.now().isoformat(timespec="seconds"),
                 "free_fields": list(FREE_FIELDS), "recipe": self.recipe_dict})
+        self._write_recipe_yaml()
+
+    def _write_recipe_yaml(self) -> None:
+        """``OUT/recipe.yaml``: written at a run's start; on a resume kept, or rewritten with the changes logged.
+
+        A resume's recipe equals the run's in every field but the free ones (:func:`claim_run_dir`
+        checked it), so a rewrite can only change those, and the log says which.
+        """
+        from .atomic_io import atomic_write_text
+        from .strict_yaml import dump_yaml
+        path = self.out / RECIPE_FILE
+        if self.resume_from is not None and path.is_file():
+            try:
+                import yaml
+                before = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError, yaml.YAMLError):
+                before = None
+            if before == self.recipe_dict:
+                return
+            if isinstance(before, dict):
+                changed = recipe_differences(before, self.recipe_dict, every_field=True)
+                _logger.warning("%s: rewritten for this resume; changed: %s", path, "; ".join(changed[:6]) + (
+                    f"; and {len(changed) - 6} more" if len(changed) > 6 else ""))
+        atomic_write_text(path, dump_yaml(self.recipe_dict, _RECIPE_HEADER))
 
 
 @contextmanager

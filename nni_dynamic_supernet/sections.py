@@ -122,7 +122,8 @@ class TrainingConfig:
     devices: int = 1
     num_nodes: int = 1
     # Lightning precision: 32 (float32), bf16 (bfloat16 autocast; also on CPU) or 16 (float16 autocast with a
-    # GradScaler; CUDA only). Weights, optimizer states and the update stay float32 in every mode.
+    # GradScaler; CUDA only), also written as Lightning 2 names them (32-true, bf16-mixed, 16-mixed). Weights,
+    # optimizer states and the update stay float32 in every mode (so no 64-true, bf16-true or 16-true).
     precision: str = "32"
     # Inputs and convolution weights in NHWC memory format (faster convolutions on tensor-core GPUs).
     channels_last: bool = False
@@ -207,14 +208,38 @@ class RankingConfig:
 class OutputConfig:
     """What a run writes besides results.json.
 
-    ``tensorboard``: Lightning's TensorBoard log in ``OUT/tensorboard`` (per-epoch scalars,
-    then the figures and final metrics); ``plots``: the registered PNG figures beside
-    results.json; ``diagnostics``: the gradient / momentum / CaLR diagnostics; ``progress``:
-    force progress bars on even when stderr is not a terminal (bars show on a terminal
-    anyway, and never in an nnictl trial).
+    ``logger``: the Lightning logger of the per-epoch scalars, the recipe (as hyperparameters) and
+    the final metrics: ``tensorboard`` (``OUT/tensorboard``; its HPARAMS tab compares runs by any
+    recipe field), ``csv`` (``OUT/csv/metrics.csv`` and ``hparams.yaml``), ``wandb`` or ``mlflow``
+    (when that package is installed; ``OUT/wandb``, ``OUT/mlruns`` unless their environment
+    variables say otherwise) or ``none``. ``tensorboard``: the older switch of the TensorBoard log;
+    ``plots``: the registered PNG figures beside results.json; ``diagnostics``: the gradient /
+    momentum / CaLR diagnostics; ``progress``: force progress bars on even when stderr is not a
+    terminal (bars show on a terminal anyway, and never in an nnictl trial).
     """
 
-    tensorboard: bool = True
+    # The Lightning logger: tensorboard (OUT/tensorboard), csv (OUT/csv/version_N), wandb or mlflow (pip install
+    # wandb / mlflow first; their environment variables choose the project and the server) or none.
+    logger: str = "tensorboard"
+    # null: the log output.logger chooses; false: no TensorBoard log (with logger tensorboard, the same as logger:
+    # none); true: a TensorBoard log as well as output.logger's.
+    tensorboard: Optional[bool] = None
+
     plots: bool = True
     diagnostics: bool = True
     progress: bool = False
+
+    def loggers(self) -> list[str]:
+        """The loggers the run writes: :attr:`logger` (unless ``none``) as :attr:`tensorboard` amends it.
+
+        Returns
+        -------
+        list of str
+            For example ``["tensorboard"]`` (the default), ``["csv", "tensorboard"]`` or ``[]``.
+        """
+        names = [] if self.logger == "none" else [self.logger]
+        if self.tensorboard is False:
+            names = [n for n in names if n != "tensorboard"]
+        elif self.tensorboard is True and "tensorboard" not in names:
+            names.append("tensorboard")
+        return names

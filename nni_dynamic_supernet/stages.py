@@ -376,7 +376,7 @@ def rank_predictions(run: Run, truth: GroundTruth, preds: list[dict]) -> dict:
                           chance=100.0 / run.splits.num_classes, n_bins=run.recipe.ranking.n_bins)
 
 def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progress: bool = False,
-          tensorboard_dir: Optional[Path] = None, callbacks: Sequence[pl.Callback] = ()) -> dict:
+          loggers: Sequence[Any] = (), callbacks: Sequence[pl.Callback] = ()) -> dict:
     """Train the supernet(s) of ``run``; return timing and step counts.
 
     Parameters
@@ -389,8 +389,8 @@ def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progr
         A ``last.ckpt`` to resume from.
     progress
         Show Lightning's progress bar.
-    tensorboard_dir
-        Lightning's TensorBoard log directory, or ``None``.
+    loggers
+        The run's Lightning loggers (:func:`~nni_dynamic_supernet.nni_bridge.loggers.make_loggers`), or none.
     callbacks
         Lightning callbacks of the per-epoch work (probe, epoch log, diagnostics).
 
@@ -411,7 +411,7 @@ def train(run: Run, out_dir: Optional[Path], resume: Optional[str] = None, progr
     try:
         accelerator = t.accelerator if t.accelerator != "auto" else ("cpu" if run.device.type == "cpu" else "auto")
         fit_supernet(run.module, loader, t.epochs, out_dir=out_dir, resume_from=resume, progress=progress,
-                     tensorboard_dir=tensorboard_dir, limit_train_batches=t.max_steps_per_epoch,
+                     loggers=loggers, limit_train_batches=t.max_steps_per_epoch,
                      accelerator=accelerator, devices=t.devices, num_nodes=t.num_nodes, callbacks=callbacks)
         # Lightning leaves the module on the CPU after fit; evaluation and search run on the training device,
         # on one process (local BatchNorm statistics).

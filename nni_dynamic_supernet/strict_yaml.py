@@ -18,13 +18,13 @@ have:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 import yaml
 
 from .errors import ConfigError
 
-__all__ = ["MAX_BYTES", "MAX_VALUES", "load_yaml_file", "load_yaml_text", "parse_yaml_value"]
+__all__ = ["MAX_BYTES", "MAX_VALUES", "load_yaml_file", "load_yaml_text", "parse_yaml_value", "dump_yaml"]
 
 #: Largest recipe file read (the bundled templates are under 3 kB).
 MAX_BYTES = 1_000_000
@@ -183,3 +183,59 @@ def load_yaml_file(path: Union[str, Path], field: str = "--config") -> Any:
     except OSError as exc:
         raise ConfigError(field, str(path), f"cannot be read ({exc.strerror or type(exc).__name__})") from None
     return load_yaml_text(text, field, str(path))
+
+
+def dump_yaml(data: Any, header: Sequence[str] = ()) -> str:
+    """``data`` as block YAML in its own key order (short lists and mappings inline), after ``header`` comments.
+
+    What this writes, :func:`load_yaml_text` reads back to an equal value (the recipe's
+    ``recipe.yaml`` and ``nds config show`` rely on it).
+
+    Parameters
+    ----------
+    data
+        Plain data: mappings, lists, strings, numbers, booleans and ``None``.
+    header
+        Comment lines written first, each prefixed with ``# ``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(dump_yaml({"strategy": "spos", "space": {"kwargs": {"channels": 8}}}, ["a recipe"]), end="")
+    # a recipe
+    strategy: spos
+    space:
+      kwargs: {channels: 8}
+    """
+    text = yaml.dump(_inline_leaves(data, 0), Dumper=_BlockDumper, sort_keys=False, default_flow_style=False,
+                     width=100, allow_unicode=True)
+    return "".join(f"# {line}\n" for line in header) + text
+
+
+class _FlowList(list):
+    """A list written inline (``[20, 40]``)."""
+
+
+class _FlowDict(dict):
+    """A mapping written inline (``{channels: 8}``)."""
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """``SafeDumper`` that writes :class:`_FlowList` / :class:`_FlowDict` inline and everything else as blocks."""
+
+
+_BlockDumper.add_representer(_FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+_BlockDumper.add_representer(_FlowDict, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True))
+
+
+def _inline_leaves(value: Any, depth: int) -> Any:
+    """Mappings of the top two levels (a recipe and its sections) as blocks; any deeper container inline."""
+    if isinstance(value, dict):
+        items = {k: _inline_leaves(v, depth + 1) for k, v in value.items()}
+        return items if depth < 2 else _FlowDict(items)
+    if isinstance(value, (list, tuple)):
+        return _FlowList(_inline_leaves(v, depth + 1) for v in value)
+    return value

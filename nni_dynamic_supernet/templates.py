@@ -107,7 +107,8 @@ def copy_templates(dest: Union[str, "os.PathLike[str]"], overwrite: bool = False
         existing = [rel for rel in files if (dest / rel).exists()]
         if existing:
             raise ConfigError("DIR", str(dest), f"already holds {existing[0].as_posix()} (and {len(existing) - 1} "
-                              "more of the files to copy); choose an empty folder or overwrite them")
+                              "more of the files to copy); choose an empty folder, or pass --overwrite to "
+                              "replace them")
     written = []
     for rel in files:
         target = dest / rel

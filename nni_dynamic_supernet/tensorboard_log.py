@@ -2,8 +2,9 @@
 
 Lightning's ``TensorBoardLogger`` already holds the per-epoch scalars (``epoch/loss``,
 ``epoch/lr``, ``epoch/probe_acc``, ``epoch/kendall_tau`` ...). After the run, this module
-adds the result figures as images (``figures/<stem>``) and the final metrics as scalars
-(``final/<key>``), so NNI's TensorBoard button shows everything the trial made.
+adds the result figures as images (``figures/<stem>``), the final metrics as scalars
+(``final/<key>``) and the flattened recipe as hyperparameters against them (the HPARAMS tab), so
+NNI's TensorBoard button shows everything the trial made.
 
 NNI 3.0's local training service looks for a trial's logs in
 ``<experiment root>/trials/<trial id>/output/tensorboard``, which is not under
@@ -23,8 +24,24 @@ _logger = logging.getLogger("nni_dynamic_supernet")
 __all__ = ["log_figures_and_final", "nni_webui_output_path", "link_for_nni_webui"]
 
 
-def log_figures_and_final(tb_dir: Path, figures: Sequence[Path], final: Mapping[str, object], step: int) -> None:
-    """Append the PNG ``figures`` as images and the numeric ``final`` metrics as scalars at ``step``."""
+def log_figures_and_final(tb_dir: Path, figures: Sequence[Path], final: Mapping[str, object], step: int,
+                          hparams: Optional[Mapping[str, object]] = None) -> None:
+    """Append the PNG ``figures`` as images and the numeric ``final`` metrics as scalars at ``step``.
+
+    Parameters
+    ----------
+    tb_dir
+        The run's TensorBoard folder.
+    figures
+        PNG files, logged as ``figures/<stem>``.
+    final
+        The final metrics; each finite number is logged as ``final/<key>``.
+    step
+        The step of the images and scalars (the run's epochs).
+    hparams
+        The run's hyperparameters (scalars by name): when given, TensorBoard's HPARAMS tab shows
+        the run with these values and its ``final/<key>`` metrics.
+    """
     # TensorBoard's writer and matplotlib load only for a run that logs to TensorBoard.
     import matplotlib.image as mpimg
     from torch.utils.tensorboard import SummaryWriter
@@ -34,9 +51,18 @@ def log_figures_and_final(tb_dir: Path, figures: Sequence[Path], final: Mapping[
         for path in figures:
             image = mpimg.imread(str(path))  # HxWx{3,4} floats in [0, 1]
             writer.add_image(f"figures/{Path(path).stem}", image[..., :3], global_step=step, dataformats="HWC")
+        metrics = {}
         for key, value in final.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value)):
                 writer.add_scalar(f"final/{key}", float(value), global_step=step)
+                metrics[f"final/{key}"] = float(value)
+        if hparams:
+            # The HPARAMS plugin pairs this session's hyperparameters with the latest value of each metric tag
+            # in the same folder: the final/<key> scalars above.
+            from torch.utils.tensorboard.summary import hparams as hparams_summary
+            file_writer = writer._get_file_writer()
+            for summary in hparams_summary(dict(hparams), metrics):
+                file_writer.add_summary(summary, step)
     finally:
         writer.close()
 

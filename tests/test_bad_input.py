@@ -74,8 +74,8 @@ CASES = [
                             "--out", "{out}/preds.json"], "arch"),
     ("arch-unknown-choice", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/bad_choice.json",
                              "--out", "{out}/preds.json"], "arch"),
-    ("archs-not-a-list", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/not_list.json",
-                          "--out", "{out}/preds.json"], "--archs"),
+    ("archs-not-an-arch", ["evaluate", "--checkpoint", "{ckpt}", "--archs", "{tmp}/not_list.json",
+                           "--out", "{out}/preds.json"], "--archs"),
     ("ground-truth-disjoint", _train("ranking.ground_truth={tmp}/disjoint_table.json"), "ranking.ground_truth"),
     ("ground-truth-missing", _train("ranking.ground_truth={tmp}/no-table.json"), "ranking.ground_truth"),
     ("predictions-not-json", ["rank", "--predictions", "{tmp}/broken.yaml", "--ground-truth", "{tmp}/table.json",
@@ -178,6 +178,38 @@ CASES += [
     ("bench-compare-workers-zero", ["bench", "compare", "--recipes", "spos", "--workers", "0", "--out", "{out}"],
      "--workers"),
     ("bench-no-subcommand", ["bench"], "bench_command"),
+    ("bench-build-table-unknown", _bench_build("--table", "v3"), "--table"),
+]
+
+# The conventions of issue 34: "did you mean", Lightning's names, the loggers, config show, --smoke, the
+# architecture and table inputs, templates copy.
+CASES += [
+    ("did-you-mean-field", _train("training.epoch=2"), "did you mean `training.epochs`"),
+    ("did-you-mean-section", _train("trainng.epochs=2"), "did you mean `training.epochs`"),
+    ("did-you-mean-top-level", _train("epochs=2"), "did you mean `training.epochs`"),
+    ("did-you-mean-value", _train("training.optimizer=adamm"), "did you mean `adam`"),
+    ("precision-64-true", _train("training.precision=64-true"), "training.precision"),
+    ("precision-16-mixed-on-cpu", _train("training.precision=16-mixed", "training.accelerator=cpu"),
+     "training.precision"),
+    ("logger-unknown", _train("output.logger=nope"), "output.logger"),
+    ("logger-wandb-not-installed", _train("output.logger=wandb"), "pip install wandb"),
+    ("logger-mlflow-not-installed", _train("output.logger=mlflow"), "pip install mlflow"),
+    ("smoke-with-a-typo", _train("training.epoch=1") + ["--smoke"], "training.epochs"),
+    ("strategy-option-unknown", _train() + ["--strategy", "nope"], "strategy"),
+    ("strategy-option-contradicts-set", _train("strategy=fairnas") + ["--strategy", "spos"], "--strategy"),
+    ("config-no-subcommand", ["config"], "config_command"),
+    ("config-show-typo", ["config", "show", "--set", "training.epoch=2"], "did you mean `training.epochs`"),
+    ("config-show-config-missing", ["config", "show", "--config", "{tmp}/none.yaml"], "--config"),
+    ("config-show-config-empty", ["config", "show", "--config", "{tmp}/empty.yaml"], "--config"),
+    ("config-show-unknown-strategy", ["config", "show", "--strategy", "sposs"], "strategy"),
+    ("evaluate-archs-results-without-best-arch", _evaluate("{tmp}/results_skipped_search.json"), "--archs"),
+    ("evaluate-archs-empty-list", _evaluate("{tmp}/empty_list.json"), "--archs"),
+    ("export-arch-list-of-two", _export(arch="{tmp}/two_archs.json"), "--arch"),
+    ("rank-ground-truth-unknown-table-name", _rank("{tmp}/preds.json", "v3"), "--ground-truth"),
+    ("templates-copy-missing-dir", ["templates", "copy"], "DIR"),
+    ("templates-copy-into-a-file", ["templates", "copy", "{tmp}/file.txt"], "DIR"),
+    ("templates-copy-over-a-users-file", ["templates", "copy", "{tmp}/copied"], "--overwrite"),
+    ("templates-no-subcommand", ["templates"], "templates_command"),
 ]
 
 
@@ -214,6 +246,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (tmp / "binary.bin").write_bytes(b"\xff\xfe\x00\x81" * 64)
     (tmp / "archs.json").write_text(json.dumps([good]))
     (tmp / "arch.json").write_text(json.dumps(good))
+    (tmp / "two_archs.json").write_text(json.dumps([good, good]))
+    (tmp / "results_skipped_search.json").write_text(json.dumps({"format": "nds-results/1", "strategy": "spos"}))
+    (tmp / "copied" / "examples").mkdir(parents=True)
+    (tmp / "copied" / "examples" / "spos_calr.yml").write_text("# the user's own edit\n")
     (tmp / "preds.json").write_text(json.dumps([{"arch": table["entries"][0]["arch"], "predicted_accuracy": 50.0}]))
     return {"tmp": str(tmp), "ckpt": str(ckpt), "listing": sorted(p.name for p in tmp.iterdir())}
 

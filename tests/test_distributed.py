@@ -69,8 +69,8 @@ def test_ddp_two_processes_match_each_other_and_a_single_process(strategy: str, 
     assert ddp["training"]["ranks_agree"] is True, "the two ranks ended with different weights"
     assert ddp["training"]["steps"] == 6
     # run.json: rank 0's claim of the folder (the other rank neither locks nor writes it).
-    assert sorted(p.name for p in ddp_out.iterdir()) == ["best_arch.json", "lightning", "results.json", "run.json",
-                                                         "supernet.pt"]
+    assert sorted(p.name for p in ddp_out.iterdir()) == ["best_arch.json", "lightning", "recipe.yaml", "results.json",
+                                                         "run.json", "supernet.pt"]
 
     single_out = tmp_path / "single"
     assert cli.main(["train", "--config", str(_config(tmp_path, strategy, 1)), "--out", str(single_out)]) == 0

@@ -286,10 +286,21 @@ def test_unknown_strategy_lists_known_ones():
         assert name in message
 
 
-def test_unknown_field_lists_allowed_fields():
+def test_unknown_field_suggests_the_close_one():
+    for typed, meant in (("training.epoch", "training.epochs"), ("training.learning_rate", "training.lr"),
+                         ("search.populaton", "search.population"), ("training.seed", "`seed` (a top-level key)")):
+        with pytest.raises(ConfigError) as info:
+            Recipe.from_dict({}, {typed: 2})
+        assert f"did you mean `{meant}" in str(info.value) or f"did you mean {meant}" in str(info.value)
+        assert "allowed" not in str(info.value)  # one suggestion, not sixty names
+
+
+def test_unknown_field_lists_allowed_fields_only_when_none_is_close():
     with pytest.raises(ConfigError) as info:
-        Recipe.from_dict({}, {"training.learning_rate": 0.1})
-    assert "lr" in str(info.value) and "gamma_max" in str(info.value)
+        Recipe.from_dict({}, {"training.zzqqx": 0.1})
+    message = str(info.value)
+    assert "allowed: epochs, lr" in message and "more: `nds config show`" in message
+    assert len("nds: error: " + message) < 300
 
 
 def test_unknown_choice_lists_allowed_values():

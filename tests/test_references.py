@@ -30,9 +30,11 @@ WRITTEN_AT_RUN_TIME = {
     "shifting.json", "standalone_cache.json", "predictions.json", "rank.json",
     "results_gpu.json", "benchmarks/results_gpu.json", "recipe.yml", "sweep.json", "sweep.md", "v2.json", "bench_row.json",
     "rescore.json", "rescore.md", "ranking.json", "run.json", "verdict_row.json", "summary.json",
+    "recipe.yaml", "hparams.yaml",
 }
 #: Placeholders for the user's files in usage lines (``nds plot RESULTS.json``).
-PLACEHOLDERS = {"RESULTS.json", "ARCHS.json", "PRED.json", "GT.json", "SAME.yaml", "my_table.json",
+PLACEHOLDERS = {"RESULTS.json", "ARCHS.json", "PRED.json", "GT.json", "SAME.yaml", "my_table.json", "PREDICTIONS.json",
+                "TABLE.json",
                 "benchmarks/verdicts/NAME.yaml", "NAME.result.json"}
 #: Files of other projects: the papers' official code (cited where a default follows it) and NNI's nnictl.
 OFFICIAL_CODE = {"train_fairnas.py", "successive_halving.py", "nasbench201/train_panda_201.py", "nnictl.py",

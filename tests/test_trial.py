@@ -21,6 +21,10 @@ CASES = [
     ("set-without-equals", ["--config", "{tmp}/tiny.yaml", "--out", "{out}", "--set", "training.epochs"], "--set"),
     ("space-kwarg-negative", ["--config", "{tmp}/tiny.yaml", "--out", "{out}", "--set", "space.kwargs.channels=-3"],
      "space.kwargs.channels"),
+    ("set-typo-gets-a-suggestion", ["--config", "{tmp}/tiny.yaml", "--out", "{out}", "--set", "trainng.epochs=1"],
+     "did you mean `training.epochs`"),
+    ("logger-not-installed", ["--config", "{tmp}/tiny.yaml", "--out", "{out}", "--set", "output.logger=mlflow"],
+     "pip install mlflow"),
 ]
 
 

@@ -34,6 +34,12 @@ def _source_choices() -> dict[str, tuple]:
     return dict(recipe._CHOICES)
 
 
+def _source_aliases() -> dict[str, dict[str, str]]:
+    """Dotted key -> {other accepted name: the value it stands for} (Lightning's precision names)."""
+    from nni_dynamic_supernet import recipe
+    return dict(getattr(recipe, "VALUE_ALIASES", {}))
+
+
 def _source_tables() -> list[str]:
     """Names of the embedded ground-truth tables."""
     try:
@@ -254,7 +260,9 @@ def _allowed_cell(field: Field) -> str:
     values = allowed_values(field.dotted)
     null = ", ``null``" if _optional(field.hint) else ""
     if values:
-        return ", ".join(f"``{v}``" for v in values) + null
+        aliases = _source_aliases().get(field.dotted, {})
+        also = ("; also accepted: " + ", ".join(f"``{a}`` (= ``{v}``)" for a, v in aliases.items())) if aliases else ""
+        return ", ".join(f"``{v}``" for v in values) + null + also
     if _base_type(field.hint) is bool:
         return "``true``, ``false``" + null
     if field.dotted == "ranking.ground_truth":

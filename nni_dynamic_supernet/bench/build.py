@@ -44,7 +44,7 @@ from ..arch import arch_key
 from ..errors import ConfigError
 from ..progress import progress_bar
 from ..ranking.ground_truth import GroundTruth
-from ..ranking.tables import get_table
+from ..ranking.tables import DEFAULT_TABLE, get_table
 from .existing_outputs import table_growth
 from .info import bench_info, capacity_signal, partial_path
 from .standalone import DEFAULT_SPACE_KWARGS, protocol, single_thread, train_standalone
@@ -118,7 +118,7 @@ def sample_architectures(n: int, seed: int) -> list[dict[str, str]]:
 
 
 # ------------------------------------------------------------------------------------ the jobs
-def _init_worker(table: str = "v1") -> None:
+def _init_worker(table: str = DEFAULT_TABLE) -> None:
     """Initializer of every worker process: one thread, quiet NNI, the table's dataset loaded once."""
     global _WORKER_DATA
     # One thread per worker: reproducible regardless of worker count, and no oversubscription.
@@ -319,13 +319,13 @@ def _make_table(archs: list[dict[str, str]], seeds: list[int], results: dict[tup
 
 def build_ground_truth(
     out_path: Union[str, os.PathLike],
-    n_archs: int = 160,
-    seeds: Sequence[int] = (0, 1),
+    n_archs: Optional[int] = None,
+    seeds: Optional[Sequence[int]] = None,
     sample_seed: int = 2026,
     workers: int = 1,
     progress: Optional[bool] = None,
     limit: Optional[int] = None,
-    table: str = "v1",
+    table: str = DEFAULT_TABLE,
     *,
     _epochs: Optional[int] = None,
 ) -> GroundTruth:
@@ -341,9 +341,11 @@ def build_ground_truth(
         Where to write the ``nds-ground-truth/1`` JSON table; its directory must exist. The
         resume sidecar is ``<out_path>.partial.jsonl``.
     n_archs
-        Number of distinct archs (:func:`sample_architectures`).
+        Number of distinct archs (:func:`sample_architectures`); ``None``: as many as the shipped
+        ``table`` holds (150; 160 for ``v1``).
     seeds
-        Training seeds; every arch is trained once per seed.
+        Training seeds; every arch is trained once per seed. ``None``: the shipped ``table``'s
+        (``0 1 2 3`` for ``v2_26``, ``0 1`` for ``v1`` and ``v2``).
     sample_seed
         Seed of the architecture sample; recorded in the table.
     workers
@@ -356,8 +358,8 @@ def build_ground_truth(
         Run at most this many (arch, seed) jobs in this call, then stop; ``None`` runs all.
         Stopping early leaves the sidecar in place for the next call.
     table
-        Which named table's recipe to follow (:mod:`.tables`): ``v1`` (default), ``v2`` or
-        ``v2_26`` decides the dataset, the space size and the stand-alone epochs.
+        Which named table's recipe to follow (:mod:`.tables`): ``v2_26`` (default, the default
+        recipe's), ``v2`` or ``v1`` decides the dataset, the space size and the stand-alone epochs.
     _epochs
         Private: train for this many epochs instead of the protocol's (fast tests only;
         such a table is not comparable with the shipped one, and its recipe says so).
@@ -385,10 +387,11 @@ def build_ground_truth(
     >>> print(bench_info("table.json"))  # doctest: +SKIP
     """
     out_path = Path(out_path)
-    seed_list = _check_build_args(out_path, seeds, workers, limit)
+    spec = get_table(table)
+    n_archs = spec.archs if n_archs is None else n_archs
+    seed_list = _check_build_args(out_path, spec.seeds if seeds is None else seeds, workers, limit)
     sample_architectures(n_archs, sample_seed)  # the arguments are checked before the table is looked at
 
-    spec = get_table(table)
     hparams: dict[str, Any] = {"epochs": int(spec.epochs if _epochs is None else _epochs)}
     checksums, reference = spec.checksums()
     fingerprint = _fingerprint(hparams, checksums, spec)

@@ -10,7 +10,7 @@ from ..bench.compare import DEFAULT_RECIPE, compare_recipes, split_recipe_overri
 from ..bench.sweep import sweep_budgets
 from ..errors import ConfigError
 from ..json_inputs import given_twice
-from ..ranking.tables import TABLES, table_for_dataset
+from ..ranking.tables import DEFAULT_TABLE, TABLES
 from ..recipe import load_recipe
 from .files import input_file, output_dir, output_file, recipe_overrides
 
@@ -22,7 +22,9 @@ def cmd_bench_build(args: argparse.Namespace) -> int:
     from ..bench.build import build_ground_truth
     from ..bench.info import bench_info
     output_file(args.out, example="table.json")
-    build_ground_truth(args.out, n_archs=args.archs, seeds=tuple(args.seeds), sample_seed=args.sample_seed,
+    # Without --archs / --seeds the build has the shipped table's size, so the defaults rebuild it.
+    build_ground_truth(args.out, n_archs=args.archs, seeds=None if args.seeds is None else tuple(args.seeds),
+                       sample_seed=args.sample_seed,
                        workers=args.workers, progress=False if args.quiet else None, table=args.table)
     print(bench_info(args.out))
     return 0
@@ -32,8 +34,7 @@ def cmd_bench_info(args: argparse.Namespace) -> int:
     from ..bench.info import bench_info
     if args.table is not None and args.table_option is not None:
         raise ConfigError("--table", args.table_option, "give the table once, either as TABLE or as --table")
-    default = table_for_dataset(load_recipe(DEFAULT_RECIPE).data.name)
-    table = args.table or args.table_option or (default.name if default else "v1")  # the default recipe's table
+    table = args.table or args.table_option or DEFAULT_TABLE  # the default recipe's table
     field = "--table" if args.table_option is not None else "TABLE"  # name the argument the user typed
     if table not in TABLES:
         input_file(table, field, "ground-truth table (JSON) or a table name: " + ", ".join(TABLES))

@@ -3,16 +3,41 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..errors import ConfigError
 from ..recipe import parse_override
 
-__all__ = ["recipe_overrides", "input_file", "output_dir", "output_file", "read_json"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ..recipe import Recipe
+
+__all__ = ["recipe_overrides", "recipe_from_args", "input_file", "output_dir", "output_file", "read_json"]
 
 
 def recipe_overrides(pairs: Optional[Sequence[str]]) -> dict:
     return dict(parse_override(p) for p in (pairs or []))
+
+
+def recipe_from_args(args: Any) -> "Recipe":
+    """The recipe of ``nds train`` / ``nds config show``: ``--config``, then ``--smoke``, ``--set`` and ``--strategy``.
+
+    The smoke profile (:func:`~nni_dynamic_supernet.recipe.smoke_overrides` of the chosen recipe)
+    comes before ``--set``, so an explicit override wins over it; ``--strategy`` is ``--set
+    strategy=...`` and may not contradict it.
+    """
+    from ..recipe import load_recipe, smoke_overrides
+    overrides = recipe_overrides(args.set)
+    if args.strategy is not None:
+        if "strategy" in overrides and overrides["strategy"] != args.strategy:
+            raise ConfigError("--strategy", args.strategy, f"contradicts --set strategy={overrides['strategy']}; "
+                                                           "give the strategy once")
+        overrides["strategy"] = args.strategy
+    if getattr(args, "skip_nonfinite", False):
+        overrides["training.skip_nonfinite"] = True
+    chosen = load_recipe(args.config, overrides)
+    if not getattr(args, "smoke", False):
+        return chosen
+    return load_recipe(args.config, {**smoke_overrides(chosen), **overrides})
 
 
 def input_file(path: str, field: str, what: str = "file") -> Path:

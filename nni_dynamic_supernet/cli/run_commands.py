@@ -8,12 +8,12 @@ from typing import Any
 
 from ..atomic_io import atomic_write_json
 from ..errors import ConfigError
-from ..json_inputs import check_arch
+from ..json_inputs import archs_from_json
 from ..ranking.lookup import resolve_ground_truth
-from ..recipe import load_recipe
+from ..ranking.tables import TABLES, resolve_table_path
 from ..run_dir import claim_run_dir
 from .bench_commands import parse_pairs
-from .files import input_file, output_dir, output_file, read_json, recipe_overrides
+from .files import input_file, output_dir, output_file, read_json, recipe_from_args, recipe_overrides
 
 __all__ = ["cmd_train", "cmd_search", "cmd_evaluate", "cmd_rank", "cmd_export", "cmd_list", "cmd_plot", "cmd_summary"]
 
@@ -21,11 +21,8 @@ __all__ = ["cmd_train", "cmd_search", "cmd_evaluate", "cmd_rank", "cmd_export", 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..atomic_io import finite_or_null
     from ..pipeline import run_recipe
-    overrides = recipe_overrides(args.set)
-    if args.skip_nonfinite:
-        overrides["training.skip_nonfinite"] = True
     out = output_dir(args.out)
-    recipe = load_recipe(args.config, overrides)
+    recipe = recipe_from_args(args)
     # One writer per folder; a finished run is kept unless --overwrite; a resume must be of the same recipe.
     with claim_run_dir(out, recipe.to_dict(), resume=args.resume, overwrite=args.overwrite) as claim:
         results = run_recipe(recipe, out, resume=claim.resume_from, progress=args.progress,
@@ -70,11 +67,7 @@ def _search_into(run: Any, out: Path) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..stages import load_supernet, predict
-    archs = read_json(args.archs, "--archs")
-    if not isinstance(archs, list) or not all(isinstance(a, dict) for a in archs):
-        raise ConfigError("--archs", args.archs, "must be a JSON list of {label: choice} objects")
-    for i, arch in enumerate(archs):
-        check_arch(arch, f"--archs[{i}]")
+    archs = archs_from_json(read_json(args.archs, "--archs"), args.archs, "--archs")
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     output_file(args.out)
     from ..run_dir import refuse_to_replace
@@ -91,13 +84,17 @@ def cmd_rank(args: argparse.Namespace) -> int:
     from ..json_inputs import check_predictions
     preds = read_json(args.predictions, "--predictions")
     check_predictions(preds, args.predictions)  # objects, {label: choice} archs, finite accuracies
-    input_file(args.ground_truth, "--ground-truth", "ground-truth table (JSON)")
+    table_path = resolve_table_path(args.ground_truth)  # a table name (v2_26) or a path
+    if args.ground_truth in TABLES and not table_path.is_file():
+        raise ConfigError("--ground-truth", args.ground_truth, "this embedded table is not installed; build it with "
+                          f"`nds bench build --table {args.ground_truth}` or pass a table's path")
+    input_file(str(table_path), "--ground-truth", "ground-truth table (JSON) or a table name: " + ", ".join(TABLES))
     if args.out:
         output_file(args.out, example="rank.json")
         from ..run_dir import refuse_to_replace
         refuse_to_replace([args.out], args.overwrite)
     try:
-        truth = GroundTruth.load(args.ground_truth)
+        truth = GroundTruth.load(table_path)
     except ConfigError as exc:  # name the option the user typed
         raise ConfigError("--ground-truth", args.ground_truth, exc.fix) from None
     rows = [{"arch": p["arch"], "accuracy": p.get("predicted_accuracy", p.get("accuracy"))} for p in preds]
@@ -133,13 +130,11 @@ def _rank_baselines(truth: Any, matched: list, predictions: list) -> dict:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export import export_subnet
     from ..stages import load_supernet
-    arch = read_json(args.arch, "--arch")
-    if isinstance(arch, dict) and "best_arch" in arch:
-        arch = arch["best_arch"]
-    if not isinstance(arch, dict) or not arch:
-        raise ConfigError("--arch", args.arch, "must hold a {label: choice} object (best_arch.json or results.json)")
-    from ..json_inputs import check_arch
-    check_arch(arch, "--arch")
+    found = archs_from_json(read_json(args.arch, "--arch"), args.arch, "--arch")
+    if len(found) != 1:
+        raise ConfigError("--arch", args.arch, f"holds {len(found)} architectures; export one: best_arch.json, "
+                                               "results.json or one {label: choice} object")
+    arch = found[0]
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     output_dir(args.out)
     from ..run_dir import refuse_to_replace

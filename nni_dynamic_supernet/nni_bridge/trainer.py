@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.strategies import DDPStrategy
 
 from ..quiet_logs import install_lightning_filters, quiet_nni_import
@@ -52,7 +51,7 @@ def make_training_module(recipe: "Recipe", num_classes: int) -> ClassificationMo
 
 
 def fit_supernet(module: SupernetModule, train_loader: Any, epochs: int, out_dir: Optional[Path] = None,
-                 resume_from: Optional[str] = None, progress: bool = False, tensorboard_dir: Optional[Path] = None,
+                 resume_from: Optional[str] = None, progress: bool = False, loggers: Sequence[Any] = (),
                  limit_train_batches: Optional[int] = None, accelerator: str = "auto",
                  devices: Any = "auto", strategy: Any = "auto", num_nodes: int = 1,
                  callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
@@ -76,8 +75,8 @@ def fit_supernet(module: SupernetModule, train_loader: Any, epochs: int, out_dir
         A ``last.ckpt`` to resume from.
     progress
         Show Lightning's progress bar.
-    tensorboard_dir
-        Lightning's TensorBoard log directory, or ``None`` for no logger.
+    loggers
+        The run's Lightning loggers (:func:`~.loggers.make_loggers`); none: no log.
     limit_train_batches
         Steps per epoch at most (``None``: the whole loader).
     accelerator, devices, strategy, num_nodes
@@ -107,9 +106,7 @@ def fit_supernet(module: SupernetModule, train_loader: Any, epochs: int, out_dir
         all_callbacks.append(ModelCheckpoint(dirpath=str(Path(out_dir) / "lightning"), filename="last", save_top_k=1,
                                              monitor=None, every_n_epochs=every, save_on_train_epoch_end=True,
                                              enable_version_counter=False))
-    logger: Any = False
-    if tensorboard_dir is not None:
-        logger = TensorBoardLogger(save_dir=str(tensorboard_dir), name="", version="")
+    logger: Any = list(loggers) if loggers else False
     trainer = pl.Trainer(
         max_epochs=epochs, accelerator=accelerator, devices=devices, strategy=strategy, logger=logger,
         num_nodes=num_nodes,

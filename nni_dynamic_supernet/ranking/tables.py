@@ -28,7 +28,7 @@ from typing import Any, Callable, Union
 
 from ..errors import ConfigError
 
-__all__ = ["TableSpec", "TABLES", "DATASET_DEFAULTS", "get_table", "table_for_dataset", "resolve_table_path"]
+__all__ = ["TableSpec", "TABLES", "DEFAULT_TABLE", "DATASET_DEFAULTS", "get_table", "table_for_dataset", "resolve_table_path"]
 
 _RESOURCES = Path(__file__).resolve().parent.parent / "_resources"
 
@@ -52,6 +52,9 @@ class TableSpec:
         Stand-alone epochs of the protocol.
     version
         Dataset recipe version recorded in the table.
+    archs, seeds
+        How many architectures the shipped table holds and the seeds each was trained with
+        (what ``nds bench build --table NAME`` builds by default).
     """
 
     name: str
@@ -60,6 +63,8 @@ class TableSpec:
     space_kwargs: dict
     epochs: int
     version: str
+    archs: int = 150
+    seeds: tuple[int, ...] = (0, 1)
 
     @property
     def path(self) -> Path:
@@ -93,11 +98,16 @@ _V2_SPACE = dict(channels=8, cells_per_stage=1, num_classes=10, in_channels=3, i
 
 TABLES: dict[str, TableSpec] = {
     "v1": TableSpec("v1", "digits_hard_nb201.json", "digits_hard",
-                    dict(channels=4, cells_per_stage=3, num_classes=10, in_channels=3, input_size=8), 13, "v1"),
+                    dict(channels=4, cells_per_stage=3, num_classes=10, in_channels=3, input_size=8), 13, "v1", 160),
     "v2": TableSpec("v2", "digits_hard_v2_nb201.json", "digits_hard_v2", _V2_SPACE, 13, "v2.1"),
-    "v2_26": TableSpec("v2_26", "digits_hard_v2_26ep_nb201.json", "digits_hard_v2", _V2_SPACE, 26, "v2.1"),
+    "v2_26": TableSpec("v2_26", "digits_hard_v2_26ep_nb201.json", "digits_hard_v2", _V2_SPACE, 26, "v2.1",
+                       seeds=(0, 1, 2, 3)),
 }
-"""The named tables, ``v1`` first (the default)."""
+"""The named tables; ``v2_26`` is the default of every command that takes ``--table`` (the default recipe's)."""
+
+#: The table every command that takes ``--table`` uses by default: the default recipe's (``ranking.ground_truth: auto``
+#: on ``digits_hard_v2``).
+DEFAULT_TABLE = "v2_26"
 
 DATASET_DEFAULTS: dict[str, str] = {"digits_hard": "v1", "digits_hard_v2": "v2_26"}
 """The table that ``ranking.ground_truth: auto`` and ``nds bench info`` use for each embedded dataset."""

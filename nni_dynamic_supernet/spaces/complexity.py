@@ -172,8 +172,14 @@ class ComplexityModel:
             else:
                 self._param_table = None
         self.build_seconds = time.perf_counter() - start
-        _logger.info('ComplexityModel: params via %s, FLOPs via %s (%.2f s)%s', self.method, self.flops_method,
-                     self.build_seconds, f'; profiler rejected: {self.fallback_reason}' if self.fallback_reason else '')
+        _logger.debug('ComplexityModel: params via %s, FLOPs via %s (%.2f s)%s', self.method, self.flops_method,
+                      self.build_seconds, f'; profiler rejected: {self.fallback_reason}' if self.fallback_reason else '')
+        if 'freeze' in (self.method, self.flops_method):
+            # What the fallback costs a user: every subnet whose size is needed is built once (slower, still exact).
+            _logger.info('subnet sizes: NNI\'s profiler cannot count this space (%s); each subnet is built once '
+                         'to count its %s', self.fallback_reason or 'no profiler',
+                         'parameters and FLOPs' if self.method == self.flops_method else
+                         ('parameters' if self.method == 'freeze' else 'FLOPs'))
 
     # ---------------------------------------------------------------------------------------------- queries
 

@@ -25,7 +25,7 @@ from nni_dynamic_supernet.errors import ConfigError
 from nni_dynamic_supernet.ranking.ground_truth import GroundTruth, arch_key
 
 SAMPLE_SEED = 1  # its first two archs have one conv each: fast to train
-TINY = dict(n_archs=2, seeds=(0,), sample_seed=SAMPLE_SEED, progress=False, _epochs=1)
+TINY = dict(n_archs=2, seeds=(0,), sample_seed=SAMPLE_SEED, progress=False, _epochs=1, table="v1")
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ def test_v2_build_follows_the_v2_recipe_and_keeps_v1_fingerprints(tmp_path):
     from nni_dynamic_supernet.ranking.tables import get_table
     from nni_dynamic_supernet.data.digits_v2 import DIGITS_V2_CHECKSUMS
 
-    table = build_ground_truth(tmp_path / "v2.json", table="v2", **{**TINY, "n_archs": 1})
+    table = build_ground_truth(tmp_path / "v2.json", **{**TINY, "n_archs": 1, "table": "v2"})
     assert table.dataset == "digits_hard_v2" and table.space_kwargs == get_table("v2").space_kwargs
     assert table.recipe["table"] == "v2" and table.recipe["data"]["checksums"] == DIGITS_V2_CHECKSUMS
     assert table.recipe["data"]["checksums_match_reference"] is True

@@ -41,7 +41,7 @@ def test_overwrite_replaces_the_whole_run_not_a_mix(run_copy: Path, config: Path
     names = {p.name for p in run_copy.iterdir()}
     # The new run did not search: the old best_arch.json and figure must not survive beside its results.
     assert "best_arch.json" not in names and "predicted_vs_true.png" not in names
-    assert {"results.json", "supernet.pt", "run.json", "lightning", "notes.txt"} <= names
+    assert {"results.json", "supernet.pt", "run.json", "recipe.yaml", "lightning", "notes.txt"} <= names
     results = json.loads((run_copy / "results.json").read_text())
     assert "search" not in results
     assert_nothing_half_written(run_copy)
@@ -84,6 +84,26 @@ def test_resume_may_change_what_runs_after_training(run_copy: Path, tmp_path: Pa
     code, out, err = _train(other, run_copy, "--resume")
     assert code == 0, err
     assert json.loads((run_copy / "results.json").read_text())["search"]["evaluations"] == 3
+
+
+def test_a_resume_keeps_recipe_yaml_or_says_what_changed(run_copy: Path, config: Path, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    import yaml
+    (run_copy / "results.json").unlink()
+    started = (run_copy / "recipe.yaml").read_bytes()
+    assert yaml.safe_load(started) == json.loads((run_copy / "run.json").read_text())["recipe"]
+    code, out, err = _train(config, run_copy, "--resume")  # the same recipe: the file stays as it was
+    assert code == 0, err
+    assert (run_copy / "recipe.yaml").read_bytes() == started
+    (run_copy / "results.json").unlink()
+    other = write_recipe(tmp_path / "other.yaml", output={"diagnostics": False},
+                         search={"searcher": "random", "max_evaluations": 3, "bn_batches": 1})
+    with caplog.at_level("WARNING", logger="nni_dynamic_supernet"):
+        code, out, err = _train(other, run_copy, "--resume")  # a free field changed: rewritten, and said so
+    assert code == 0, err
+    assert yaml.safe_load((run_copy / "recipe.yaml").read_text())["search"]["max_evaluations"] == 3
+    said = [r.getMessage() for r in caplog.records if "recipe.yaml" in r.getMessage()]
+    assert len(said) == 1 and "search.max_evaluations (2 -> 3)" in said[0]
 
 
 def test_fingerprint_differences_name_fields_and_ignore_free_ones() -> None:

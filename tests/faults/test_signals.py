@@ -210,7 +210,8 @@ def test_sigint_during_nds_evaluate_writes_nothing(finished_run: Path, tmp_path:
 def test_sigterm_during_bench_build_keeps_the_finished_jobs(tmp_path: Path) -> None:
     from nni_dynamic_supernet.bench import build as build_mod
     out = tmp_path / "table.json"
-    argv = ["bench", "build", "--out", str(out), "--archs", "2", "--seeds", "0", "--sample-seed", "1", "--quiet"]
+    argv = ["bench", "build", "--out", str(out), "--archs", "2", "--seeds", "0", "--sample-seed", "1", "--quiet",
+            "--table", "v1"]
 
     def target() -> int:
         calls = []
