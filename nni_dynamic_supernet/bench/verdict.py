@@ -29,6 +29,8 @@ import numpy as np
 
 from ..atomic_io import atomic_write_json, finite_or_null
 from ..errors import ConfigError
+from ..ranking.tables import TABLES
+from ..recipe import load_recipe
 from .compare import DEFAULT_RECIPE, table_overrides
 from .paired_stats import min_detectable_effect, paired_summary
 from .verdict_registration import Registration, Side, load_registration
@@ -74,7 +76,6 @@ def _tag(job: dict) -> str:
 
 def _train_job(reg: Registration, side: Side, seed: int, runs_dir: Path) -> dict:
     config, sha = _base_recipe(reg)
-    from ..ranking.tables import TABLES
     # A named table sets the dataset and space size too; a table file (tests, own tables) only the ground truth.
     table = table_overrides(reg.table) if reg.table in TABLES else {"ranking.ground_truth": str(_table_path(reg))}
     overrides = {**table, **reg.overrides, **side.overrides}
@@ -294,7 +295,6 @@ def _known_rows(regs: Sequence[Registration], jobs: Sequence[dict]) -> tuple[dic
 
 def _check_jobs(jobs: Sequence[dict]) -> None:
     """Build every job's recipe before anything runs, so a bad override fails at once with one line."""
-    from ..recipe import load_recipe
     for job in jobs:
         load_recipe(job["config"], {**job["overrides"], "strategy": job["strategy"], "seed": job["seed"]})
 

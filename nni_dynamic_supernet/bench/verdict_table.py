@@ -14,7 +14,11 @@ import json
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from ..atomic_io import atomic_write_json
 from ..errors import ConfigError
+from ..ranking.ground_truth import GroundTruth
+from ..ranking.tables import resolve_table_path
+from .baseline_columns import compact_baselines
 from .paired_stats import holm
 from .verdict_registration import Family, load_family, load_registration, result_path
 
@@ -88,11 +92,7 @@ BASELINES_FILE = "baselines.json"
 
 def refresh_baselines(folder: Union[str, Path]) -> Path:
     """Compute the trivial rankers of every table the family's tests use and write ``baselines.json``."""
-    from ..atomic_io import atomic_write_json
-    from ..ranking import GroundTruth
-    from .baseline_columns import compact_baselines
-    from .table_baselines import baselines_for, table_scores
-    from ..ranking.tables import resolve_table_path
+    from .table_baselines import baselines_for, table_scores  # torch and the data: only to refresh
     folder = Path(folder)
     _, rows = verdict_rows(folder)
     out = {}

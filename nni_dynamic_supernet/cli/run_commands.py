@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..atomic_io import atomic_write_json
+from ..atomic_io import atomic_write_json, atomic_write_text, finite_or_null
 from ..errors import ConfigError
-from ..json_inputs import archs_from_json
+from ..json_inputs import archs_from_json, check_predictions
 from ..ranking.lookup import resolve_ground_truth
 from ..ranking.tables import TABLES, resolve_table_path
-from ..run_dir import claim_run_dir
+from ..run_dir import DirectoryLock, claim_run_dir, refuse_to_replace
 from .bench_commands import parse_pairs
 from .files import input_file, output_dir, output_file, read_json, recipe_from_args, recipe_overrides
 
@@ -19,7 +19,6 @@ __all__ = ["cmd_train", "cmd_search", "cmd_evaluate", "cmd_rank", "cmd_export", 
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..atomic_io import finite_or_null
     from ..pipeline import run_recipe
     out = output_dir(args.out)
     recipe = recipe_from_args(args)
@@ -38,7 +37,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     overrides = recipe_overrides(args.set)
     if args.searcher:
         overrides["search.searcher"] = args.searcher
-    from ..run_dir import DirectoryLock, refuse_to_replace
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     out = output_dir(args.out)
     refuse_to_replace([out / "search.json", out / "best_arch.json"], args.overwrite)
@@ -70,7 +68,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     archs = archs_from_json(read_json(args.archs, "--archs"), args.archs, "--archs")
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     output_file(args.out)
-    from ..run_dir import refuse_to_replace
     refuse_to_replace([args.out], args.overwrite)
     run = load_supernet(args.checkpoint, recipe_overrides(args.set))
     preds = predict(run, archs, progress=args.progress)
@@ -81,7 +78,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_rank(args: argparse.Namespace) -> int:
     from ..ranking import GroundTruth, match_predictions, ranking_report
-    from ..json_inputs import check_predictions
     preds = read_json(args.predictions, "--predictions")
     check_predictions(preds, args.predictions)  # objects, {label: choice} archs, finite accuracies
     table_path = resolve_table_path(args.ground_truth)  # a table name (v2_26) or a path
@@ -91,7 +87,6 @@ def cmd_rank(args: argparse.Namespace) -> int:
     input_file(str(table_path), "--ground-truth", "ground-truth table (JSON) or a table name: " + ", ".join(TABLES))
     if args.out:
         output_file(args.out, example="rank.json")
-        from ..run_dir import refuse_to_replace
         refuse_to_replace([args.out], args.overwrite)
     try:
         truth = GroundTruth.load(table_path)
@@ -137,7 +132,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     arch = found[0]
     input_file(args.checkpoint, "--checkpoint", "supernet.pt written by nds train")
     output_dir(args.out)
-    from ..run_dir import refuse_to_replace
     refuse_to_replace([Path(args.out) / "weights.pt", Path(args.out) / "arch.json"], args.overwrite)
     run = load_supernet(args.checkpoint)
     paths = export_subnet(run, arch, Path(args.out))
@@ -174,7 +168,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from ..atomic_io import atomic_write_text
     from ..experiment_summary import experiment_trials, format_summary, summarize_trials, summary_json
     if args.out:
         output_file(args.out, example="summary.json")
