@@ -10,7 +10,10 @@ Everything resumes: a finished training leaves ``verdict_row.json`` in its run f
 ``--runs-dir``, every finished job is also kept in the test's ``<name>.result.json``
 (rewritten atomically after each job, so a committed result file resumes a test on another
 machine), and a job is reused only when its identity -- strategy, seed, every recipe
-override and the hash of the base recipe file -- is unchanged. A registration edited after
+override and the fingerprint of the base recipe (its content without comments and without the
+``output`` section) -- is unchanged. A result file is never shrunk: when it holds runs that no
+job of the registration matches any more (the base recipe changed), the runner stops and names
+them; ``--overwrite`` discards them. A registration edited after
 its result file was started is refused: a pre-registered design does not change.
 """
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ..atomic_io import atomic_write_json, finite_or_null
 from ..errors import ConfigError
 from ..ranking.tables import TABLES
 from ..recipe import load_recipe
+from ..strict_yaml import load_yaml_file
 from .compare import DEFAULT_RECIPE, table_overrides
 from .paired_stats import min_detectable_effect, paired_summary
 from .verdict_registration import Registration, Side, load_registration
@@ -54,12 +58,28 @@ def write_strict_json(path: Union[str, Path], obj: Any) -> Path:
     return atomic_write_json(path, obj)
 
 
+#: Base recipe sections that say where and how results are written, not what they are.
+_OUTPUT_ONLY_SECTIONS = ("output",)
+
+
+def recipe_fingerprint(path: Union[str, Path]) -> str:
+    """The SHA-256 of a recipe file's content, without its comments and its ``output`` section.
+
+    A comment, a logger or a progress bar does not change what a run computes, so editing one
+    keeps every finished job of a registered test reusable; any other change starts new jobs.
+    """
+    data = load_yaml_file(path, "config")
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in _OUTPUT_ONLY_SECTIONS}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _base_recipe(reg: Registration) -> tuple[str, str]:
-    """The base recipe's path and the SHA-256 of its bytes (part of every job's identity)."""
+    """The base recipe's path and its :func:`recipe_fingerprint` (part of every job's identity)."""
     path = reg.config_path() or DEFAULT_RECIPE
     if not Path(path).is_file():
         raise ConfigError(f"{reg.path}: config", reg.config, "file not found")
-    return str(path), hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return str(path), recipe_fingerprint(path)
 
 
 def job_identity(job: dict) -> str:
