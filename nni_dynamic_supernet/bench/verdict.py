@@ -185,6 +185,23 @@ def _execute(jobs: Sequence[dict], fn: Callable[[dict], dict], workers: int,
 
 
 # ------------------------------------------------------------------------------------------- results
+def _refuse_to_shrink(reg: Registration, runs_dir: Path) -> None:
+    """Stop when ``reg``'s result file holds finished jobs that its jobs no longer match.
+
+    Writing the file again would drop them: a base recipe whose content changed gives every job a
+    new identity, and the file would restart at zero runs.
+    """
+    data = read_result(reg)
+    if data is None:
+        return
+    stale = [r for r in data.get("runs", []) if r.get("identity") not in _identities(reg, runs_dir)]
+    stale += [s for s in data.get("searches", []) if s.get("identity") not in _search_identities(reg, runs_dir)]
+    if stale:
+        raise ConfigError(str(reg.result_path), f"{len(stale)} finished jobs",
+                          "were run with another base recipe or overrides than the registration gives now; restore "
+                          "them (the jobs' identities are in the file), or pass --overwrite to discard them")
+
+
 def read_result(reg: Registration) -> Optional[dict]:
     """The existing result file of ``reg``, or ``None``; refuses one written for another version of the file."""
     path = reg.result_path
@@ -320,7 +337,7 @@ def _check_jobs(jobs: Sequence[dict]) -> None:
 
 
 def run_verdicts(paths: Sequence[Union[str, Path]], runs_dir: Union[str, Path] = Path("bench_verdicts"),
-                 workers: int = 1) -> list[dict]:
+                 workers: int = 1, overwrite: bool = False) -> list[dict]:
     """Run every job of the registrations at ``paths`` (shared jobs once) and write their result files.
 
     Parameters
@@ -331,6 +348,9 @@ def run_verdicts(paths: Sequence[Union[str, Path]], runs_dir: Union[str, Path] =
         Folder of the run folders (checkpoints, results.json per run); reused across calls.
     workers
         Worker processes; every run is single-threaded, so results do not depend on it.
+    overwrite
+        Discard the runs of a result file that no job matches any more (by default such a file
+        stops the call, so that no finished run is lost).
 
     Returns
     -------
@@ -349,6 +369,9 @@ def run_verdicts(paths: Sequence[Union[str, Path]], runs_dir: Union[str, Path] =
         for job in train_jobs(reg, runs_dir):
             jobs.setdefault(job_identity(job), job)
     _check_jobs(list(jobs.values()))
+    if not overwrite:
+        for reg in regs:
+            _refuse_to_shrink(reg, runs_dir)
     rows, searches, standalone = _known_rows(regs, list(jobs.values()))
     errors: dict[str, str] = {}
 

@@ -85,7 +85,8 @@ def cmd_bench_verdict(args: argparse.Namespace) -> int:
     from ..bench.verdict import run_verdicts
     for path in args.registrations:
         input_file(path, "REGISTRATION", "registration YAML such as benchmarks/verdicts/dynas_early.yaml")
-    results = run_verdicts(args.registrations, runs_dir=output_dir(args.runs_dir, "--runs-dir"), workers=args.workers)
+    results = run_verdicts(args.registrations, runs_dir=output_dir(args.runs_dir, "--runs-dir"), workers=args.workers,
+                           overwrite=args.overwrite)
     for result in results:
         print(json.dumps({k: result.get(k) for k in ("name", "status", "n_seeds", "n_registered", "diff_mean", "ci95",
                                                        "p_sign_flip", "p_ttest", "mde80")}))

@@ -278,6 +278,9 @@ def _bench_parsers(bsub: Any, tables: list, default_table: str) -> None:
     p.add_argument("--runs-dir", default="bench_verdicts",
                    help="folder of the run folders (checkpoints, results.json), reused across calls")
     p.add_argument("--workers", type=_count(1), default=1, help="worker processes, each run single-threaded")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard finished runs that no job of a registration matches any more (by default they "
+                        "stop the call)")
     p.set_defaults(fn=cmd_bench_verdict)
     p = bsub.add_parser("verdicts", help="the table of the registered verdicts, from their result files")
     p.add_argument("--dir", default="benchmarks/verdicts",

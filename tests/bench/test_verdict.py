@@ -70,6 +70,41 @@ def test_an_edited_registration_is_refused_once_its_runs_started(tmp_path: Path)
     assert reg.with_name("tiny.result.json").read_bytes() == before
 
 
+def test_a_comment_or_output_change_of_the_base_recipe_keeps_every_finished_job(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    reg = _register(tmp_path)
+    (result,) = run_verdicts([reg], runs_dir=tmp_path / "runs")
+    config = tmp_path / "base.yaml"
+    doc = yaml.safe_load(config.read_text())
+    doc.setdefault("output", {})["logger"] = "csv"
+    config.write_text("# a comment about the recipe\n" + yaml.safe_dump(doc))
+
+    def no_training(job: dict) -> dict:
+        raise AssertionError("a finished job ran again")
+    monkeypatch.setattr(verdict_mod, "_train", no_training)
+    (again,) = run_verdicts([reg], runs_dir=tmp_path / "runs")
+    assert again["per_seed"] == result["per_seed"] and len(again["runs"]) == 4
+
+
+def test_a_result_file_is_never_shrunk_by_a_changed_base_recipe(tmp_path: Path, capsys) -> None:
+    reg = _register(tmp_path)
+    run_verdicts([reg], runs_dir=tmp_path / "runs")
+    written = reg.with_name("tiny.result.json")
+    before = written.read_bytes()
+    config = tmp_path / "base.yaml"
+    doc = yaml.safe_load(config.read_text())
+    doc["training"]["lr"] = 0.01
+    config.write_text(yaml.safe_dump(doc))
+    args = ["bench", "verdict", str(reg), "--runs-dir", str(tmp_path / "runs")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "4 finished jobs" in err and "--overwrite" in err and "\n" not in err
+    assert written.read_bytes() == before
+    assert main(args + ["--overwrite"]) == 0
+    after = json.loads(written.read_text())
+    assert after["status"] == "complete" and len(after["runs"]) == 4 and written.read_bytes() != before
+
+
 @pytest.mark.parametrize("change, field", [
     ({"n": 3}, "n"), ({"mde": 0.01}, "mde"), ({"measure": "accuracy"}, "measure"), ({"seeds": [1, 1]}, "seeds"),
     ({"technique": {"recipe": "nope"}}, "technique.recipe"), ({"kind": "other"}, "kind"), ({"extra": 1}, "extra"),
