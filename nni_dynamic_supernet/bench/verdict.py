@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import multiprocessing
+import platform
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
@@ -42,7 +43,7 @@ from .verdict_registration import Registration, Side, load_registration
 _logger = logging.getLogger("nni_dynamic_supernet")
 
 __all__ = ["RESULT_FORMAT", "run_verdicts", "train_jobs", "job_identity", "build_result", "read_result",
-           "write_strict_json"]
+           "write_strict_json", "recipe_fingerprint", "run_environment"]
 
 RESULT_FORMAT = "nds-verdict-result/1"
 ROW_FILE = "verdict_row.json"
@@ -130,13 +131,24 @@ def search_jobs(reg: Registration, runs_dir: Path) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------- workers
+def run_environment() -> dict:
+    """What decides a run's floating-point path besides its recipe: PyTorch's build, kernels and machine.
+
+    A job is bit-reproducible only where these agree (docs: verdicts), so every row records them.
+    """
+    import torch
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "machine": platform.machine(), "python": platform.python_version(),
+            "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
 def _train(job: dict) -> dict:
     """Train one job (in a worker) and return its compact row, also saved in the run folder."""
     from .compare import _run_one
     row = _run_one(job)
     results = json.loads((Path(job["out"]) / "results.json").read_text())
     compact = {k: row.get(k) for k in _ROW_KEYS}
-    compact.update(identity=job_identity(job),
+    compact.update(identity=job_identity(job), environment=run_environment(),
                    predictions=[float(p["predicted_accuracy"]) for p in results["ranking"]["predictions"]])
     atomic_write_json(Path(job["out"]) / ROW_FILE, finite_or_null(compact))
     return compact

@@ -47,6 +47,7 @@ def test_a_registration_runs_to_a_complete_result_and_resumes(tmp_path: Path, mo
         assert result["compute"][arm]["steps"] == 2 and result["compute"][arm]["path_forwards"] == 2
         assert result["compute"][arm]["cpu_seconds"] > 0
     assert len(result["runs"]) == 4 and all(len(r["predictions"]) == 12 for r in result["runs"])
+    assert all(r["environment"]["torch"] and r["environment"]["cpu_capability"] for r in result["runs"])
     written = reg.with_name("tiny.result.json")
     assert json.loads(written.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}")) == result
 
