@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import multiprocessing
 import os
 import platform
 import time
@@ -48,6 +47,7 @@ from ..ranking.tables import DEFAULT_TABLE, get_table
 from .existing_outputs import table_growth
 from .info import bench_info, capacity_signal, partial_path
 from .standalone import DEFAULT_SPACE_KWARGS, protocol, single_thread, train_standalone
+from .worker_pool import worker_pool
 
 __all__ = ["NB201_LABELS", "NB201_OPS", "SAMPLING_METHOD", "sample_architectures", "build_ground_truth",
            "bench_info", "capacity_signal", "partial_path", "run_jobs"]
@@ -172,16 +172,10 @@ def run_jobs(jobs: Sequence[tuple[dict[str, str], int]], table: str, workers: in
         finally:
             _WORKER_DATA = previous
         return
-    executor = concurrent.futures.ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker, initargs=(spec.name,))
-    try:
+    with worker_pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(spec.name,)) as executor:
         futures = [executor.submit(_run_job, arch, seed, hparams, spec.space_kwargs) for arch, seed in jobs]
         for future in concurrent.futures.as_completed(futures):
             on_result(future.result())
-    finally:
-        # On an error or Ctrl-C, drop the queued jobs instead of training them all first.
-        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _fingerprint(hparams: dict[str, Any], checksums: dict[str, Any], spec: Any = None) -> dict[str, Any]:

@@ -22,9 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -39,6 +37,7 @@ from ..recipe import load_recipe
 from ..catalog import get_preset
 from .paired_stats import sign_flip_p
 from .baseline_columns import compact_baselines, format_baselines
+from .worker_pool import worker_pool
 
 _logger = logging.getLogger("nni_dynamic_supernet")
 
@@ -362,8 +361,7 @@ def run_jobs(jobs: Sequence[dict], workers: int) -> list[dict]:
         return []
     if workers == 1:
         return [_run_one(job) for job in _progress(jobs)]
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with worker_pool(workers) as pool:
         return list(_progress(pool.map(_run_one, jobs), total=len(jobs)))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import multiprocessing
 import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -24,6 +23,7 @@ from ..data.digits_v2 import build_digits
 from ..ranking.metrics import kendall_tau
 from .build import sample_architectures
 from .standalone import single_thread, train_standalone
+from .worker_pool import worker_pool
 
 __all__ = ["pilot_design", "pilot_summary"]
 
@@ -128,8 +128,7 @@ def pilot_design(design: Any, space_kwargs: dict, epochs: int, log_path: Path, n
             for a, s, e in jobs:
                 keep(_job(a, s, e, space_kwargs))
         elif jobs:
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                                        initializer=_init, initargs=(design,)) as pool:
+            with worker_pool(workers, initializer=_init, initargs=(design,)) as pool:
                 futures = [pool.submit(_job, a, s, e, space_kwargs) for a, s, e in jobs]
                 for future in concurrent.futures.as_completed(futures):
                     keep(future.result())

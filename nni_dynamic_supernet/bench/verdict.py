@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import math
-import multiprocessing
 import platform
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from ..strict_yaml import load_yaml_file
 from .compare import DEFAULT_RECIPE, table_overrides
 from .paired_stats import min_detectable_effect, paired_summary
 from .verdict_registration import Registration, Side, load_registration
+from .worker_pool import worker_pool
 
 _logger = logging.getLogger("nni_dynamic_supernet")
 
@@ -184,16 +184,12 @@ def _execute(jobs: Sequence[dict], fn: Callable[[dict], dict], workers: int,
                 row, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             on_done(job, row, error)
         return
-    pool = concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
-                                                  mp_context=multiprocessing.get_context("spawn"))
-    try:
+    with worker_pool(min(workers, len(jobs))) as pool:
         futures = {pool.submit(fn, job): job for job in jobs}
         for future in concurrent.futures.as_completed(futures):
             exc = future.exception()
             error = None if exc is None else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             on_done(futures[future], None if exc is not None else future.result(), error)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ------------------------------------------------------------------------------------------- results

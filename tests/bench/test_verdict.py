@@ -15,22 +15,7 @@ from nni_dynamic_supernet.bench.verdict_table import verdict_table_rst
 from nni_dynamic_supernet.cli import main
 from nni_dynamic_supernet.errors import ConfigError
 
-from .tiny_compare import tiny_config
-
-
-def _register(folder: Path, name: str = "tiny", **changes) -> Path:
-    config = tiny_config(folder)
-    doc = {"format": "nds-verdict/1", "name": name, "paper": "a paper", "claim": "CaLR + MS ranks better",
-           "kind": "recipes", "technique": {"recipe": "spos_calr_ms", "set": {"training.epochs": 1}},
-           "baseline": {"recipe": "spos", "set": {"training.epochs": 1}}, "config": config.name,
-           "table": "gt.json", "set": {"ranking.probe_every": 100000, "output.plots": False},
-           "measure": "kendall_tau", "seeds": [7, 8], "n": 2, "alpha": 0.05, "power": 0.8, "pilot_sd": 0.1,
-           "pilot_source": "made up for the test", "mde": round(min_detectable_effect(0.1, 2), 4),
-           "registered": "2026-12-07"}
-    doc.update(changes)
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+from .tiny_compare import tiny_registration as _register
 
 
 def test_a_registration_runs_to_a_complete_result_and_resumes(tmp_path: Path, monkeypatch) -> None:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
 
+from nni_dynamic_supernet.bench.paired_stats import min_detectable_effect
 from nni_dynamic_supernet.ranking import GroundTruth
 
 SPACE = {"channels": 2, "cells_per_stage": 1}
@@ -44,3 +46,19 @@ def tiny_config(tmp_path: Path) -> Path:
         "output": {"diagnostics": False},
     }))
     return config
+
+
+def tiny_registration(folder: Path, name: str = "tiny", **changes: Any) -> Path:
+    """A registered test of spos_calr_ms vs spos on :func:`tiny_config` (seeds 7 and 8); ``changes`` edit its fields."""
+    config = tiny_config(folder)
+    doc = {"format": "nds-verdict/1", "name": name, "paper": "a paper", "claim": "CaLR + MS ranks better",
+           "kind": "recipes", "technique": {"recipe": "spos_calr_ms", "set": {"training.epochs": 1}},
+           "baseline": {"recipe": "spos", "set": {"training.epochs": 1}}, "config": config.name,
+           "table": "gt.json", "set": {"ranking.probe_every": 100000, "output.plots": False},
+           "measure": "kendall_tau", "seeds": [7, 8], "n": 2, "alpha": 0.05, "power": 0.8, "pilot_sd": 0.1,
+           "pilot_source": "made up for the test", "mde": round(min_detectable_effect(0.1, 2), 4),
+           "registered": "2026-12-07"}
+    doc.update(changes)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path

@@ -18,7 +18,7 @@ import torch
 
 from nni_dynamic_supernet import cli
 
-from ..bench.tiny_compare import tiny_table
+from ..bench.tiny_compare import tiny_registration, tiny_table
 from ..tiny_recipe import write_recipe
 from .helpers import assert_nothing_half_written, assert_one_line, in_child, run_nds, snapshot
 
@@ -232,6 +232,25 @@ def test_sigterm_during_bench_build_keeps_the_finished_jobs(tmp_path: Path) -> N
     assert not out.exists()
     lines = build_mod.partial_path(out).read_text().splitlines()
     assert len(lines) == 2 and "header" in json.loads(lines[0])  # the first job survives, whole
+    assert_nothing_half_written(tmp_path)
+
+
+def test_sigterm_during_bench_verdict_with_workers_stops_them_at_once(tmp_path: Path) -> None:
+    # Trainings that would run for hours: the stop must not wait for them.
+    long = {"recipe": "spos", "set": {"training.epochs": 100000}}
+    reg = tiny_registration(tmp_path, technique={**long, "recipe": "spos_calr_ms"}, baseline=long)
+    result = reg.with_name("tiny.result.json")
+
+    def target() -> int:
+        import threading
+        threading.Timer(15.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        return cli.main(["bench", "verdict", str(reg), "--runs-dir", str(tmp_path / "runs"), "--workers", "2"])
+
+    started = time.monotonic()
+    code, err, _ = in_child(target, tmp_path, timeout=240)
+    assert_one_line(err, code, 143, "stopped by SIGTERM")
+    assert time.monotonic() - started < 240
+    assert json.loads(result.read_text())["n_seeds"] == 0  # written whole, with no made-up run
     assert_nothing_half_written(tmp_path)
 
 

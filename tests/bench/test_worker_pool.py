@@ -1,0 +1,47 @@
+"""The benchmark commands' worker pool: a block that ends waits, a block that is stopped kills its workers."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from nni_dynamic_supernet.bench.worker_pool import worker_pool
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (reaped, or a zombie waiting for its parent)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.is_file() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def test_a_block_that_ends_normally_waits_for_every_job() -> None:
+    with worker_pool(2) as pool:
+        futures = [pool.submit(pow, 2, k) for k in range(4)]
+    assert [f.result(timeout=0) for f in futures] == [1, 2, 4, 8]
+
+
+def test_a_stopped_block_kills_its_running_workers_instead_of_waiting_for_them() -> None:
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with worker_pool(2) as pool:
+            futures = [pool.submit(time.sleep, 600) for _ in range(3)]
+            deadline = time.monotonic() + 120
+            while len(pool._processes) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            pids = list(pool._processes)
+            assert len(pids) == 2
+            raise KeyboardInterrupt
+    # No job completes: each is cancelled or fails with the broken pool, well before its 10 minutes.
+    for future in futures:
+        assert future.cancelled() or future.exception(timeout=120) is not None
+    deadline = time.monotonic() + 60
+    while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(pid) for pid in pids)
+    assert time.monotonic() - started < 300
