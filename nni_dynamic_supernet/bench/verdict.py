@@ -112,9 +112,12 @@ def _table_path(reg: Registration) -> Path:
 
 
 def train_jobs(reg: Registration, runs_dir: Path) -> list[dict]:
-    """The supernet trainings of ``reg``: both arms (``recipes``) or the shared supernet (``searchers``), per seed."""
+    """The supernet trainings of ``reg``: both arms (``recipes``) or the shared supernet (``searchers``), per seed.
+
+    Seed by seed, both arms of a seed together: a test stopped partway holds whole pairs.
+    """
     sides = [reg.technique, reg.baseline] if reg.kind == "recipes" else [reg.supernet]
-    return [_train_job(reg, side, seed, runs_dir) for side in sides for seed in reg.seeds]  # type: ignore[arg-type]
+    return [_train_job(reg, side, seed, runs_dir) for seed in reg.seeds for side in sides]  # type: ignore[arg-type]
 
 
 def search_jobs(reg: Registration, runs_dir: Path) -> list[dict]:
