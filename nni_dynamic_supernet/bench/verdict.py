@@ -205,8 +205,9 @@ def _refuse_to_shrink(reg: Registration, runs_dir: Path) -> None:
     data = read_result(reg)
     if data is None:
         return
-    stale = [r for r in data.get("runs", []) if r.get("identity") not in _identities(reg, runs_dir)]
-    stale += [s for s in data.get("searches", []) if s.get("identity") not in _search_identities(reg, runs_dir)]
+    trainings, searches = _identities(reg, runs_dir), _search_identities(reg, runs_dir)
+    stale = [r for r in data.get("runs", []) if r.get("identity") not in trainings]
+    stale += [s for s in data.get("searches", []) if s.get("identity") not in searches]
     if stale:
         raise ConfigError(str(reg.result_path), f"{len(stale)} finished jobs",
                           "were run with another base recipe or overrides than the registration gives now; restore "
