@@ -1,4 +1,4 @@
-"""The benchmark commands' worker pool: a block that ends waits, a block that is stopped kills its workers."""
+"""The benchmark commands' worker pool: a block that ends waits, a block that is stopped stops its workers."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from nni_dynamic_supernet.atomic_io import atomic_write_bytes
 from nni_dynamic_supernet.bench.worker_pool import worker_pool
+from nni_dynamic_supernet.run_dir import DirectoryLock
 
 
 def _gone(pid: int) -> bool:
@@ -16,8 +18,11 @@ def _gone(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.is_file() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z"
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:  # reaped since the kill() above
+        return True
+    return state == "Z"
 
 
 def test_a_block_that_ends_normally_waits_for_every_job() -> None:
@@ -45,3 +50,37 @@ def test_a_stopped_block_kills_its_running_workers_instead_of_waiting_for_them()
         time.sleep(0.1)
     assert all(_gone(pid) for pid in pids)
     assert time.monotonic() - started < 300
+
+
+def _write_forever(folder: str) -> None:  # pragma: no cover (in a worker)
+    """Hold ``folder``'s run lock and rewrite a large file atomically until stopped, as training does."""
+    lock = DirectoryLock(Path(folder), "--out", "test").acquire()
+    try:
+        payload = os.urandom(16 << 20)
+        while True:
+            atomic_write_bytes(Path(folder) / "last.ckpt", payload)
+    finally:
+        lock.release()
+
+
+def test_a_stopped_worker_completes_its_write_and_releases_its_lock(tmp_path: Path) -> None:
+    # A worker is almost always inside a write here: killed outright, it leaves a temporary file
+    # and its lock behind.
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for folder in folders:
+        folder.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        with worker_pool(2) as pool:
+            futures = [pool.submit(_write_forever, str(folder)) for folder in folders]
+            deadline = time.monotonic() + 120
+            while not all((f / "last.ckpt").is_file() for f in folders) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            pids = list(pool._processes)
+            time.sleep(0.5)
+            raise KeyboardInterrupt
+    for future in futures:
+        assert future.cancelled() or future.exception(timeout=60) is not None
+    assert all(_gone(pid) for pid in pids)
+    for folder in folders:
+        assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt"]  # whole; no .tmp, no nds.lock
+        assert (folder / "last.ckpt").stat().st_size == 16 << 20
