@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Any, Union
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "finite_or_null"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "finite_or_null",
+           "remove_orphaned_temporaries"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+_TMP_SUFFIX = ".tmp"
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
@@ -35,7 +38,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
 
 def _write_bytes(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
     try:
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
         umask = os.umask(0)
@@ -87,6 +90,29 @@ def atomic_torch_save(path: PathLike, obj: Any) -> Path:
         buffer = io.BytesIO()
         torch.save(obj, buffer)
         return atomic_write_bytes(path, buffer.getvalue())
+
+
+def remove_orphaned_temporaries(folder: PathLike) -> list[Path]:
+    """Delete the temporary files that writers killed mid-write (``kill -9``) left in ``folder``.
+
+    Call it only while holding ``folder``'s lock: a live writer's temporary file would go too.
+
+    Parameters
+    ----------
+    folder
+        The folder (not its subfolders).
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    removed = []
+    for tmp in Path(folder).glob(f".*{_TMP_SUFFIX}"):
+        if tmp.is_file() and not tmp.is_symlink():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def _plain(value: Any) -> Any:

@@ -20,6 +20,8 @@
   ``--resume`` compares the new recipe with it and refuses any difference in
   :func:`same_run_fields`, naming the fields: the first epochs and the last must come from
   one recipe.
+* **Orphans removed.** Temporary files of a write that a killed run (``kill -9``) never
+  finished are deleted once the lock is held; the last whole checkpoint stays.
 * **Checks before work.** Every path the run will write must be writable and of the right
   kind (``results.json`` must not be a directory, ``lightning`` not a file) before the
   data is even loaded, not after hours of training.
@@ -42,6 +44,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from .atomic_io import atomic_write_json, atomic_write_text, remove_orphaned_temporaries
 from .errors import ConfigError
 
 __all__ = ["RUN_FILE", "RECIPE_FILE", "LOCK_FILE", "RUN_FORMAT", "FREE_FIELDS", "RunClaim", "claim_run_dir", "same_run_fields",
@@ -305,7 +308,6 @@ class RunClaim:
         """
         if not self.active:
             return
-        from .atomic_io import atomic_write_json
         if self.overwrite:
             for name in (*_RUN_FILES, *_figure_names()):
                 (self.out / name).unlink(missing_ok=True)
@@ -324,7 +326,6 @@ class RunClaim:
         A resume's recipe equals the run's in every field but the free ones (:func:`claim_run_dir`
         checked it), so a rewrite can only change those, and the log says which.
         """
-        from .atomic_io import atomic_write_text
         from .strict_yaml import dump_yaml
         path = self.out / RECIPE_FILE
         if self.resume_from is not None and path.is_file():
@@ -387,6 +388,10 @@ def claim_run_dir(out: Path, recipe_dict: dict, resume: Optional[bool], overwrit
                                            "name a directory you can write to") from None
     lock = DirectoryLock(out, field, command).acquire()
     try:
+        # Whatever killed an earlier writer outright left its temporary files; the lock makes them orphans.
+        for folder in (out, out / "lightning"):
+            for tmp in remove_orphaned_temporaries(folder):
+                _logger.info("%s: removed, a write that a killed run left unfinished", tmp)
         last = out / "lightning" / "last.ckpt"
         finished = (out / "results.json").is_file()
         resume_from = None

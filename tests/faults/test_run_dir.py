@@ -189,6 +189,20 @@ def test_a_stale_lock_of_a_dead_pid_is_taken_over(config: Path, tmp_path: Path) 
     assert (out / "results.json").is_file() and not (out / LOCK_FILE).exists()
 
 
+def test_a_resume_removes_the_temporary_files_of_a_killed_write(run_copy: Path, config: Path) -> None:
+    # What `kill -9` during a checkpoint or results write leaves: the next run holding the lock removes it.
+    (run_copy / "results.json").unlink()
+    orphans = [run_copy / "lightning" / ".last.ckpt.x1y2z3.tmp", run_copy / ".results.json.a1b2c3.tmp"]
+    for orphan in orphans:
+        orphan.write_bytes(b"half a file")
+    (run_copy / "notes.tmp").write_text("the user's own file")
+    code, _, err = _train(config, run_copy, "--resume")
+    assert code == 0, err
+    assert not any(orphan.exists() for orphan in orphans)
+    assert (run_copy / "notes.tmp").read_text() == "the user's own file"
+    assert (run_copy / "results.json").is_file()
+
+
 def _train_in_child(config: str, out: str) -> int:
     from nni_dynamic_supernet import cli
     return cli.main(["train", "--config", config, "--out", out])
