@@ -388,10 +388,6 @@ def claim_run_dir(out: Path, recipe_dict: dict, resume: Optional[bool], overwrit
                                            "name a directory you can write to") from None
     lock = DirectoryLock(out, field, command).acquire()
     try:
-        # Whatever killed an earlier writer outright left its temporary files; the lock makes them orphans.
-        for folder in (out, out / "lightning"):
-            for tmp in remove_orphaned_temporaries(folder):
-                _logger.info("%s: removed, a write that a killed run left unfinished", tmp)
         last = out / "lightning" / "last.ckpt"
         finished = (out / "results.json").is_file()
         resume_from = None
@@ -414,6 +410,11 @@ def claim_run_dir(out: Path, recipe_dict: dict, resume: Optional[bool], overwrit
             resume_from = str(last)
         elif resume and not overwrite:
             raise ConfigError("--resume", str(out), "no lightning/last.ckpt in the output directory to resume from")
+        # Whatever killed an earlier writer outright left its temporary files; the lock makes them
+        # orphans. Only a claim that goes on to write clears them: a refused call changes nothing.
+        for folder in (out, out / "lightning"):
+            for tmp in remove_orphaned_temporaries(folder):
+                _logger.info("%s: removed, a write that a killed run left unfinished", tmp)
         yield RunClaim(out, recipe_dict, resume_from, overwrite, command, active=True)
     finally:
         lock.release()

@@ -196,6 +196,10 @@ def test_a_resume_removes_the_temporary_files_of_a_killed_write(run_copy: Path, 
     for orphan in orphans:
         orphan.write_bytes(b"half a file")
     (run_copy / "notes.tmp").write_text("the user's own file")
+    before = snapshot(run_copy)
+    code, _, err = _train(config, run_copy)  # refused (no --resume): it must change nothing
+    assert_one_line(err, code, 2, "unfinished run")
+    assert snapshot(run_copy) == before
     code, _, err = _train(config, run_copy, "--resume")
     assert code == 0, err
     assert not any(orphan.exists() for orphan in orphans)
